@@ -1,0 +1,135 @@
+//! Measures calls per second and latency.
+//!
+//! ```text
+//! cargo run --release -p redisrpc-examples --bin bench -- --backend memory --calls 200000 --concurrency 64
+//! cargo run --release -p redisrpc-examples --bin bench -- --redis redis://127.0.0.1:6379 --calls 20000 --concurrency 1
+//! cargo run --release -p redisrpc-examples --bin bench -- --redis redis://127.0.0.1:6379 --queue calc --no-server
+//! ```
+//!
+//! It starts its own server of an `echo` method on the chosen backend,
+//! unless `--no-server` points it at an external one (then it calls the
+//! calculator's `add`). It prints the figures, then one JSON line of them.
+
+use std::convert::Infallible;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, bail};
+use clap::{Parser, ValueEnum};
+use redisrpc::backend::{IntoBackend, Memory, Redis, SharedBackend};
+use redisrpc::service::Methods;
+use redisrpc::{Client, Server};
+
+#[derive(Clone, Copy, Debug, ValueEnum, PartialEq)]
+enum BackendKind {
+    /// The embedded in-process backend.
+    Memory,
+    /// A Redis server (see --redis).
+    Redis,
+}
+
+/// Benchmarks redisrpc calls.
+#[derive(Parser)]
+struct Options {
+    /// Which backend to run on; giving --redis implies `redis`.
+    #[arg(long, value_enum)]
+    backend: Option<BackendKind>,
+    /// Redis URL.
+    #[arg(long, value_name = "URL")]
+    redis: Option<String>,
+    /// How many calls to make in all.
+    #[arg(long, default_value_t = 20_000)]
+    calls: usize,
+    /// How many calls are in flight at once.
+    #[arg(long, default_value_t = 1)]
+    concurrency: usize,
+    /// The service queue.
+    #[arg(long, default_value = "bench")]
+    queue: String,
+    /// Call an external calculator server on --queue instead of starting one.
+    #[arg(long)]
+    no_server: bool,
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let options = Options::parse();
+    let kind = options.backend.unwrap_or(if options.redis.is_some() { BackendKind::Redis } else { BackendKind::Memory });
+    let backend: SharedBackend = match kind {
+        BackendKind::Memory if options.no_server => bail!("--no-server needs a Redis backend"),
+        BackendKind::Memory => Memory::new().into_backend(),
+        BackendKind::Redis => {
+            let url = options.redis.as_deref().unwrap_or("redis://127.0.0.1:6379");
+            Redis::connect(url).await.with_context(|| format!("connecting to {url}"))?.into_backend()
+        }
+    };
+    let server = (!options.no_server).then(|| {
+        let echo = Methods::new(()).method("add", &["number"], |_, (number,): (f64,)| async move {
+            Ok::<_, Infallible>(number)
+        });
+        Server::new(backend.clone(), options.queue.clone(), echo).concurrency(options.concurrency.max(1) * 2)
+    });
+    let handle = server.as_ref().map(Server::handle);
+    let serving = server.map(|server| tokio::spawn(server.run()));
+
+    let client = Client::new(backend, options.queue.clone()).with_timeout(Some(Duration::from_secs(30)));
+    // Warm up: connections, allocations, caches.
+    for _ in 0..options.calls.min(1_000) / 10 {
+        client.call::<f64>("add", (1,)).await.context("warm-up call")?;
+    }
+    let (elapsed, mut latencies) = run(&client, options.calls, options.concurrency.max(1)).await?;
+
+    if let (Some(handle), Some(serving)) = (handle, serving) {
+        handle.shutdown();
+        serving.await??;
+    }
+    latencies.sort_unstable();
+    let percentile = |p: f64| latencies[((latencies.len() - 1) as f64 * p).round() as usize].as_secs_f64() * 1e6;
+    let calls_per_second = latencies.len() as f64 / elapsed.as_secs_f64();
+    let (p50, p99, max) = (percentile(0.50), percentile(0.99), percentile(1.0));
+    println!("backend:      {kind:?}{}", if options.no_server { " (external server)" } else { "" });
+    println!("calls:        {} with {} in flight", latencies.len(), options.concurrency);
+    println!("throughput:   {calls_per_second:.0} calls/s");
+    println!("latency:      p50 {p50:.1} µs, p99 {p99:.1} µs, max {max:.1} µs");
+    println!(
+        "{}",
+        serde_json::json!({
+            "backend": format!("{kind:?}").to_lowercase(),
+            "calls": latencies.len(),
+            "concurrency": options.concurrency,
+            "calls_per_second": calls_per_second.round(),
+            "p50_us": (p50 * 10.0).round() / 10.0,
+            "p99_us": (p99 * 10.0).round() / 10.0,
+            "max_us": (max * 10.0).round() / 10.0,
+        })
+    );
+    Ok(())
+}
+
+/// Makes `calls` calls from `concurrency` tasks; returns the wall time and
+/// every call's latency.
+async fn run(client: &Client, calls: usize, concurrency: usize) -> anyhow::Result<(Duration, Vec<Duration>)> {
+    let remaining = Arc::new(AtomicUsize::new(calls));
+    let started = Instant::now();
+    let workers: Vec<_> = (0..concurrency)
+        .map(|_| {
+            let (client, remaining) = (client.clone(), remaining.clone());
+            tokio::spawn(async move {
+                let mut latencies = Vec::with_capacity(calls / concurrency + 1);
+                while remaining.fetch_update(Ordering::Relaxed, Ordering::Relaxed, |n| n.checked_sub(1)).is_ok() {
+                    let call_started = Instant::now();
+                    let value: f64 = client.call("add", (2.5,)).await?;
+                    latencies.push(call_started.elapsed());
+                    anyhow::ensure!(value.is_finite(), "unexpected reply {value}");
+                }
+                anyhow::Ok(latencies)
+            })
+        })
+        .collect();
+    let mut latencies = Vec::with_capacity(calls);
+    for worker in workers {
+        latencies.extend(worker.await??);
+    }
+    Ok((started.elapsed(), latencies))
+}

@@ -1,0 +1,33 @@
+//! The calculator service over Redis, until Ctrl-C.
+//!
+//! ```text
+//! cargo run -p redisrpc-examples --bin calc-server -- --redis redis://127.0.0.1:6379 --queue calc
+//! ```
+
+use clap::Parser;
+use redisrpc::Server;
+use redisrpc::backend::Redis;
+use redisrpc_examples::{calc, cli};
+
+/// Serves the calculator on a Redis queue.
+#[derive(Parser)]
+struct Options {
+    #[command(flatten)]
+    target: cli::Target,
+    /// How many calls may run at once.
+    #[arg(long, default_value_t = 64)]
+    concurrency: usize,
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    cli::init_logging();
+    let options = Options::parse();
+    let backend = Redis::connect(&options.target.redis).await?;
+    let stats = Server::new(backend, options.target.queue, calc::service())
+        .concurrency(options.concurrency)
+        .run_until_ctrl_c()
+        .await?;
+    eprintln!("calc-server stopped: {stats:?}");
+    Ok(())
+}

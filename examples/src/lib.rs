@@ -1,0 +1,12 @@
+//! Shared pieces of the example programs.
+//!
+//! * [`calc`]: the calculator service every RedisRPC implementation ships,
+//!   and the client sequence that checks one.
+//! * [`cli`]: the command-line options the binaries share.
+//!
+//! The binaries in `src/bin/` are thin: `calculator` (server and client in
+//! one process on the embedded backend), `calc-server`, `calc-client`, and
+//! `bench`.
+
+pub mod calc;
+pub mod cli;

@@ -1,0 +1,107 @@
+//! The storage the framework runs on: one trait, two implementations.
+//!
+//! RPC needs only a handful of Redis list and key operations. [`Backend`]
+//! names exactly those, so the client and server are written once and run
+//! unchanged on a real Redis server ([`Redis`]) or on the in-process store
+//! ([`Memory`]). Both implementations pass the same conformance suite
+//! (`tests/backend_conformance.rs`): what a test observes on one, it observes
+//! on the other.
+//!
+//! Values are raw bytes; keys are strings. Every method is one atomic
+//! operation on the store.
+
+mod memory;
+mod redis;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_trait::async_trait;
+
+pub use self::memory::Memory;
+pub use self::redis::{Redis, RedisOptions};
+use crate::Result;
+
+/// How long a key has left to live, as Redis `PTTL` reports it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Ttl {
+    /// The key does not exist.
+    Missing,
+    /// The key exists and has no expiry.
+    Persistent,
+    /// The key exists and expires after this long.
+    Expires(Duration),
+}
+
+/// The list and key operations the framework needs from a store.
+///
+/// # Cancel safety
+///
+/// Dropping the future of [`Backend::blpop`] before it completes never loses
+/// an element: an element the store handed over to the abandoned pop is put
+/// back at the head of its list. Clients rely on this to time out, and
+/// servers to shut down, without swallowing a message pushed at that moment.
+#[async_trait]
+pub trait Backend: Send + Sync + std::fmt::Debug + 'static {
+    /// Appends `values` to the tail of the list at `key` (`RPUSH`), creating
+    /// it if needed; returns the list's new length.
+    async fn rpush(&self, key: &str, values: &[&[u8]]) -> Result<usize>;
+
+    /// Appends `value` to the list at `key` and sets the key to expire after
+    /// `ttl`, as one atomic step (`MULTI; RPUSH; PEXPIRE; EXEC`).
+    async fn rpush_expire(&self, key: &str, value: &[u8], ttl: Duration) -> Result<()>;
+
+    /// Removes and returns the head of the list at `key` (`LPOP`), or `None`
+    /// when the list is empty or missing.
+    async fn lpop(&self, key: &str) -> Result<Option<Vec<u8>>>;
+
+    /// Removes and returns the head of the list at `key`, waiting for an
+    /// element to be pushed when the list is empty (`BLPOP`). Waits at most
+    /// `timeout` (`None`: forever) and then returns `None`. Callers waiting
+    /// on the same key are served in the order they started waiting.
+    ///
+    /// The wait is never cut short by a client library's own response
+    /// timeout, and the future is cancel safe (see the trait docs).
+    async fn blpop(&self, key: &str, timeout: Option<Duration>) -> Result<Option<Vec<u8>>>;
+
+    /// Removes elements equal to `value` from the list at `key` (`LREM`):
+    /// the first `count` from the head when `count > 0`, the last `-count`
+    /// from the tail when `count < 0`, all when `count == 0`. Returns how
+    /// many were removed.
+    async fn lrem(&self, key: &str, count: isize, value: &[u8]) -> Result<usize>;
+
+    /// The length of the list at `key` (`LLEN`); 0 when it does not exist.
+    async fn llen(&self, key: &str) -> Result<usize>;
+
+    /// Sets `key` to expire after `ttl` (`PEXPIRE`); false when the key does
+    /// not exist.
+    async fn expire(&self, key: &str, ttl: Duration) -> Result<bool>;
+
+    /// How long `key` has left to live (`PTTL`).
+    async fn ttl(&self, key: &str) -> Result<Ttl>;
+
+    /// Deletes `key` (`DEL`); false when it did not exist.
+    async fn del(&self, key: &str) -> Result<bool>;
+}
+
+/// A backend shared by clients and servers; cheap to clone.
+pub type SharedBackend = Arc<dyn Backend>;
+
+/// Anything a client or server can run on: a backend value, or an already
+/// shared one.
+pub trait IntoBackend {
+    /// Wraps `self` for sharing.
+    fn into_backend(self) -> SharedBackend;
+}
+
+impl<B: Backend> IntoBackend for B {
+    fn into_backend(self) -> SharedBackend {
+        Arc::new(self)
+    }
+}
+
+impl IntoBackend for SharedBackend {
+    fn into_backend(self) -> SharedBackend {
+        self
+    }
+}

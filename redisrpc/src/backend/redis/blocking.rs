@@ -1,0 +1,322 @@
+//! `BLPOP` on dedicated connections, and its cancel safety.
+//!
+//! See the parent module's docs for why blocking pops need connections of
+//! their own and why those have no response timeout.
+
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::Duration;
+
+use redis::aio::{ConnectionManager, MultiplexedConnection};
+use redis::{AsyncConnectionConfig, Client, ErrorKind, RedisError, RedisResult, ServerErrorKind};
+use tokio::runtime::Handle;
+use tokio::task::{JoinError, JoinHandle};
+
+use super::{map_error, millis_ceil};
+use crate::{Error, Result};
+
+/// Timeouts longer than this (about 10 years) are sent as `0`, "forever":
+/// Redis rejects timeouts that overflow its clock, and nobody can tell the
+/// difference.
+const FOREVER_AFTER_MILLIS: u128 = 10 * 365 * 24 * 3600 * 1000;
+
+/// How often a cancelled pop is asked to unblock before the cleanup just
+/// waits for it (see [`Blocking::unblock_and_join`]).
+const UNBLOCK_ATTEMPTS: u32 = 20;
+
+/// A connection used only for `BLPOP`, one pop at a time.
+pub(super) struct Dedicated {
+    conn: MultiplexedConnection,
+    /// Its `CLIENT ID`, for `CLIENT UNBLOCK`. `None` when the ACL user may
+    /// not run `CLIENT ID`.
+    id: Option<i64>,
+}
+
+/// What a pop task hands back: its connection, and the pop's result.
+type PopOutcome = (Dedicated, RedisResult<Option<Vec<u8>>>);
+
+/// Opens a dedicated connection and learns its `CLIENT ID`.
+pub(super) async fn connect(client: &Client, connect_timeout: Duration) -> RedisResult<Dedicated> {
+    let config = AsyncConnectionConfig::new()
+        .set_connection_timeout(Some(connect_timeout))
+        // No response timeout: the crate's default (500 ms) would abandon a
+        // pop that is still waiting inside Redis, and that pop would then
+        // swallow the next element pushed to its list. Redis enforces the
+        // pop's own timeout.
+        .set_response_timeout(None);
+    let mut conn = client
+        .get_multiplexed_async_connection_with_config(&config)
+        .await?;
+    let id = match redis::cmd("CLIENT")
+        .arg("ID")
+        .query_async::<i64>(&mut conn)
+        .await
+    {
+        Ok(id) => Some(id),
+        // An ACL user without CLIENT can still pop; its cancelled pops just
+        // cannot be cut short (see `unblock_and_join`).
+        Err(e) if e.kind() == ErrorKind::Server(ServerErrorKind::NoPerm) => None,
+        Err(e) => return Err(e),
+    };
+    Ok(Dedicated { conn, id })
+}
+
+/// The dedicated connections of one [`super::Redis`], and the pops on them.
+pub(super) struct Blocking {
+    client: Client,
+    /// The shared connection, for `CLIENT UNBLOCK` and putting elements back:
+    /// both must work while the dedicated connection is busy.
+    manager: ConnectionManager,
+    connect_timeout: Duration,
+    max_idle: usize,
+    /// Idle connections, most recently used last. A plain mutex: it is held
+    /// only to push or pop one element, never across an `.await`.
+    idle: Mutex<Vec<Dedicated>>,
+}
+
+impl Blocking {
+    pub(super) fn new(
+        client: Client,
+        manager: ConnectionManager,
+        connect_timeout: Duration,
+        max_idle: usize,
+    ) -> Blocking {
+        Blocking {
+            client,
+            manager,
+            connect_timeout,
+            max_idle,
+            idle: Mutex::new(Vec::new()),
+        }
+    }
+
+    pub(super) fn idle_count(&self) -> usize {
+        self.idle_list().len()
+    }
+
+    /// Returns a healthy connection to the pool, or closes it (by dropping
+    /// it) when the pool is full.
+    pub(super) fn put(&self, conn: Dedicated) {
+        let mut idle = self.idle_list();
+        if idle.len() < self.max_idle {
+            idle.push(conn);
+        }
+    }
+
+    fn idle_list(&self) -> std::sync::MutexGuard<'_, Vec<Dedicated>> {
+        // The list stays consistent even if a holder panicked: every
+        // critical section is a single push, pop or len.
+        self.idle.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// `BLPOP key timeout` on a dedicated connection; `timeout` is not zero
+    /// (the caller turns that into `LPOP`). Cancel safe.
+    pub(super) async fn blpop(
+        self: &Arc<Self>,
+        key: &str,
+        timeout: Option<Duration>,
+    ) -> Result<Option<Vec<u8>>> {
+        // The cleanup of a cancelled pop is spawned from a destructor, which
+        // may run outside the runtime's context: remember the runtime now.
+        let runtime = Handle::try_current()
+            .map_err(|_| Error::Config("the Redis backend must run inside a Tokio runtime".into()))?;
+        let seconds = timeout_arg(timeout);
+
+        let pooled = self.idle_list().pop();
+        let from_pool = pooled.is_some();
+        let conn = match pooled {
+            Some(conn) => conn,
+            None => self.connect().await?,
+        };
+        match self.pop_on(&runtime, conn, key, &seconds).await {
+            // An idle connection can have died unnoticed (server restart,
+            // idle timeout). That is not the caller's problem: pop again on
+            // a fresh connection, which fails too if the server is down.
+            Err(e) if from_pool && e.is_connection_dropped() => {
+                let conn = self.connect().await?;
+                self.pop_on(&runtime, conn, key, &seconds)
+                    .await
+                    .map_err(map_error)
+            }
+            result => result.map_err(map_error),
+        }
+    }
+
+    async fn connect(&self) -> Result<Dedicated> {
+        connect(&self.client, self.connect_timeout)
+            .await
+            .map_err(map_error)
+    }
+
+    /// Runs one `BLPOP` on `conn` in its own task, so that the pop can be
+    /// finished properly even if our caller stops waiting for it.
+    async fn pop_on(
+        self: &Arc<Self>,
+        runtime: &Handle,
+        conn: Dedicated,
+        key: &str,
+        seconds: &str,
+    ) -> RedisResult<Option<Vec<u8>>> {
+        let id = conn.id;
+        let task = runtime.spawn(run_blpop(conn, key.to_owned(), seconds.to_owned()));
+        let mut guard = PendingPop {
+            task: Some(task),
+            blocking: Arc::clone(self),
+            runtime: runtime.clone(),
+            key: key.to_owned(),
+            id,
+        };
+        // If this await is cancelled, `guard`'s destructor takes over.
+        let joined = guard.task.as_mut().expect("set above").await;
+        guard.task = None; // completed: nothing left for the guard to do
+        match joined {
+            Ok((conn, Ok(popped))) => {
+                self.put(conn);
+                Ok(popped)
+            }
+            // A connection that failed is not reused: its state is unknown.
+            Ok((_conn, Err(e))) => Err(e),
+            Err(e) => Err(task_failed(e)),
+        }
+    }
+
+    /// Finishes a pop whose caller went away: unblocks it, waits for its
+    /// reply, puts a popped element back at the head of its list, and
+    /// returns the connection to the pool.
+    async fn finish_cancelled(
+        self: Arc<Self>,
+        mut task: JoinHandle<PopOutcome>,
+        key: String,
+        id: Option<i64>,
+    ) {
+        match self.unblock_and_join(&mut task, id).await {
+            Ok((conn, Ok(None))) => self.put(conn),
+            Ok((conn, Ok(Some(value)))) => {
+                // The pop took an element nobody will receive: put it back
+                // where it was, ahead of anything pushed since.
+                let pushed = redis::cmd("LPUSH")
+                    .arg(&key)
+                    .arg(&value)
+                    .query_async::<i64>(&mut self.manager.clone())
+                    .await;
+                match pushed {
+                    Ok(_) => tracing::debug!(key, "put back an element popped by a cancelled BLPOP"),
+                    Err(e) => tracing::error!(
+                        key,
+                        len = value.len(),
+                        error = %e,
+                        "lost an element popped by a cancelled BLPOP: cannot push it back"
+                    ),
+                }
+                // The dedicated connection itself is fine either way.
+                self.put(conn);
+            }
+            // The pop failed, so it took nothing; its connection is dropped.
+            Ok((_conn, Err(_))) => {}
+            Err(e) => tracing::error!(key, error = %e, "a cancelled BLPOP task failed"),
+        }
+    }
+
+    /// Makes a cancelled pop return soon, then waits for it.
+    ///
+    /// `CLIENT UNBLOCK` makes a waiting `BLPOP` return nil at once. It
+    /// answers 0 when the connection is not blocked: either the `BLPOP` has
+    /// not reached Redis yet (it travels on another connection than the
+    /// `UNBLOCK`), or it has already been answered. In both cases we wait
+    /// briefly for the pop and ask again, with growing pauses. If we cannot
+    /// unblock it (no `CLIENT ID`, no permission, shared connection down),
+    /// the pop ends at its own timeout or when an element arrives, and the
+    /// element is then put back.
+    async fn unblock_and_join(
+        &self,
+        task: &mut JoinHandle<PopOutcome>,
+        id: Option<i64>,
+    ) -> std::result::Result<PopOutcome, JoinError> {
+        if let Some(id) = id {
+            let mut pause = Duration::from_millis(5);
+            for _ in 0..UNBLOCK_ATTEMPTS {
+                let unblocked = redis::cmd("CLIENT")
+                    .arg("UNBLOCK")
+                    .arg(id)
+                    .query_async::<i64>(&mut self.manager.clone())
+                    .await;
+                match unblocked {
+                    Ok(0) => {
+                        if let Ok(outcome) = tokio::time::timeout(pause, &mut *task).await {
+                            return outcome;
+                        }
+                        pause = (pause * 2).min(Duration::from_millis(500));
+                    }
+                    // Unblocked: its nil reply is on the way.
+                    Ok(_) => break,
+                    Err(e) => {
+                        tracing::warn!(client_id = id, error = %e, "cannot unblock a cancelled BLPOP");
+                        break;
+                    }
+                }
+            }
+        }
+        task.await
+    }
+}
+
+/// Cancels a pop's task properly if dropped before the pop completed.
+struct PendingPop {
+    /// `None` once the pop has completed and been handled.
+    task: Option<JoinHandle<PopOutcome>>,
+    blocking: Arc<Blocking>,
+    runtime: Handle,
+    key: String,
+    id: Option<i64>,
+}
+
+impl Drop for PendingPop {
+    fn drop(&mut self) {
+        if let Some(task) = self.task.take() {
+            // Not `task.abort()`: that would close the connection and lose an
+            // element Redis may already have sent on it.
+            let blocking = Arc::clone(&self.blocking);
+            let key = std::mem::take(&mut self.key);
+            self.runtime
+                .spawn(blocking.finish_cancelled(task, key, self.id));
+        }
+    }
+}
+
+/// The body of a pop task.
+async fn run_blpop(mut conn: Dedicated, key: String, seconds: String) -> PopOutcome {
+    let reply = redis::cmd("BLPOP")
+        .arg(&key)
+        .arg(&seconds)
+        .query_async::<Option<(Vec<u8>, Vec<u8>)>>(&mut conn.conn)
+        .await
+        .map(|popped| popped.map(|(_key, value)| value));
+    (conn, reply)
+}
+
+/// The `BLPOP` timeout argument: `0` waits forever; otherwise seconds with
+/// millisecond decimals (Redis ≥ 6), rounded up so a short wait is not 0.
+fn timeout_arg(timeout: Option<Duration>) -> String {
+    match timeout.map(millis_ceil) {
+        Some(ms) if ms <= FOREVER_AFTER_MILLIS => format!("{}.{:03}", ms / 1000, ms % 1000),
+        _ => "0".to_owned(),
+    }
+}
+
+fn task_failed(e: JoinError) -> RedisError {
+    // Surfaces as `Error::Connection`: the pop's outcome is unknown.
+    RedisError::from(std::io::Error::other(format!("the BLPOP task failed: {e}")))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn timeout_arg_rounds_up_to_the_millisecond() {
+        assert_eq!(timeout_arg(None), "0");
+        assert_eq!(timeout_arg(Some(Duration::from_nanos(1))), "0.001");
+        assert_eq!(timeout_arg(Some(Duration::from_millis(1500))), "1.500");
+        assert_eq!(timeout_arg(Some(Duration::from_micros(2_000_001))), "2.001");
+        assert_eq!(timeout_arg(Some(Duration::MAX)), "0");
+    }
+}

@@ -1,0 +1,362 @@
+//! [`Backend`] on a real Redis (or Valkey) server, through the `redis` crate.
+//!
+//! # Connection design
+//!
+//! A [`Redis`] holds two kinds of connections:
+//!
+//! - **One shared connection** (a `redis::aio::ConnectionManager`) for every
+//!   non-blocking command. It multiplexes: concurrent callers pipeline their
+//!   commands over the one socket, so a thousand concurrent `RPUSH`es cost
+//!   one connection. It reconnects by itself after a failure, and it has a
+//!   response timeout ([`RedisOptions::command_timeout`]) so a dead server
+//!   surfaces as [`Error::Connection`] instead of a hang.
+//!
+//! - **Dedicated connections for `BLPOP`**, one per pop in flight, kept in a
+//!   small idle pool between pops (see `blocking.rs`). Redis answers the
+//!   commands of one connection in order, so a `BLPOP` waiting on the shared
+//!   connection would hold up every command queued behind it, for every
+//!   caller, for as long as the list stays empty.
+//!
+//!   These connections have **no response timeout**. The crate's default is
+//!   500 ms, and a `BLPOP` the client stops waiting for is still waiting
+//!   inside Redis: when an element is pushed later, Redis hands it to that
+//!   orphaned pop and the reply is thrown away — the message is silently
+//!   lost. The pop's own timeout is enforced by Redis itself instead, and a
+//!   dead peer is detected by TCP keepalive.
+//!
+//! # Cancel safety
+//!
+//! Each `BLPOP` runs in a spawned task that owns its dedicated connection;
+//! [`Backend::blpop`] only awaits that task. When the `blpop` future is
+//! dropped, a guard hands the task to a cleanup task, which sends
+//! `CLIENT UNBLOCK <id>` for the connection over the shared connection,
+//! waits for the `BLPOP` to come back and, if it had already popped an
+//! element, pushes it back at the head of its list (`LPUSH`) where it was.
+//! Only then does the connection go back to the pool. Aborting the task
+//! instead would close the connection, and an element that Redis had already
+//! sent on it would be lost.
+
+mod blocking;
+
+use std::fmt;
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use redis::aio::{ConnectionManager, ConnectionManagerConfig};
+use redis::io::tcp::TcpSettings;
+use redis::{Client, ConnectionAddr, ErrorKind, FromRedisValue, IntoConnectionInfo, RedisError};
+
+use self::blocking::Blocking;
+use super::{Backend, Ttl};
+use crate::{Error, Result};
+
+/// Settings for [`Redis::connect_with`].
+///
+/// Start from [`RedisOptions::default()`] and change what you need, either
+/// through the fields or the `with_*` setters:
+///
+/// ```
+/// # use std::time::Duration;
+/// # use redisrpc::backend::RedisOptions;
+/// let options = RedisOptions::default()
+///     .with_connect_timeout(Duration::from_secs(2))
+///     .with_command_timeout(None);
+/// ```
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub struct RedisOptions {
+    /// How long establishing one connection (TCP or unix socket, TLS,
+    /// `AUTH`, `SELECT`) may take.
+    pub connect_timeout: Duration,
+    /// How long a non-blocking command may wait for its reply before it fails
+    /// with [`Error::Connection`]; `None` waits forever. Never applies to
+    /// `BLPOP`, whose wait is bounded by its own timeout.
+    pub command_timeout: Option<Duration>,
+    /// How many dedicated `BLPOP` connections to keep open while idle.
+    /// More pops than this can run at once; the extra connections are closed
+    /// when their pops finish.
+    pub max_idle_blocking_connections: usize,
+}
+
+impl Default for RedisOptions {
+    /// `connect_timeout` 5 s, `command_timeout` 10 s,
+    /// `max_idle_blocking_connections` 64.
+    fn default() -> Self {
+        RedisOptions {
+            connect_timeout: Duration::from_secs(5),
+            command_timeout: Some(Duration::from_secs(10)),
+            max_idle_blocking_connections: 64,
+        }
+    }
+}
+
+impl RedisOptions {
+    /// Sets [`RedisOptions::connect_timeout`].
+    pub fn with_connect_timeout(mut self, timeout: Duration) -> Self {
+        self.connect_timeout = timeout;
+        self
+    }
+
+    /// Sets [`RedisOptions::command_timeout`].
+    pub fn with_command_timeout(mut self, timeout: Option<Duration>) -> Self {
+        self.command_timeout = timeout;
+        self
+    }
+
+    /// Sets [`RedisOptions::max_idle_blocking_connections`].
+    pub fn with_max_idle_blocking_connections(mut self, max: usize) -> Self {
+        self.max_idle_blocking_connections = max;
+        self
+    }
+}
+
+/// A Redis server as a [`Backend`]; cheap to clone (clones share the
+/// connections).
+///
+/// See the [module docs](self) for how it uses its connections.
+#[derive(Clone)]
+pub struct Redis {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    /// The shared, auto-reconnecting connection for non-blocking commands.
+    /// Cloning it is cheap and every clone uses the same socket.
+    manager: ConnectionManager,
+    /// The dedicated `BLPOP` connections.
+    blocking: Arc<Blocking>,
+    /// Where we are connected, without credentials, for `Debug`.
+    server: String,
+    options: RedisOptions,
+}
+
+impl fmt::Debug for Redis {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Redis")
+            .field("server", &self.inner.server)
+            .field("options", &self.inner.options)
+            .field("idle_blocking_connections", &self.inner.blocking.idle_count())
+            .finish()
+    }
+}
+
+impl Redis {
+    /// Connects with [`RedisOptions::default()`]; see [`Redis::connect_with`].
+    pub async fn connect(url: &str) -> Result<Redis> {
+        Redis::connect_with(url, RedisOptions::default()).await
+    }
+
+    /// Connects to the server at `url` and checks that it answers.
+    ///
+    /// Accepted URLs:
+    ///
+    /// - `redis://[[user]:password@]host[:port][/db]`, for example
+    ///   `redis://127.0.0.1:6379`, `redis://:s3cret@host/3` (password, db 3),
+    ///   `redis://app:s3cret@host` (ACL user);
+    /// - `rediss://…`, the same over TLS (certificates checked against the
+    ///   webpki roots);
+    /// - `unix:///path/redis.sock` or `redis+unix:///path/redis.sock`, with
+    ///   optional `?db=3&user=app&pass=s3cret`.
+    ///
+    /// Connection errors are reported here rather than at the first call:
+    /// an unparsable URL gives [`Error::Config`]; an unreachable server, a
+    /// refused password or a failed TLS handshake give [`Error::Connection`].
+    /// Needs a Tokio runtime.
+    pub async fn connect_with(url: &str, options: RedisOptions) -> Result<Redis> {
+        let info = url
+            .into_connection_info()
+            .map_err(|e| Error::Config(format!("invalid Redis URL: {e}")))?;
+        let server = format!("{}/{}", info.addr(), info.redis_settings().db());
+        if matches!(info.addr(), ConnectionAddr::TcpTls { .. }) {
+            ensure_crypto_provider();
+        }
+        let info = info.set_tcp_settings(tcp_settings());
+        let client = Client::open(info).map_err(connect_error)?;
+
+        // The first dedicated connection is made before the shared one, and
+        // without retries, so a wrong address or password fails within
+        // `connect_timeout` instead of after the manager's reconnect backoff.
+        let first = blocking::connect(&client, options.connect_timeout)
+            .await
+            .map_err(connect_error)?;
+
+        let config = ConnectionManagerConfig::new()
+            .set_connection_timeout(Some(options.connect_timeout))
+            .set_response_timeout(options.command_timeout);
+        let manager = ConnectionManager::new_with_config(client.clone(), config)
+            .await
+            .map_err(connect_error)?;
+        // Connecting does not check that commands are allowed: without a
+        // needed password Redis only refuses the first command, with NOAUTH.
+        redis::cmd("PING")
+            .query_async::<()>(&mut manager.clone())
+            .await
+            .map_err(connect_error)?;
+
+        let blocking = Arc::new(Blocking::new(
+            client,
+            manager.clone(),
+            options.connect_timeout,
+            options.max_idle_blocking_connections,
+        ));
+        blocking.put(first);
+        Ok(Redis {
+            inner: Arc::new(Inner {
+                manager,
+                blocking,
+                server,
+                options,
+            }),
+        })
+    }
+
+    /// Runs one non-blocking command over the shared connection.
+    async fn query<T: FromRedisValue>(&self, cmd: &redis::Cmd) -> Result<T> {
+        // A clone of the manager shares its socket; `query_async` only needs
+        // it mutably for the duration of the call.
+        let mut conn = self.inner.manager.clone();
+        cmd.query_async(&mut conn).await.map_err(map_error)
+    }
+}
+
+#[async_trait]
+impl Backend for Redis {
+    async fn rpush(&self, key: &str, values: &[&[u8]]) -> Result<usize> {
+        if values.is_empty() {
+            // RPUSH needs at least one value; pushing nothing leaves the
+            // length as it is.
+            return self.llen(key).await;
+        }
+        let mut cmd = redis::cmd("RPUSH");
+        cmd.arg(key);
+        for value in values {
+            cmd.arg(*value);
+        }
+        self.query(&cmd).await
+    }
+
+    async fn rpush_expire(&self, key: &str, value: &[u8], ttl: Duration) -> Result<()> {
+        let mut conn = self.inner.manager.clone();
+        redis::pipe()
+            .atomic()
+            .cmd("RPUSH")
+            .arg(key)
+            .arg(value)
+            .ignore()
+            .cmd("PEXPIRE")
+            .arg(key)
+            .arg(expire_millis(ttl))
+            .ignore()
+            .exec_async(&mut conn)
+            .await
+            .map_err(map_error)
+    }
+
+    async fn lpop(&self, key: &str) -> Result<Option<Vec<u8>>> {
+        self.query(redis::cmd("LPOP").arg(key)).await
+    }
+
+    async fn blpop(&self, key: &str, timeout: Option<Duration>) -> Result<Option<Vec<u8>>> {
+        match timeout {
+            // BLPOP with 0 would wait forever; a zero timeout means "don't wait".
+            Some(timeout) if timeout.is_zero() => self.lpop(key).await,
+            _ => self.inner.blocking.blpop(key, timeout).await,
+        }
+    }
+
+    async fn lrem(&self, key: &str, count: isize, value: &[u8]) -> Result<usize> {
+        self.query(redis::cmd("LREM").arg(key).arg(count).arg(value))
+            .await
+    }
+
+    async fn llen(&self, key: &str) -> Result<usize> {
+        self.query(redis::cmd("LLEN").arg(key)).await
+    }
+
+    async fn expire(&self, key: &str, ttl: Duration) -> Result<bool> {
+        let set: i64 = self
+            .query(redis::cmd("PEXPIRE").arg(key).arg(expire_millis(ttl)))
+            .await?;
+        Ok(set == 1)
+    }
+
+    async fn ttl(&self, key: &str) -> Result<Ttl> {
+        let millis: i64 = self.query(redis::cmd("PTTL").arg(key)).await?;
+        Ok(match millis {
+            -1 => Ttl::Persistent,
+            m if m < 0 => Ttl::Missing,
+            m => Ttl::Expires(Duration::from_millis(m.unsigned_abs())),
+        })
+    }
+
+    async fn del(&self, key: &str) -> Result<bool> {
+        let deleted: i64 = self.query(redis::cmd("DEL").arg(key)).await?;
+        Ok(deleted > 0)
+    }
+}
+
+/// Maps a `redis` crate error to ours: a broken or unreachable connection
+/// (I/O errors, refused or dropped connections, the crate's own timeouts,
+/// an unreadable reply stream, failed authentication) is
+/// [`Error::Connection`]; an error reply from the server (`WRONGTYPE`, …) is
+/// [`Error::Command`].
+pub(super) fn map_error(e: RedisError) -> Error {
+    if e.is_io_error() || e.is_connection_dropped() || e.is_connection_refusal() || e.is_timeout() {
+        return Error::Connection { source: e.into() };
+    }
+    match e.kind() {
+        ErrorKind::Server(_) | ErrorKind::Extension | ErrorKind::UnexpectedReturnType => {
+            Error::Command { source: e.into() }
+        }
+        ErrorKind::InvalidClientConfig => Error::Config(e.to_string()),
+        _ => Error::Connection { source: e.into() },
+    }
+}
+
+/// Maps an error while connecting: anything but a bad setting means the
+/// server cannot be used (including a refused password or `NOAUTH`, which
+/// are error replies), so it is [`Error::Connection`].
+fn connect_error(e: RedisError) -> Error {
+    match e.kind() {
+        ErrorKind::InvalidClientConfig => Error::Config(e.to_string()),
+        _ => Error::Connection { source: e.into() },
+    }
+}
+
+/// A duration in whole milliseconds, rounded up so a short non-zero
+/// duration never becomes 0.
+pub(super) fn millis_ceil(d: Duration) -> u128 {
+    d.as_nanos().div_ceil(1_000_000)
+}
+
+/// The `PEXPIRE` argument for `ttl`. Capped (at about 146 million years) so
+/// Redis never rejects it for overflowing its clock.
+fn expire_millis(ttl: Duration) -> u64 {
+    const MAX: u128 = 1 << 62;
+    millis_ceil(ttl).min(MAX) as u64
+}
+
+/// Socket settings for every connection: `TCP_NODELAY`, because RPC sends
+/// small latency-sensitive commands; keepalive probes, because the `BLPOP`
+/// connections have no response timeout and would otherwise wait forever on
+/// a peer that vanished without closing the connection.
+fn tcp_settings() -> TcpSettings {
+    let keepalive = socket2::TcpKeepalive::new().with_time(Duration::from_secs(30));
+    #[cfg(any(target_os = "linux", target_os = "android", target_os = "macos", windows))]
+    let keepalive = keepalive.with_interval(Duration::from_secs(10));
+    TcpSettings::default()
+        .set_nodelay(true)
+        .set_keepalive(keepalive)
+}
+
+/// The `redis` crate builds its TLS config with rustls' process-wide default
+/// crypto provider and panics when there is none (it enables no provider
+/// itself). Install ring's unless the application already chose one.
+fn ensure_crypto_provider() {
+    if rustls::crypto::CryptoProvider::get_default().is_none() {
+        // An error means another thread installed a provider first, which
+        // serves just as well.
+        let _ = rustls::crypto::ring::default_provider().install_default();
+    }
+}

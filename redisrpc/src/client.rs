@@ -1,0 +1,207 @@
+//! Calling methods of a remote service.
+//!
+//! A [`Client`] is bound to one service queue. Each call pushes a request
+//! naming a fresh reply queue `<queue>:rpc:<uuid>` and waits on that queue
+//! for the single reply. The wait starts at the same moment as the push, so
+//! a call costs one round trip to the store plus the server's work, and
+//! calls from many tasks run side by side: each waits on its own queue.
+//!
+//! When the timeout elapses the client removes its request from the service
+//! queue if no server has taken it yet (as the Ruby peer does), so a call
+//! that timed out either will not run at all or was already running; the
+//! [`Error::Timeout`] says which.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+use serde_json::Value;
+use uuid::Uuid;
+
+use crate::backend::{IntoBackend, SharedBackend};
+use crate::protocol::{self, FunctionCall, Reply, Request};
+use crate::{Error, Result};
+
+/// A client of one service; cheap to clone and safe to share between tasks.
+///
+/// ```
+/// # async fn demo() -> redisrpc::Result<()> {
+/// use redisrpc::{Call, Client, backend::Memory};
+/// # let backend = Memory::new();
+/// let calc = Client::new(backend, "calc").with_timeout(Some(std::time::Duration::from_secs(5)));
+/// # if false {
+/// let sum: f64 = calc.call("add", (5,)).await?;
+/// let value: serde_json::Value = calc.send(Call::new("add").arg(5).kwarg("b", 2)).await?;
+/// # }
+/// # Ok(()) }
+/// ```
+#[derive(Clone, Debug)]
+pub struct Client {
+    backend: SharedBackend,
+    queue: Arc<str>,
+    timeout: Option<Duration>,
+}
+
+impl Client {
+    /// A client calling the service that listens on `queue`. Calls wait for
+    /// their reply forever until a timeout is set with [`Client::with_timeout`].
+    pub fn new(backend: impl IntoBackend, queue: impl Into<String>) -> Self {
+        Client { backend: backend.into_backend(), queue: queue.into().into(), timeout: None }
+    }
+
+    /// The same client with another default timeout for its calls
+    /// (`None`: wait forever). [`Call::timeout`] overrides it per call.
+    pub fn with_timeout(mut self, timeout: Option<Duration>) -> Self {
+        self.timeout = timeout;
+        self
+    }
+
+    /// The service queue this client calls.
+    pub fn queue(&self) -> &str {
+        &self.queue
+    }
+
+    /// The backend this client runs on.
+    pub fn backend(&self) -> &SharedBackend {
+        &self.backend
+    }
+
+    /// Calls `method` and decodes its result as `T`.
+    ///
+    /// `args` are the arguments: a tuple or a `Vec` for positional ones
+    /// (`(5, "x")`), a struct or map for named ones, `()` for none. To pass
+    /// a single list argument, wrap it in a tuple: `(vec![1, 2],)`.
+    pub async fn call<T: DeserializeOwned>(&self, method: &str, args: impl Serialize) -> Result<T> {
+        self.send(Call::new(method).with_args(args)).await
+    }
+
+    /// Sends a call built with [`Call`] and decodes its result as `T`
+    /// (`serde_json::Value` to take whatever comes).
+    pub async fn send<T: DeserializeOwned>(&self, call: Call) -> Result<T> {
+        if let Some(error) = call.error {
+            return Err(error);
+        }
+        let timeout = call.timeout.unwrap_or(self.timeout);
+        let method = call.call.name.clone();
+        match self.round_trip(call.call, timeout).await? {
+            Reply::Return(value) => value.decode().map_err(|source| Error::Decode {
+                method,
+                expected: std::any::type_name::<T>(),
+                source,
+            }),
+            Reply::Exception { message, backtrace } => Err(Error::Remote { message, backtrace }),
+        }
+    }
+
+    async fn round_trip(&self, call: FunctionCall, timeout: Option<Duration>) -> Result<Reply> {
+        let response_queue = format!("{}:rpc:{}", self.queue, Uuid::new_v4().simple());
+        let method = call.name.clone();
+        let request = Request::new(call, response_queue.as_str()).encode();
+        // Start waiting for the reply while the request is pushed: the wait
+        // is in place before any server can answer, and the push costs no
+        // extra round trip. If the push fails, the wait is dropped, which
+        // backends guarantee loses nothing.
+        let pushed: &[&[u8]] = &[&request];
+        let (_, reply) = tokio::try_join!(
+            self.backend.rpush(&self.queue, pushed),
+            self.backend.blpop(&response_queue, timeout),
+        )?;
+        if let Some(reply) = reply {
+            return Reply::decode(&reply);
+        }
+        let request_withdrawn = self.backend.lrem(&self.queue, 1, &request).await? > 0;
+        if !request_withdrawn {
+            // A server took the request; its reply may have landed since the wait ended.
+            if let Some(late) = self.backend.lpop(&response_queue).await? {
+                return Reply::decode(&late);
+            }
+        }
+        Err(Error::Timeout {
+            queue: self.queue.to_string(),
+            method,
+            timeout: timeout.unwrap_or_default(),
+            request_withdrawn,
+        })
+    }
+}
+
+/// One call under construction: a method, its arguments, and optionally its
+/// own timeout. Encoding errors are kept and reported when it is sent.
+#[derive(Debug)]
+pub struct Call {
+    call: FunctionCall,
+    timeout: Option<Option<Duration>>,
+    error: Option<Error>,
+}
+
+impl Call {
+    /// A call of `method` with no arguments yet.
+    pub fn new(method: impl Into<String>) -> Self {
+        Call { call: FunctionCall { name: method.into(), ..FunctionCall::default() }, timeout: None, error: None }
+    }
+
+    /// Adds a positional argument.
+    pub fn arg(mut self, value: impl Serialize) -> Self {
+        if let Some(value) = self.encode("a positional argument", &value) {
+            self.call.args.push(value);
+        }
+        self
+    }
+
+    /// Adds a named argument.
+    pub fn kwarg(mut self, name: impl Into<String>, value: impl Serialize) -> Self {
+        let name = name.into();
+        if let Some(value) = self.encode(&format!("argument `{name}`"), &value) {
+            self.call.kwargs.insert(name, value);
+        }
+        self
+    }
+
+    /// Adds the arguments `args` serializes to: an array gives positional
+    /// arguments, an object named ones, `null` (from `()`) none.
+    pub fn with_args(mut self, args: impl Serialize) -> Self {
+        match self.encode("the arguments", &args) {
+            Some(Value::Array(values)) => self.call.args.extend(values),
+            Some(Value::Object(named)) => self.call.kwargs.extend(named),
+            Some(Value::Null) | None => {}
+            Some(other) => {
+                self.error.get_or_insert(Error::Encode {
+                    what: "the arguments".into(),
+                    reason: format!(
+                        "they must be a tuple, a Vec, a struct or a map, not the single value {other}; \
+                         write a single argument as a one-element tuple `(value,)`"
+                    ),
+                });
+            }
+        }
+        self
+    }
+
+    /// Sets this call's timeout (`None`: wait forever), overriding the client's.
+    pub fn timeout(mut self, timeout: Option<Duration>) -> Self {
+        self.timeout = Some(timeout);
+        self
+    }
+
+    /// The method, positional and named arguments as they will be sent.
+    pub fn function_call(&self) -> &FunctionCall {
+        &self.call
+    }
+
+    fn encode(&mut self, what: &str, value: &impl Serialize) -> Option<Value> {
+        match protocol::to_json_value(value) {
+            Ok(value) => Some(value),
+            Err(reason) => {
+                self.error.get_or_insert(Error::Encode { what: what.to_string(), reason });
+                None
+            }
+        }
+    }
+}
+
+impl From<FunctionCall> for Call {
+    fn from(call: FunctionCall) -> Self {
+        Call { call, timeout: None, error: None }
+    }
+}

@@ -1,0 +1,149 @@
+//! The one error type of the crate.
+//!
+//! Callers match on [`Error`]'s variants or use its `is_*` queries; they never
+//! need to parse message text. Every variant says what went wrong and keeps
+//! the underlying cause as its `source()` where there is one.
+
+use std::time::Duration;
+
+/// A boxed cause, as kept by the variants that wrap another library's error.
+pub type BoxError = Box<dyn std::error::Error + Send + Sync + 'static>;
+
+/// Everything that can go wrong in a call, a server or a backend operation.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// No reply arrived within the call's timeout.
+    ///
+    /// `request_withdrawn` is true when the request was still waiting in the
+    /// service queue and the client removed it, so no server will ever run it.
+    /// When false, a server had already taken the request: it may still run,
+    /// and its late reply is discarded (it expires in Redis by itself).
+    #[error("call to `{method}` on `{queue}` timed out after {timeout:?}{}", if *request_withdrawn { " (request withdrawn, it will not run)" } else { " (a server had taken it; it may still run)" })]
+    Timeout {
+        /// The service queue the request was pushed to.
+        queue: String,
+        /// The method that was called.
+        method: String,
+        /// The timeout that elapsed.
+        timeout: Duration,
+        /// Whether the request was removed from the queue before any server took it.
+        request_withdrawn: bool,
+    },
+
+    /// The server ran the call and answered with an exception.
+    ///
+    /// `message` is the peer's text, for humans; `backtrace` is present when
+    /// the peer sent one (the Ruby server does).
+    #[error("remote error: {message}")]
+    Remote {
+        /// The exception text from the reply.
+        message: String,
+        /// The remote backtrace, when the server sent one.
+        backtrace: Option<Vec<String>>,
+    },
+
+    /// A reply arrived but is not a RedisRPC reply: not JSON, not an object,
+    /// or with neither `return_value` nor `exception`.
+    #[error("malformed reply: {reason}: {excerpt}")]
+    MalformedReply {
+        /// What is wrong with the reply.
+        reason: String,
+        /// The start of the reply as received, for diagnosis.
+        excerpt: String,
+    },
+
+    /// A well-formed reply's value does not have the type the caller asked for.
+    #[error("cannot decode the reply of `{method}` as {expected}: {source}")]
+    Decode {
+        /// The method that was called.
+        method: String,
+        /// The Rust type the caller asked for.
+        expected: &'static str,
+        /// The decoder's complaint.
+        #[source]
+        source: BoxError,
+    },
+
+    /// Arguments or a value could not be encoded as JSON (for example a map
+    /// with non-string keys, or a non-finite float, which JSON cannot carry).
+    #[error("cannot encode {what} as JSON: {reason}")]
+    Encode {
+        /// What was being encoded.
+        what: String,
+        /// Why it could not be.
+        reason: String,
+    },
+
+    /// The backend could not be reached, or the connection to it broke.
+    #[error("connection to the backend failed: {source}")]
+    Connection {
+        /// The underlying failure.
+        #[source]
+        source: BoxError,
+    },
+
+    /// The backend refused a command (for example `WRONGTYPE`: the key holds
+    /// a value of another type than the command works on).
+    #[error("backend refused the command: {source}")]
+    Command {
+        /// The backend's error.
+        #[source]
+        source: BoxError,
+    },
+
+    /// A connection URL or another setting is invalid.
+    #[error("invalid configuration: {0}")]
+    Config(String),
+}
+
+impl Error {
+    /// True when the call timed out waiting for its reply.
+    pub fn is_timeout(&self) -> bool {
+        matches!(self, Error::Timeout { .. })
+    }
+
+    /// True when the server ran the call and replied with an exception.
+    pub fn is_remote(&self) -> bool {
+        matches!(self, Error::Remote { .. })
+    }
+
+    /// True when the backend could not be reached or the connection broke.
+    pub fn is_connection(&self) -> bool {
+        matches!(self, Error::Connection { .. })
+    }
+
+    /// True when a reply arrived that is not a valid RedisRPC reply.
+    pub fn is_malformed_reply(&self) -> bool {
+        matches!(self, Error::MalformedReply { .. })
+    }
+
+    /// True when the reply could not be decoded as the requested type.
+    pub fn is_decode(&self) -> bool {
+        matches!(self, Error::Decode { .. })
+    }
+
+    /// True when something could not be encoded as JSON.
+    pub fn is_encode(&self) -> bool {
+        matches!(self, Error::Encode { .. })
+    }
+
+    /// The exception text of a [`Error::Remote`] error.
+    pub fn remote_message(&self) -> Option<&str> {
+        match self {
+            Error::Remote { message, .. } => Some(message),
+            _ => None,
+        }
+    }
+
+    /// The remote backtrace of a [`Error::Remote`] error, when the peer sent one.
+    pub fn remote_backtrace(&self) -> Option<&[String]> {
+        match self {
+            Error::Remote { backtrace, .. } => backtrace.as_deref(),
+            _ => None,
+        }
+    }
+}
+
+/// The crate's result type.
+pub type Result<T, E = Error> = std::result::Result<T, E>;

@@ -1,0 +1,299 @@
+//! Serving a service on a queue.
+//!
+//! A [`Server`] pops requests from its queue, runs each on its own task, and
+//! pushes the reply to the queue the request names. It is built to stay up
+//! whatever a client pushes:
+//!
+//! * a message that is not a request is logged, counted and dropped;
+//! * an unknown method, a missing, extra or mistyped argument, a handler
+//!   error, a panic, or a result JSON cannot carry each become an
+//!   `exception` reply, and the server goes on;
+//! * replies only go to `<queue>:rpc:…` keys, so a request cannot make the
+//!   server write anywhere else in the store;
+//! * every reply queue expires, so replies nobody collects do not pile up.
+//!
+//! At most `concurrency` calls run at once; the server takes a request from
+//! the queue only when it has room to run it, so servers sharing a queue
+//! share its load. Shutdown stops taking requests, then finishes and answers
+//! the ones already taken.
+
+use std::panic::AssertUnwindSafe;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use futures::FutureExt;
+use tokio::sync::Semaphore;
+use tokio::task::JoinSet;
+use tokio_util::sync::CancellationToken;
+
+use crate::backend::{IntoBackend, SharedBackend};
+use crate::protocol::{Reply, Request, RequestError};
+use crate::service::{Args, CallError, CallErrorKind, Service};
+use crate::Result;
+
+/// Serves one [`Service`] on one queue. Configure it with the builder
+/// methods, then [`run`](Server::run) it.
+pub struct Server {
+    backend: SharedBackend,
+    queue: String,
+    service: Arc<dyn Service>,
+    concurrency: usize,
+    reply_ttl: Duration,
+    clear_queue: bool,
+    handle: ServerHandle,
+}
+
+/// Controls a running [`Server`] from elsewhere: shut it down, read its counters.
+#[derive(Clone, Debug, Default)]
+pub struct ServerHandle {
+    shutdown: CancellationToken,
+    stats: Arc<Counters>,
+}
+
+#[derive(Debug, Default)]
+struct Counters {
+    served: AtomicU64,
+    failed: AtomicU64,
+    malformed: AtomicU64,
+    refused: AtomicU64,
+    reply_errors: AtomicU64,
+}
+
+/// What a server has done so far.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[non_exhaustive]
+pub struct ServerStats {
+    /// Calls answered with a return value.
+    pub served: u64,
+    /// Calls answered with an exception (unknown method, bad arguments,
+    /// handler error or panic, unrepresentable result, unusable call).
+    pub failed: u64,
+    /// Messages dropped because they are not requests at all.
+    pub malformed: u64,
+    /// Requests dropped because their response queue is not `<queue>:rpc:…`.
+    pub refused: u64,
+    /// Replies that could not be pushed because the backend failed.
+    pub reply_errors: u64,
+}
+
+impl ServerHandle {
+    /// Asks the server to stop taking requests; it then finishes and answers
+    /// the ones in flight, and [`Server::run`] returns.
+    pub fn shutdown(&self) {
+        self.shutdown.cancel();
+    }
+
+    /// The server's counters so far.
+    pub fn stats(&self) -> ServerStats {
+        let read = |counter: &AtomicU64| counter.load(Ordering::Relaxed);
+        let c = &self.stats;
+        ServerStats {
+            served: read(&c.served),
+            failed: read(&c.failed),
+            malformed: read(&c.malformed),
+            refused: read(&c.refused),
+            reply_errors: read(&c.reply_errors),
+        }
+    }
+}
+
+impl Server {
+    /// A server of `service` on `queue`, running up to 64 calls at once.
+    pub fn new(backend: impl IntoBackend, queue: impl Into<String>, service: impl Service) -> Self {
+        Server {
+            backend: backend.into_backend(),
+            queue: queue.into(),
+            service: Arc::new(service),
+            concurrency: 64,
+            reply_ttl: Duration::from_secs(60),
+            clear_queue: false,
+            handle: ServerHandle::default(),
+        }
+    }
+
+    /// How many calls may run at once (at least 1).
+    pub fn concurrency(mut self, limit: usize) -> Self {
+        self.concurrency = limit.max(1);
+        self
+    }
+
+    /// How long a reply waits in its queue for the caller before it expires
+    /// (default 60 s; at least 1 ms).
+    pub fn reply_ttl(mut self, ttl: Duration) -> Self {
+        self.reply_ttl = ttl.max(Duration::from_millis(1));
+        self
+    }
+
+    /// Whether to delete the queue, and any requests waiting in it, when the
+    /// server starts (as the Python and PHP peers always do). Off by default:
+    /// other servers may be serving the same queue.
+    pub fn clear_queue_on_start(mut self, clear: bool) -> Self {
+        self.clear_queue = clear;
+        self
+    }
+
+    /// A handle to shut the server down and read its counters.
+    pub fn handle(&self) -> ServerHandle {
+        self.handle.clone()
+    }
+
+    /// Serves until [`ServerHandle::shutdown`] is called, then finishes the
+    /// calls in flight and returns the counters.
+    ///
+    /// Backend failures do not end it: it logs them and retries with a
+    /// growing pause (up to 2 s), so a server outlives a Redis restart.
+    pub async fn run(self) -> Result<ServerStats> {
+        let context = Arc::new(Context {
+            backend: self.backend,
+            reply_prefix: format!("{}:rpc:", self.queue),
+            queue: self.queue,
+            service: self.service,
+            reply_ttl: self.reply_ttl,
+            stats: self.handle.stats.clone(),
+        });
+        if self.clear_queue {
+            context.backend.del(&context.queue).await?;
+        }
+        let shutdown = self.handle.shutdown.clone();
+        let room = Arc::new(Semaphore::new(self.concurrency));
+        let mut in_flight = JoinSet::new();
+        let mut pause = Duration::ZERO;
+        tracing::info!(queue = %context.queue, concurrency = self.concurrency, "serving");
+        loop {
+            // Take a request only when there is room to run it, so that
+            // requests this server cannot start yet stay in the queue for
+            // the other servers.
+            let permit = tokio::select! {
+                biased;
+                () = shutdown.cancelled() => break,
+                permit = room.clone().acquire_owned() => permit.expect("the semaphore is never closed"),
+            };
+            // Dropping the pop on shutdown is safe: backends put back an
+            // element handed to an abandoned pop.
+            let popped = tokio::select! {
+                biased;
+                () = shutdown.cancelled() => break,
+                popped = context.backend.blpop(&context.queue, None) => popped,
+            };
+            match popped {
+                Ok(Some(message)) => {
+                    pause = Duration::ZERO;
+                    let context = context.clone();
+                    in_flight.spawn(async move {
+                        context.handle(message).await;
+                        drop(permit);
+                    });
+                }
+                Ok(None) => {}
+                Err(error) => {
+                    pause = (pause * 2).clamp(Duration::from_millis(50), Duration::from_secs(2));
+                    tracing::error!(queue = %context.queue, %error, retry_in = ?pause, "cannot take requests");
+                    tokio::select! {
+                        () = shutdown.cancelled() => break,
+                        () = tokio::time::sleep(pause) => {}
+                    }
+                }
+            }
+            while in_flight.try_join_next().is_some() {}
+        }
+        tracing::info!(queue = %context.queue, in_flight = in_flight.len(), "shutting down");
+        while in_flight.join_next().await.is_some() {}
+        Ok(self.handle.stats())
+    }
+
+    /// Serves until Ctrl-C (SIGINT), then shuts down gracefully.
+    pub async fn run_until_ctrl_c(self) -> Result<ServerStats> {
+        let handle = self.handle();
+        tokio::spawn(async move {
+            if tokio::signal::ctrl_c().await.is_ok() {
+                tracing::info!("Ctrl-C received");
+            }
+            handle.shutdown();
+        });
+        self.run().await
+    }
+}
+
+/// What every call's task needs, shared.
+struct Context {
+    backend: SharedBackend,
+    queue: String,
+    reply_prefix: String,
+    service: Arc<dyn Service>,
+    reply_ttl: Duration,
+    stats: Arc<Counters>,
+}
+
+impl Context {
+    async fn handle(&self, message: Vec<u8>) {
+        let request = match Request::decode(&message) {
+            Ok(request) => request,
+            Err(RequestError::Undecodable(reason)) => {
+                self.stats.malformed.fetch_add(1, Ordering::Relaxed);
+                let excerpt = String::from_utf8_lossy(&message[..message.len().min(200)]).into_owned();
+                tracing::warn!(queue = %self.queue, %reason, %excerpt, "dropped a message that is not a request");
+                return;
+            }
+            Err(RequestError::BadCall { response_queue, reason }) => {
+                if self.may_reply_to(&response_queue) {
+                    let error = CallError::new(CallErrorKind::BadRequest, format!("bad request: {reason}"));
+                    self.reply(&response_queue, Err(error)).await;
+                }
+                return;
+            }
+        };
+        let response_queue = request.response_queue;
+        if !self.may_reply_to(&response_queue) {
+            return;
+        }
+        let method = request.call.name;
+        let args = Args::new(request.call.args, request.call.kwargs);
+        let outcome = AssertUnwindSafe(self.service.call(&method, args))
+            .catch_unwind()
+            .await
+            .unwrap_or_else(|panic| Err(panicked(&method, panic.as_ref())));
+        self.reply(&response_queue, outcome).await;
+    }
+
+    /// Replies go only to this queue's reply keys, so a request cannot make
+    /// the server write to any other key in the store. Every peer complies.
+    fn may_reply_to(&self, response_queue: &str) -> bool {
+        let allowed = response_queue.len() > self.reply_prefix.len() && response_queue.starts_with(&self.reply_prefix);
+        if !allowed {
+            self.stats.refused.fetch_add(1, Ordering::Relaxed);
+            tracing::warn!(queue = %self.queue, %response_queue, "refused a request whose response queue is not `{}…`", self.reply_prefix);
+        }
+        allowed
+    }
+
+    async fn reply(&self, response_queue: &str, outcome: Result<Box<serde_json::value::RawValue>, CallError>) {
+        let reply = match &outcome {
+            Ok(value) => Reply::encode_raw_return(value),
+            Err(error) => {
+                tracing::debug!(queue = %self.queue, %error, "call failed");
+                Reply::encode_exception(error.message())
+            }
+        };
+        match self.backend.rpush_expire(response_queue, &reply, self.reply_ttl).await {
+            Ok(()) => {
+                let counter = if outcome.is_ok() { &self.stats.served } else { &self.stats.failed };
+                counter.fetch_add(1, Ordering::Relaxed);
+            }
+            Err(error) => {
+                self.stats.reply_errors.fetch_add(1, Ordering::Relaxed);
+                tracing::error!(queue = %self.queue, %response_queue, %error, "cannot push the reply");
+            }
+        }
+    }
+}
+
+fn panicked(method: &str, panic: &(dyn std::any::Any + Send)) -> CallError {
+    let what = panic
+        .downcast_ref::<&str>()
+        .map(|s| s.to_string())
+        .or_else(|| panic.downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| "no message".to_string());
+    tracing::error!(%method, panic = %what, "a handler panicked");
+    CallError::new(CallErrorKind::Panicked, format!("{method}() panicked: {what}"))
+}

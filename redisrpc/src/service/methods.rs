@@ -1,0 +1,130 @@
+//! A [`Service`] built from closures over a shared state.
+
+use std::collections::HashMap;
+use std::fmt;
+use std::future::Future;
+use std::sync::Arc;
+
+use futures::future::{self, BoxFuture, FutureExt};
+use serde::Serialize;
+use serde_json::value::RawValue;
+
+use super::{Args, CallError, CallErrorKind, FromArgs, Service};
+
+type Handler<S> = Box<dyn Fn(Arc<S>, Args) -> BoxFuture<'static, Result<Box<RawValue>, CallError>> + Send + Sync>;
+
+/// A service made of named handlers that share one state `S`.
+///
+/// ```
+/// use std::convert::Infallible;
+/// use std::sync::Mutex;
+/// use redisrpc::service::Methods;
+///
+/// #[derive(Default)]
+/// struct Counter(Mutex<i64>);
+///
+/// let service = Methods::new(Counter::default())
+///     .method("add", &["amount"], |counter, (amount,): (i64,)| async move {
+///         let mut total = counter.0.lock().unwrap();
+///         *total += amount;
+///         Ok::<_, Infallible>(*total)
+///     })
+///     .method("get", &[], |counter, ()| async move { Ok::<_, Infallible>(*counter.0.lock().unwrap()) });
+/// ```
+pub struct Methods<S> {
+    state: Arc<S>,
+    handlers: HashMap<String, Handler<S>>,
+}
+
+impl<S: Send + Sync + 'static> Methods<S> {
+    /// A service with no methods yet, around `state`.
+    pub fn new(state: S) -> Self {
+        Self::with_shared_state(Arc::new(state))
+    }
+
+    /// A service around a state that is also shared elsewhere.
+    pub fn with_shared_state(state: Arc<S>) -> Self {
+        Methods { state, handlers: HashMap::new() }
+    }
+
+    /// Adds the method `name` with parameters `params`, run by `handler`.
+    ///
+    /// The handler receives the state and its arguments decoded as `A`: a
+    /// tuple with one serde type per parameter (callers may pass them by
+    /// position or by name), or [`Args`] to read them by hand. It returns a
+    /// future whose output is a `Result<T, E>`: `T` is sent back as JSON,
+    /// `E`'s text as the exception.
+    ///
+    /// # Panics
+    ///
+    /// When `params` does not have one name per element of the tuple `A`:
+    /// that is a mistake in the program, not in a request.
+    pub fn method<A, F, Fut>(mut self, name: &str, params: &'static [&'static str], handler: F) -> Self
+    where
+        A: FromArgs + 'static,
+        F: Fn(Arc<S>, A) -> Fut + Send + Sync + 'static,
+        Fut: Future + Send + 'static,
+        Fut::Output: IntoReturn,
+    {
+        if let Some(arity) = A::ARITY {
+            assert_eq!(arity, params.len(), "method `{name}`: {} parameter names for {arity} parameters", params.len());
+        }
+        let method = name.to_string();
+        let erased: Handler<S> = Box::new(move |state, args| match A::from_args(args, &method, params) {
+            Ok(args) => {
+                let running = handler(state, args);
+                let method = method.clone();
+                async move { running.await.into_return().map_err(|e| e.for_method(&method)) }.boxed()
+            }
+            Err(error) => future::ready(Err(error)).boxed(),
+        });
+        self.handlers.insert(name.to_string(), erased);
+        self
+    }
+}
+
+impl<S: Send + Sync + 'static> Service for Methods<S> {
+    fn call<'a>(&'a self, method: &'a str, args: Args) -> BoxFuture<'a, Result<Box<RawValue>, CallError>> {
+        match self.handlers.get(method) {
+            Some(handler) => handler(self.state.clone(), args),
+            None => future::ready(Err(CallError::unknown_method(method, &self.method_names()))).boxed(),
+        }
+    }
+
+    fn method_names(&self) -> Vec<String> {
+        self.handlers.keys().cloned().collect()
+    }
+}
+
+impl<S> fmt::Debug for Methods<S> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Methods").field("methods", &self.handlers.keys().collect::<Vec<_>>()).finish()
+    }
+}
+
+/// What a handler may return: a `Result` whose value is sent as JSON and
+/// whose error's text becomes the exception.
+pub trait IntoReturn {
+    /// The JSON of the value, or the error for the caller.
+    fn into_return(self) -> Result<Box<RawValue>, CallError>;
+}
+
+impl<T: Serialize, E: fmt::Display> IntoReturn for Result<T, E> {
+    fn into_return(self) -> Result<Box<RawValue>, CallError> {
+        let value = self.map_err(CallError::failed)?;
+        crate::protocol::encode_value(&value).map_err(|e| CallError::new(CallErrorKind::Unrepresentable, e.to_string()))
+    }
+}
+
+impl CallError {
+    /// Prefixes the text of an unrepresentable result with the method that
+    /// produced it; other errors already say what they need.
+    fn for_method(self, method: &str) -> Self {
+        match self.kind {
+            CallErrorKind::Unrepresentable => {
+                Self::new(self.kind, format!("{method}() returned a value that cannot be sent: {}", self.message))
+            }
+            _ => self,
+        }
+    }
+}

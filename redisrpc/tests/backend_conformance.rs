@@ -1,0 +1,453 @@
+//! The backend conformance suite: every behaviour the client and server rely
+//! on, checked on both backends with the same test body (`memory::<name>`
+//! and `redis::<name>`).
+//!
+//! Timing assertions use real, short sleeps (they must hold against a real
+//! server) with generous upper bounds, and every wait that could hang is
+//! bounded so that a broken backend fails instead of stalling the suite.
+
+mod common;
+
+use std::collections::BTreeSet;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+use redisrpc::backend::{SharedBackend, Ttl};
+
+/// Bounds a wait that should complete, so a broken backend fails the test.
+async fn bounded<F: Future>(what: &str, future: F) -> F::Output {
+    tokio::time::timeout(Duration::from_secs(10), future)
+        .await
+        .unwrap_or_else(|_| panic!("{what} did not complete within 10 s"))
+}
+
+/// Pops everything from `key`, head first.
+async fn drain(backend: &SharedBackend, key: &str) -> Vec<Vec<u8>> {
+    let mut values = Vec::new();
+    while let Some(value) = backend.lpop(key).await.unwrap() {
+        values.push(value);
+    }
+    values
+}
+
+fn strings(values: &[&str]) -> Vec<Vec<u8>> {
+    values.iter().map(|v| v.as_bytes().to_vec()).collect()
+}
+
+/// Waits until `key` holds `len` elements, for at most 2 s (a backend may put
+/// back the element of an abandoned pop asynchronously).
+async fn wait_for_len(backend: &SharedBackend, key: &str, len: usize) {
+    let start = Instant::now();
+    loop {
+        let now = backend.llen(key).await.unwrap();
+        if now == len {
+            return;
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(2),
+            "`{key}` holds {now} elements, expected {len}"
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}
+
+/// Time for a spawned `blpop` to be waiting on the store.
+const SETTLE: Duration = Duration::from_millis(150);
+
+common::backend_tests! {
+    async fn rpush_returns_lengths_and_lpop_is_fifo(backend: SharedBackend) {
+        let key = "conformance:fifo";
+        assert_eq!(backend.rpush(key, &[b"a"]).await.unwrap(), 1);
+        assert_eq!(backend.rpush(key, &[b"b", b"c"]).await.unwrap(), 3);
+        assert_eq!(backend.lpop(key).await.unwrap(), Some(b"a".to_vec()));
+        assert_eq!(backend.rpush(key, &[b"d"]).await.unwrap(), 3);
+        assert_eq!(drain(&backend, key).await, strings(&["b", "c", "d"]));
+    }
+
+    async fn lpop_on_a_missing_key_is_none(backend: SharedBackend) {
+        assert_eq!(backend.lpop("conformance:lpop-missing").await.unwrap(), None);
+    }
+
+    async fn blpop_returns_at_once_when_the_list_is_not_empty(backend: SharedBackend) {
+        let key = "conformance:blpop-ready";
+        backend.rpush(key, &[b"a", b"b"]).await.unwrap();
+        let start = Instant::now();
+        let popped = bounded("blpop", backend.blpop(key, None)).await.unwrap();
+        assert_eq!(popped, Some(b"a".to_vec()));
+        let popped = bounded("blpop", backend.blpop(key, Some(Duration::from_secs(5))))
+            .await
+            .unwrap();
+        assert_eq!(popped, Some(b"b".to_vec()));
+        assert!(start.elapsed() < Duration::from_secs(1), "took {:?}", start.elapsed());
+    }
+
+    async fn blpop_is_woken_by_an_rpush_from_another_task(backend: SharedBackend) {
+        let key = "conformance:blpop-wake";
+        let waiting = tokio::spawn({
+            let backend = backend.clone();
+            async move {
+                let start = Instant::now();
+                let popped = backend.blpop(key, Some(Duration::from_secs(10))).await.unwrap();
+                (popped, start.elapsed())
+            }
+        });
+        tokio::time::sleep(SETTLE).await;
+        assert_eq!(backend.rpush(key, &[b"wake up"]).await.unwrap(), 1);
+        let (popped, waited) = bounded("woken blpop", waiting).await.unwrap();
+        assert_eq!(popped, Some(b"wake up".to_vec()));
+        assert!(waited < Duration::from_secs(3), "woken only after {waited:?}");
+        assert_eq!(backend.llen(key).await.unwrap(), 0, "the pushed value was consumed");
+    }
+
+    async fn rpush_to_a_waiting_pop_counts_the_served_value(backend: SharedBackend) {
+        let key = "conformance:rpush-served";
+        let waiting = tokio::spawn({
+            let backend = backend.clone();
+            async move { backend.blpop(key, Some(Duration::from_secs(10))).await.unwrap() }
+        });
+        tokio::time::sleep(SETTLE).await;
+        // As in Redis, the length includes the value the waiting pop takes.
+        assert_eq!(backend.rpush(key, &[b"a", b"b"]).await.unwrap(), 2);
+        assert_eq!(bounded("blpop", waiting).await.unwrap(), Some(b"a".to_vec()));
+        assert_eq!(drain(&backend, key).await, strings(&["b"]));
+    }
+
+    async fn blpop_times_out_with_none(backend: SharedBackend) {
+        let key = "conformance:blpop-timeout";
+        let start = Instant::now();
+        let popped = bounded("blpop", backend.blpop(key, Some(Duration::from_millis(300))))
+            .await
+            .unwrap();
+        let waited = start.elapsed();
+        assert_eq!(popped, None);
+        assert!(waited >= Duration::from_millis(250), "gave up after {waited:?}");
+        assert!(waited < Duration::from_secs(3), "gave up only after {waited:?}");
+        // The abandoned wait does not swallow a later push.
+        assert_eq!(backend.rpush(key, &[b"v"]).await.unwrap(), 1);
+        assert_eq!(backend.lpop(key).await.unwrap(), Some(b"v".to_vec()));
+    }
+
+    async fn blpop_with_a_zero_timeout_does_not_block(backend: SharedBackend) {
+        let key = "conformance:blpop-zero";
+        let start = Instant::now();
+        let popped = bounded("blpop", backend.blpop(key, Some(Duration::ZERO))).await.unwrap();
+        assert_eq!(popped, None);
+        assert!(start.elapsed() < Duration::from_secs(1), "blocked for {:?}", start.elapsed());
+        backend.rpush(key, &[b"v"]).await.unwrap();
+        let popped = bounded("blpop", backend.blpop(key, Some(Duration::ZERO))).await.unwrap();
+        assert_eq!(popped, Some(b"v".to_vec()));
+        assert_eq!(backend.llen(key).await.unwrap(), 0);
+    }
+
+    async fn waiters_are_served_in_the_order_they_started_waiting(backend: SharedBackend) {
+        let key = "conformance:waiter-order";
+        let mut waiters = Vec::new();
+        for _ in 0..3 {
+            waiters.push(tokio::spawn({
+                let backend = backend.clone();
+                async move { backend.blpop(key, Some(Duration::from_secs(10))).await.unwrap() }
+            }));
+            tokio::time::sleep(SETTLE).await;
+        }
+        assert_eq!(backend.rpush(key, &[b"first", b"second"]).await.unwrap(), 2);
+        assert_eq!(backend.rpush(key, &[b"third"]).await.unwrap(), 1);
+        let mut served = Vec::new();
+        for waiter in waiters {
+            served.push(bounded("blpop", waiter).await.unwrap().unwrap());
+        }
+        assert_eq!(served, strings(&["first", "second", "third"]));
+        assert_eq!(backend.llen(key).await.unwrap(), 0);
+    }
+
+    async fn concurrent_producers_and_consumers_deliver_every_value_exactly_once(
+        backend: SharedBackend,
+    ) {
+        const PRODUCERS: usize = 8;
+        const CONSUMERS: usize = 8;
+        const PER_PRODUCER: usize = 200;
+        const TOTAL: usize = PRODUCERS * PER_PRODUCER;
+        let key = "conformance:many";
+        let received = Arc::new(AtomicUsize::new(0));
+
+        let consumers: Vec<_> = (0..CONSUMERS)
+            .map(|_| {
+                let backend = backend.clone();
+                let received = received.clone();
+                tokio::spawn(async move {
+                    let mut got = Vec::new();
+                    while received.load(Ordering::SeqCst) < TOTAL {
+                        let popped = backend.blpop(key, Some(Duration::from_millis(200))).await;
+                        if let Some(value) = popped.unwrap() {
+                            got.push(value);
+                            received.fetch_add(1, Ordering::SeqCst);
+                        }
+                    }
+                    got
+                })
+            })
+            .collect();
+        let producers: Vec<_> = (0..PRODUCERS)
+            .map(|p| {
+                let backend = backend.clone();
+                tokio::spawn(async move {
+                    for i in 0..PER_PRODUCER {
+                        let value = format!("{p}:{i}");
+                        backend.rpush(key, &[value.as_bytes()]).await.unwrap();
+                    }
+                })
+            })
+            .collect();
+
+        tokio::time::timeout(Duration::from_secs(60), async {
+            for producer in producers {
+                producer.await.unwrap();
+            }
+            let mut all = Vec::new();
+            for consumer in consumers {
+                let got = consumer.await.unwrap();
+                // Each producer's values reach each consumer in push order.
+                for p in 0..PRODUCERS {
+                    let prefix = format!("{p}:");
+                    let seq: Vec<usize> = got
+                        .iter()
+                        .filter_map(|v| std::str::from_utf8(v).unwrap().strip_prefix(&prefix))
+                        .map(|i| i.parse().unwrap())
+                        .collect();
+                    assert!(seq.is_sorted(), "producer {p}'s values out of order: {seq:?}");
+                }
+                all.extend(got);
+            }
+            assert_eq!(all.len(), TOTAL, "values lost or duplicated");
+            let distinct: BTreeSet<_> = all.into_iter().collect();
+            let expected: BTreeSet<_> = (0..PRODUCERS)
+                .flat_map(|p| (0..PER_PRODUCER).map(move |i| format!("{p}:{i}").into_bytes()))
+                .collect();
+            assert_eq!(distinct, expected);
+        })
+        .await
+        .expect("producers and consumers did not finish within 60 s");
+        assert_eq!(backend.llen(key).await.unwrap(), 0);
+    }
+
+    async fn a_blpop_dropped_by_a_timeout_loses_nothing(backend: SharedBackend) {
+        let key = "conformance:dropped-timeout";
+        let abandoned =
+            tokio::time::timeout(Duration::from_millis(200), backend.blpop(key, None)).await;
+        assert!(abandoned.is_err(), "nothing was there to pop");
+        assert_eq!(backend.rpush(key, &[b"kept"]).await.unwrap(), 1);
+        wait_for_len(&backend, key, 1).await;
+        assert_eq!(backend.lpop(key).await.unwrap(), Some(b"kept".to_vec()));
+        tokio::time::sleep(SETTLE).await;
+        assert_eq!(backend.llen(key).await.unwrap(), 0, "the value came back twice");
+    }
+
+    async fn a_blpop_dropped_by_select_loses_nothing_and_keeps_order(backend: SharedBackend) {
+        let key = "conformance:dropped-select";
+        tokio::select! {
+            popped = backend.blpop(key, None) => panic!("popped {popped:?} from an empty list"),
+            () = tokio::time::sleep(Duration::from_millis(200)) => {}
+        }
+        backend.rpush(key, &[b"first", b"second"]).await.unwrap();
+        backend.rpush(key, &[b"third"]).await.unwrap();
+        wait_for_len(&backend, key, 3).await;
+        assert_eq!(drain(&backend, key).await, strings(&["first", "second", "third"]));
+        tokio::time::sleep(SETTLE).await;
+        assert_eq!(backend.llen(key).await.unwrap(), 0, "a value came back twice");
+    }
+
+    async fn dropped_blpops_racing_pushes_lose_and_duplicate_nothing(backend: SharedBackend) {
+        const ROUNDS: u64 = 60;
+        let key = "conformance:dropped-race";
+        let mut popped = Vec::new();
+        for round in 0..ROUNDS {
+            let pop = tokio::time::timeout(
+                Duration::from_millis(round % 7),
+                backend.blpop(key, None),
+            );
+            let push = async {
+                tokio::time::sleep(Duration::from_millis(round % 5)).await;
+                backend.rpush(key, &[round.to_string().as_bytes()]).await.unwrap();
+            };
+            let (pop, ()) = tokio::join!(pop, push);
+            if let Ok(value) = pop {
+                popped.push(value.unwrap().expect("blpop without timeout returned None"));
+            }
+        }
+        // Whatever the abandoned pops got is back in the list (perhaps after
+        // a moment): collect it until the list stays empty.
+        loop {
+            match backend.blpop(key, Some(Duration::from_millis(500))).await.unwrap() {
+                Some(value) => popped.push(value),
+                None => break,
+            }
+        }
+        let mut rounds: Vec<u64> = popped
+            .iter()
+            .map(|v| std::str::from_utf8(v).unwrap().parse().unwrap())
+            .collect();
+        rounds.sort_unstable();
+        assert_eq!(rounds, (0..ROUNDS).collect::<Vec<_>>(), "values lost or duplicated");
+    }
+
+    async fn lrem_follows_the_count_semantics(backend: SharedBackend) {
+        let key = "conformance:lrem";
+        let fill = || async {
+            backend.rpush(key, &[b"a", b"b", b"a", b"c", b"a", b"b", b"a"]).await.unwrap();
+        };
+
+        fill().await;
+        assert_eq!(backend.lrem(key, 2, b"a").await.unwrap(), 2, "first two from the head");
+        assert_eq!(drain(&backend, key).await, strings(&["b", "c", "a", "b", "a"]));
+
+        fill().await;
+        assert_eq!(backend.lrem(key, -3, b"a").await.unwrap(), 3, "last three from the tail");
+        assert_eq!(drain(&backend, key).await, strings(&["a", "b", "c", "b"]));
+
+        fill().await;
+        assert_eq!(backend.lrem(key, 0, b"a").await.unwrap(), 4, "all");
+        assert_eq!(drain(&backend, key).await, strings(&["b", "c", "b"]));
+
+        fill().await;
+        assert_eq!(backend.lrem(key, 10, b"b").await.unwrap(), 2, "fewer than count");
+        assert_eq!(backend.lrem(key, -10, b"c").await.unwrap(), 1);
+        assert_eq!(backend.lrem(key, 0, b"zz").await.unwrap(), 0, "no match");
+        assert_eq!(drain(&backend, key).await, strings(&["a", "a", "a", "a"]));
+
+        assert_eq!(backend.lrem("conformance:lrem-missing", 0, b"a").await.unwrap(), 0);
+
+        backend.rpush(key, &[b"x", b"x"]).await.unwrap();
+        assert_eq!(backend.lrem(key, 0, b"x").await.unwrap(), 2);
+        assert_eq!(backend.ttl(key).await.unwrap(), Ttl::Missing, "emptied list is gone");
+    }
+
+    async fn llen_counts_the_elements(backend: SharedBackend) {
+        let key = "conformance:llen";
+        assert_eq!(backend.llen(key).await.unwrap(), 0, "missing key");
+        backend.rpush(key, &[b"a", b"b", b"c"]).await.unwrap();
+        assert_eq!(backend.llen(key).await.unwrap(), 3);
+        backend.lpop(key).await.unwrap();
+        assert_eq!(backend.llen(key).await.unwrap(), 2);
+    }
+
+    async fn expire_and_ttl_report_what_was_set(backend: SharedBackend) {
+        let key = "conformance:ttl";
+        assert_eq!(backend.ttl(key).await.unwrap(), Ttl::Missing);
+        assert!(!backend.expire(key, Duration::from_secs(10)).await.unwrap(), "missing key");
+        assert_eq!(backend.ttl(key).await.unwrap(), Ttl::Missing, "expire created nothing");
+
+        backend.rpush(key, &[b"v"]).await.unwrap();
+        assert_eq!(backend.ttl(key).await.unwrap(), Ttl::Persistent);
+        assert!(backend.expire(key, Duration::from_secs(10)).await.unwrap());
+        match backend.ttl(key).await.unwrap() {
+            Ttl::Expires(left) => {
+                assert!(left <= Duration::from_secs(10), "{left:?} left");
+                assert!(left > Duration::from_secs(8), "only {left:?} left");
+            }
+            other => panic!("expected an expiry, got {other:?}"),
+        }
+
+        // A later expire replaces the deadline.
+        assert!(backend.expire(key, Duration::from_secs(100)).await.unwrap());
+        match backend.ttl(key).await.unwrap() {
+            Ttl::Expires(left) => assert!(left > Duration::from_secs(90), "only {left:?} left"),
+            other => panic!("expected an expiry, got {other:?}"),
+        }
+    }
+
+    async fn a_key_is_gone_after_its_expiry(backend: SharedBackend) {
+        let key = "conformance:expiry";
+        backend.rpush(key, &[b"a", b"b"]).await.unwrap();
+        assert!(backend.expire(key, Duration::from_millis(150)).await.unwrap());
+        assert_eq!(backend.llen(key).await.unwrap(), 2, "not expired yet");
+        tokio::time::sleep(Duration::from_millis(400)).await;
+        assert_eq!(backend.llen(key).await.unwrap(), 0);
+        assert_eq!(backend.ttl(key).await.unwrap(), Ttl::Missing);
+        assert_eq!(backend.lpop(key).await.unwrap(), None);
+        assert!(!backend.del(key).await.unwrap());
+        // A new list under the same name starts without the old expiry.
+        assert_eq!(backend.rpush(key, &[b"c"]).await.unwrap(), 1);
+        assert_eq!(backend.ttl(key).await.unwrap(), Ttl::Persistent);
+    }
+
+    async fn rpush_expire_appends_and_sets_the_expiry(backend: SharedBackend) {
+        let key = "conformance:rpush-expire";
+        backend.rpush_expire(key, b"a", Duration::from_secs(10)).await.unwrap();
+        assert!(matches!(backend.ttl(key).await.unwrap(), Ttl::Expires(left) if left <= Duration::from_secs(10)));
+        backend.rpush_expire(key, b"b", Duration::from_secs(100)).await.unwrap();
+        assert!(
+            matches!(backend.ttl(key).await.unwrap(), Ttl::Expires(left) if left > Duration::from_secs(90)),
+            "the second push sets the new expiry"
+        );
+        // A plain push keeps the expiry, as in Redis.
+        backend.rpush(key, &[b"c"]).await.unwrap();
+        assert!(matches!(backend.ttl(key).await.unwrap(), Ttl::Expires(_)));
+        assert_eq!(drain(&backend, key).await, strings(&["a", "b", "c"]));
+
+        let short = "conformance:rpush-expire-short";
+        backend.rpush(short, &[b"old"]).await.unwrap();
+        backend.rpush_expire(short, b"new", Duration::from_millis(150)).await.unwrap();
+        assert_eq!(backend.llen(short).await.unwrap(), 2);
+        tokio::time::sleep(Duration::from_millis(400)).await;
+        assert_eq!(backend.ttl(short).await.unwrap(), Ttl::Missing, "the whole list expired");
+    }
+
+    async fn rpush_expire_serves_a_waiting_pop(backend: SharedBackend) {
+        let key = "conformance:rpush-expire-wake";
+        let waiting = tokio::spawn({
+            let backend = backend.clone();
+            async move { backend.blpop(key, Some(Duration::from_secs(10))).await.unwrap() }
+        });
+        tokio::time::sleep(SETTLE).await;
+        backend.rpush_expire(key, b"reply", Duration::from_secs(10)).await.unwrap();
+        assert_eq!(bounded("blpop", waiting).await.unwrap(), Some(b"reply".to_vec()));
+        assert_eq!(backend.ttl(key).await.unwrap(), Ttl::Missing, "served, nothing left");
+    }
+
+    async fn del_reports_whether_the_key_existed(backend: SharedBackend) {
+        let key = "conformance:del";
+        assert!(!backend.del(key).await.unwrap());
+        backend.rpush(key, &[b"a", b"b"]).await.unwrap();
+        assert!(backend.del(key).await.unwrap());
+        assert_eq!(backend.ttl(key).await.unwrap(), Ttl::Missing);
+        assert_eq!(backend.llen(key).await.unwrap(), 0);
+        assert!(!backend.del(key).await.unwrap());
+
+        backend.rpush_expire(key, b"a", Duration::from_secs(10)).await.unwrap();
+        assert!(backend.del(key).await.unwrap(), "a key with an expiry");
+        assert_eq!(backend.ttl(key).await.unwrap(), Ttl::Missing);
+    }
+
+    async fn an_emptied_list_disappears(backend: SharedBackend) {
+        let key = "conformance:emptied";
+        backend.rpush(key, &[b"a", b"b"]).await.unwrap();
+        assert!(backend.expire(key, Duration::from_secs(10)).await.unwrap());
+        backend.lpop(key).await.unwrap();
+        bounded("blpop", backend.blpop(key, None)).await.unwrap();
+        assert_eq!(backend.llen(key).await.unwrap(), 0);
+        assert_eq!(backend.ttl(key).await.unwrap(), Ttl::Missing);
+        assert!(!backend.expire(key, Duration::from_secs(10)).await.unwrap());
+        assert!(!backend.del(key).await.unwrap());
+        // Pushing again creates a new key, without the old expiry.
+        backend.rpush(key, &[b"c"]).await.unwrap();
+        assert_eq!(backend.ttl(key).await.unwrap(), Ttl::Persistent);
+    }
+
+    async fn binary_values_round_trip(backend: SharedBackend) {
+        let key = "conformance:binary";
+        let all_bytes: Vec<u8> = (0..=255).collect();
+        let mut values: Vec<Vec<u8>> = vec![all_bytes.clone(), Vec::new()];
+        values.extend((0..=255u8).map(|b| vec![b]));
+        values.push(b"\r\n$3\r\nnot a command\r\n".to_vec());
+        values.push("ünïcødé".as_bytes().to_vec());
+        let refs: Vec<&[u8]> = values.iter().map(Vec::as_slice).collect();
+        assert_eq!(backend.rpush(key, &refs).await.unwrap(), values.len());
+        assert_eq!(backend.lrem(key, 0, &all_bytes).await.unwrap(), 1);
+        backend.rpush_expire(key, &all_bytes, Duration::from_secs(10)).await.unwrap();
+        let popped = bounded("blpop", backend.blpop(key, None)).await.unwrap();
+        assert_eq!(popped, Some(Vec::new()), "the empty value");
+        let mut expected = values[2..].to_vec();
+        expected.push(all_bytes);
+        assert_eq!(drain(&backend, key).await, expected);
+    }
+}

@@ -1,0 +1,118 @@
+//! Shared support for the integration tests: run one test body on every
+//! backend.
+//!
+//! Declare the module, then wrap the bodies in [`backend_tests!`]:
+//!
+//! ```ignore
+//! mod common;
+//!
+//! use redisrpc::backend::SharedBackend;
+//!
+//! common::backend_tests! {
+//!     /// Doc comments and other attributes are kept.
+//!     async fn pushes_and_pops(backend: SharedBackend) {
+//!         backend.rpush("k", &[b"v"]).await.unwrap();
+//!     }
+//!
+//!     // A body may also return a `Result` and use `?`; an `Err` fails the test.
+//!     async fn with_question_marks(backend: SharedBackend) -> anyhow::Result<()> {
+//!         backend.rpush("k", &[b"v"]).await?;
+//!         Ok(())
+//!     }
+//! }
+//! ```
+//!
+//! Each body becomes two tests, `memory::<name>` and `redis::<name>`, each on
+//! a multi-threaded runtime with two workers. The memory case runs on a fresh
+//! [`Memory`](redisrpc::backend::Memory) store. The redis case starts a
+//! private `redis-server` (see [`redisrpc_testkit::RedisServer`]) that lives
+//! until the body returns, and passes once having printed a SKIPPED line when
+//! no `redis-server` is installed. Filter with `cargo test memory::` or
+//! `cargo test redis::`.
+//!
+//! Tests that need more than one backend handle, or the server itself (to
+//! connect twice, restart it, read its log), call [`memory_backend`] and
+//! [`redis_backend`] directly.
+
+// Each test binary uses its own part of this module.
+#![allow(dead_code, unused_macros, unused_imports)]
+
+use std::fmt::Debug;
+
+use redisrpc::backend::{IntoBackend, Memory, Redis, SharedBackend};
+use redisrpc_testkit::RedisServer;
+
+/// A fresh in-process store.
+pub fn memory_backend() -> SharedBackend {
+    Memory::new().into_backend()
+}
+
+/// A private Redis server and a backend connected to it; `None` (the testkit
+/// has printed a SKIPPED line) when `redis-server` is not installed. Keep the
+/// server alive as long as the backend is used.
+pub async fn redis_backend() -> Option<(RedisServer, SharedBackend)> {
+    let server = RedisServer::start()?;
+    let backend = Redis::connect(&server.url())
+        .await
+        .unwrap_or_else(|err| panic!("cannot connect to {}: {err}\n{}", server.url(), server.log()))
+        .into_backend();
+    Some((server, backend))
+}
+
+/// What a test body may return: nothing, or a `Result` whose `Err` fails the
+/// test.
+pub trait Outcome {
+    /// Panics on failure.
+    fn check(self);
+}
+
+impl Outcome for () {
+    fn check(self) {}
+}
+
+impl<E: Debug> Outcome for Result<(), E> {
+    fn check(self) {
+        if let Err(err) = self {
+            panic!("test body failed: {err:?}");
+        }
+    }
+}
+
+/// Turns each `async fn name(backend: SharedBackend) [-> R] { body }` into
+/// the tests `memory::name` and `redis::name`. See the module docs.
+macro_rules! backend_tests {
+    ($(
+        $(#[$attr:meta])*
+        async fn $name:ident($backend:ident : $backend_ty:ty) $(-> $ret:ty)? $body:block
+    )*) => {
+        $(
+            $(#[$attr])*
+            async fn $name($backend: $backend_ty) $(-> $ret)? $body
+        )*
+
+        mod memory {
+            $(
+                #[::tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $name() {
+                    let backend = $crate::common::memory_backend();
+                    $crate::common::Outcome::check(super::$name(backend).await);
+                }
+            )*
+        }
+
+        mod redis {
+            $(
+                #[::tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $name() {
+                    let Some((server, backend)) = $crate::common::redis_backend().await else {
+                        return;
+                    };
+                    $crate::common::Outcome::check(super::$name(backend).await);
+                    drop(server);
+                }
+            )*
+        }
+    };
+}
+
+pub(crate) use backend_tests;

@@ -1,0 +1,272 @@
+//! A private `redis-server` per test.
+//!
+//! The Redis backend and everything built on it are only trustworthy when
+//! tested against a real Redis server, and tests that share one server
+//! interfere with each other (keys, `CLIENT LIST`, passwords, databases).
+//! [`RedisServer`] starts a throwaway server on a free port with its own
+//! temporary directory, waits until it answers, and kills it when dropped.
+//!
+//! When no server binary is installed, [`RedisServer::start`] prints a loud
+//! `SKIPPED` line and returns `None`, so a developer without Redis can still
+//! run the rest of the suite; CI sets `REDISRPC_REQUIRE_REDIS=1` to turn that
+//! into a failure instead.
+//!
+//! ```no_run
+//! use redisrpc_testkit::RedisServer;
+//!
+//! let Some(server) = RedisServer::start() else { return };
+//! let url = server.url(); // redis://127.0.0.1:PORT
+//! ```
+//!
+//! Environment variables:
+//!
+//! - `REDISRPC_REDIS_SERVER`: the server binary to run (for example
+//!   `valkey-server`); default `redis-server` from `PATH`.
+//! - `REDISRPC_REQUIRE_REDIS=1`: panic instead of skipping when the binary is
+//!   missing.
+
+use std::fs::{self, File};
+use std::io::{self, Read, Write};
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::thread;
+use std::time::{Duration, Instant};
+
+use tempfile::TempDir;
+
+/// How long a started server has to answer `PING` before we give up.
+const STARTUP_TIMEOUT: Duration = Duration::from_secs(10);
+/// How many ports to try when the server fails to bind the one we picked
+/// (another process may take a port between our probe and the server's bind).
+const PORT_ATTEMPTS: usize = 5;
+/// The placeholder in extra arguments that is replaced by the server's
+/// temporary directory.
+const DIR_PLACEHOLDER: &str = "{dir}";
+
+/// A running `redis-server` that lives as long as this value.
+///
+/// It listens on `127.0.0.1` on a port of its own, keeps nothing on disk
+/// (`--save "" --appendonly no`), and logs to `redis.log` in its temporary
+/// directory. Dropping it kills the process and removes the directory.
+#[derive(Debug)]
+pub struct RedisServer {
+    child: Child,
+    port: u16,
+    dir: TempDir,
+}
+
+impl RedisServer {
+    /// Starts a server with the default settings.
+    ///
+    /// Returns `None` (after printing a `SKIPPED` line to stderr) when the
+    /// server binary is not installed, unless `REDISRPC_REQUIRE_REDIS=1`, in
+    /// which case it panics. Panics, with the server log, when the server
+    /// starts but does not answer within 10 seconds.
+    pub fn start() -> Option<RedisServer> {
+        RedisServer::start_with(&[])
+    }
+
+    /// Starts a server with extra command-line arguments, for example
+    /// `&["--requirepass", "s3cret"]`.
+    ///
+    /// Every `{dir}` in an argument is replaced by the server's temporary
+    /// directory (see [`RedisServer::dir`]), so a test can place a unix socket
+    /// there: `&["--unixsocket", "{dir}/redis.sock", "--unixsocketperm", "700"]`.
+    ///
+    /// Missing binary and startup failure behave as in [`RedisServer::start`].
+    pub fn start_with(args: &[&str]) -> Option<RedisServer> {
+        let binary = server_binary();
+        let mut last_log = String::new();
+        for _ in 0..PORT_ATTEMPTS {
+            match try_start(&binary, args) {
+                Attempt::Started(server) => return Some(server),
+                Attempt::NotInstalled => {
+                    skip_or_panic(&binary);
+                    return None;
+                }
+                Attempt::PortTaken(log) => last_log = log,
+            }
+        }
+        panic!(
+            "{binary} could not bind a free port in {PORT_ATTEMPTS} attempts; last server log:\n{last_log}"
+        );
+    }
+
+    /// The URL to connect to this server: `redis://127.0.0.1:PORT`.
+    pub fn url(&self) -> String {
+        format!("redis://127.0.0.1:{}", self.port)
+    }
+
+    /// The TCP port the server listens on.
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    /// The server's temporary directory (its working directory, log file,
+    /// and a good place for a unix socket). Removed when the server is dropped.
+    pub fn dir(&self) -> &Path {
+        self.dir.path()
+    }
+
+    /// Everything the server has logged so far, followed by anything it
+    /// printed on stdout or stderr (where startup errors about bad arguments
+    /// go). Empty strings when there is nothing to read.
+    pub fn log(&self) -> String {
+        read_logs(self.dir.path())
+    }
+}
+
+impl Drop for RedisServer {
+    fn drop(&mut self) {
+        // Errors mean the process is already gone, which is what we want.
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// The outcome of one attempt to start a server.
+enum Attempt {
+    Started(RedisServer),
+    NotInstalled,
+    /// The server exited because the port was taken; carries its log.
+    PortTaken(String),
+}
+
+fn server_binary() -> String {
+    std::env::var("REDISRPC_REDIS_SERVER")
+        .ok()
+        .filter(|s| !s.is_empty())
+        .unwrap_or_else(|| "redis-server".to_owned())
+}
+
+fn skip_or_panic(binary: &str) {
+    let hint = format!(
+        "{binary} not found; install it (apt-get install redis-server) or set REDISRPC_REDIS_SERVER to a server binary (e.g. valkey-server)"
+    );
+    if std::env::var("REDISRPC_REQUIRE_REDIS").as_deref() == Ok("1") {
+        panic!("REDISRPC_REQUIRE_REDIS=1 but {hint}");
+    }
+    // libtest names each test's thread after the test.
+    let current = thread::current();
+    let test = current.name().unwrap_or("<unknown test>");
+    eprintln!("SKIPPED {test}: {hint}");
+}
+
+/// Asks the OS for a free port. This is racy (someone else may take it
+/// before the server binds it), which is why a bind failure is retried.
+fn free_port() -> u16 {
+    let listener = TcpListener::bind("127.0.0.1:0").expect("cannot bind 127.0.0.1:0");
+    listener
+        .local_addr()
+        .expect("cannot read the local address of a bound socket")
+        .port()
+}
+
+fn try_start(binary: &str, extra_args: &[&str]) -> Attempt {
+    let dir = tempfile::Builder::new()
+        .prefix("redisrpc-test-")
+        .tempdir()
+        .expect("cannot create a temporary directory for redis-server");
+    let port = free_port();
+    let log_file = dir.path().join("redis.log");
+    let output = File::create(dir.path().join("output.log"))
+        .expect("cannot create the redis-server output file");
+    let output_err = output
+        .try_clone()
+        .expect("cannot clone the redis-server output file handle");
+    let dir_str = dir
+        .path()
+        .to_str()
+        .expect("temporary directory path is not UTF-8");
+
+    let mut command = Command::new(binary);
+    command
+        .arg("--port")
+        .arg(port.to_string())
+        .args(["--bind", "127.0.0.1", "--save", "", "--appendonly", "no"])
+        .arg("--dir")
+        .arg(dir.path())
+        .arg("--logfile")
+        .arg(&log_file)
+        .args(
+            extra_args
+                .iter()
+                .map(|a| a.replace(DIR_PLACEHOLDER, dir_str)),
+        )
+        .stdin(Stdio::null())
+        .stdout(output)
+        .stderr(output_err);
+
+    let child = match command.spawn() {
+        Ok(child) => child,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Attempt::NotInstalled,
+        Err(e) => panic!("cannot run {binary}: {e}"),
+    };
+    let mut server = RedisServer { child, port, dir };
+
+    let deadline = Instant::now() + STARTUP_TIMEOUT;
+    loop {
+        match server.child.try_wait() {
+            Ok(Some(status)) => {
+                let log = server.log();
+                if log.contains("Address already in use") {
+                    return Attempt::PortTaken(log);
+                }
+                panic!("{binary} exited during startup ({status}); its log:\n{log}");
+            }
+            Ok(None) => {}
+            Err(e) => panic!("cannot check on {binary}: {e}"),
+        }
+        if answers_ping(port) {
+            // The answer may have come from a server that already held the
+            // port; ours would then be exiting with a bind error. Check again
+            // after giving it a moment to fail.
+            thread::sleep(Duration::from_millis(20));
+            if let Ok(None) = server.child.try_wait() {
+                return Attempt::Started(server);
+            }
+            continue;
+        }
+        if Instant::now() >= deadline {
+            let log = server.log();
+            panic!(
+                "{binary} on port {port} did not answer PING within {STARTUP_TIMEOUT:?}; its log:\n{log}"
+            );
+        }
+        thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// True when something on `port` answers a raw RESP `PING` like a Redis
+/// server that is ready: `+PONG`, or an error reply other than `-LOADING`
+/// (`-NOAUTH` with `--requirepass` also proves the server is serving).
+fn answers_ping(port: u16) -> bool {
+    let addr = SocketAddr::from(([127, 0, 0, 1], port));
+    let Ok(mut stream) = TcpStream::connect_timeout(&addr, Duration::from_millis(500)) else {
+        return false;
+    };
+    let _ = stream.set_read_timeout(Some(Duration::from_secs(1)));
+    let _ = stream.set_write_timeout(Some(Duration::from_secs(1)));
+    if stream.write_all(b"*1\r\n$4\r\nPING\r\n").is_err() {
+        return false;
+    }
+    let mut reply = [0u8; 64];
+    let n = match stream.read(&mut reply) {
+        Ok(n) if n > 0 => n,
+        _ => return false,
+    };
+    let reply = &reply[..n];
+    reply.starts_with(b"+PONG") || (reply.starts_with(b"-") && !reply.starts_with(b"-LOADING"))
+}
+
+fn read_logs(dir: &Path) -> String {
+    let read = |path: PathBuf| fs::read_to_string(path).unwrap_or_default();
+    let log = read(dir.join("redis.log"));
+    let output = read(dir.join("output.log"));
+    if output.is_empty() {
+        log
+    } else {
+        format!("{log}\n--- stdout/stderr ---\n{output}")
+    }
+}
