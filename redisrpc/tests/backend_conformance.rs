@@ -257,30 +257,42 @@ common::backend_tests! {
     }
 
     async fn dropped_blpops_racing_pushes_lose_and_duplicate_nothing(backend: SharedBackend) {
-        const ROUNDS: u64 = 60;
+        const ROUNDS: u64 = 80;
         let key = "conformance:dropped-race";
         let mut popped = Vec::new();
         for round in 0..ROUNDS {
-            let pop = tokio::time::timeout(
-                Duration::from_millis(round % 7),
-                backend.blpop(key, None),
-            );
-            let push = async {
-                tokio::time::sleep(Duration::from_millis(round % 5)).await;
-                backend.rpush(key, &[round.to_string().as_bytes()]).await.unwrap();
-            };
-            let (pop, ()) = tokio::join!(pop, push);
-            if let Ok(value) = pop {
-                popped.push(value.unwrap().expect("blpop without timeout returned None"));
+            // Start each round on an empty list, so that the pop waits.
+            popped.extend(drain(&backend, key).await);
+            let value = round.to_string();
+            let pop = backend.blpop(key, None);
+            let mut push = std::pin::pin!(async {
+                tokio::time::sleep(Duration::from_millis(round % 4)).await;
+                backend.rpush(key, &[value.as_bytes()]).await.unwrap();
+            });
+            if round % 2 == 0 {
+                // The push completes, and the pop it may just have served is
+                // dropped.
+                tokio::select! {
+                    biased;
+                    () = &mut push => {}
+                    value = pop => {
+                        popped.push(value.unwrap().expect("blpop without timeout returned None"));
+                        push.await;
+                    }
+                }
+            } else {
+                // The pop's timeout races the push.
+                let pop = tokio::time::timeout(Duration::from_millis(round % 7), pop);
+                let (value, ()) = tokio::join!(pop, push);
+                if let Ok(value) = value {
+                    popped.push(value.unwrap().expect("blpop without timeout returned None"));
+                }
             }
         }
         // Whatever the abandoned pops got is back in the list (perhaps after
         // a moment): collect it until the list stays empty.
-        loop {
-            match backend.blpop(key, Some(Duration::from_millis(500))).await.unwrap() {
-                Some(value) => popped.push(value),
-                None => break,
-            }
+        while let Some(value) = backend.blpop(key, Some(Duration::from_millis(500))).await.unwrap() {
+            popped.push(value);
         }
         let mut rounds: Vec<u64> = popped
             .iter()

@@ -43,14 +43,14 @@ use redisrpc::backend::{IntoBackend, Memory, Redis, SharedBackend};
 use redisrpc_testkit::RedisServer;
 
 /// A fresh in-process store.
-pub fn memory_backend() -> SharedBackend {
+pub(crate) fn memory_backend() -> SharedBackend {
     Memory::new().into_backend()
 }
 
 /// A private Redis server and a backend connected to it; `None` (the testkit
 /// has printed a SKIPPED line) when `redis-server` is not installed. Keep the
 /// server alive as long as the backend is used.
-pub async fn redis_backend() -> Option<(RedisServer, SharedBackend)> {
+pub(crate) async fn redis_backend() -> Option<(RedisServer, SharedBackend)> {
     let server = RedisServer::start()?;
     let backend = Redis::connect(&server.url())
         .await
@@ -61,7 +61,7 @@ pub async fn redis_backend() -> Option<(RedisServer, SharedBackend)> {
 
 /// What a test body may return: nothing, or a `Result` whose `Err` fails the
 /// test.
-pub trait Outcome {
+pub(crate) trait Outcome {
     /// Panics on failure.
     fn check(self);
 }
@@ -83,7 +83,7 @@ impl<E: Debug> Outcome for Result<(), E> {
 macro_rules! backend_tests {
     ($(
         $(#[$attr:meta])*
-        async fn $name:ident($backend:ident : $backend_ty:ty) $(-> $ret:ty)? $body:block
+        async fn $name:ident($backend:ident : $backend_ty:ty $(,)?) $(-> $ret:ty)? $body:block
     )*) => {
         $(
             $(#[$attr])*

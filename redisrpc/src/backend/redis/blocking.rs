@@ -117,8 +117,9 @@ impl Blocking {
     ) -> Result<Option<Vec<u8>>> {
         // The cleanup of a cancelled pop is spawned from a destructor, which
         // may run outside the runtime's context: remember the runtime now.
-        let runtime = Handle::try_current()
-            .map_err(|_| Error::Config("the Redis backend must run inside a Tokio runtime".into()))?;
+        let runtime = Handle::try_current().map_err(|_| {
+            Error::Config("the Redis backend must run inside a Tokio runtime".into())
+        })?;
         let seconds = timeout_arg(timeout);
 
         let pooled = self.idle_list().pop();
@@ -199,7 +200,9 @@ impl Blocking {
                     .query_async::<i64>(&mut self.manager.clone())
                     .await;
                 match pushed {
-                    Ok(_) => tracing::debug!(key, "put back an element popped by a cancelled BLPOP"),
+                    Ok(_) => {
+                        tracing::debug!(key, "put back an element popped by a cancelled BLPOP")
+                    }
                     Err(e) => tracing::error!(
                         key,
                         len = value.len(),

@@ -136,7 +136,10 @@ impl fmt::Debug for Redis {
         f.debug_struct("Redis")
             .field("server", &self.inner.server)
             .field("options", &self.inner.options)
-            .field("idle_blocking_connections", &self.inner.blocking.idle_count())
+            .field(
+                "idle_blocking_connections",
+                &self.inner.blocking.idle_count(),
+            )
             .finish()
     }
 }
@@ -343,7 +346,12 @@ fn expire_millis(ttl: Duration) -> u64 {
 /// a peer that vanished without closing the connection.
 fn tcp_settings() -> TcpSettings {
     let keepalive = socket2::TcpKeepalive::new().with_time(Duration::from_secs(30));
-    #[cfg(any(target_os = "linux", target_os = "android", target_os = "macos", windows))]
+    #[cfg(any(
+        target_os = "linux",
+        target_os = "android",
+        target_os = "macos",
+        windows
+    ))]
     let keepalive = keepalive.with_interval(Duration::from_secs(10));
     TcpSettings::default()
         .set_nodelay(true)
