@@ -197,6 +197,7 @@ impl Server {
             }
             while in_flight.try_join_next().is_some() {}
         }
+        while in_flight.try_join_next().is_some() {}
         tracing::info!(queue = %context.queue, in_flight = in_flight.len(), "shutting down");
         while in_flight.join_next().await.is_some() {}
         Ok(self.handle.stats())

@@ -380,7 +380,7 @@ impl Drop for Wait<'_> {
         }
         let mut store = lock(self.store);
         if let Some(delivery) = self.withdraw(&mut store) {
-            let _ = delivery;
+            store.put_back(self.key, delivery, Instant::now());
         }
     }
 }

@@ -72,6 +72,16 @@ struct IncomingCall {
     kwargs: Map<String, Value>,
 }
 
+/// Decodes a message that must be a JSON object. (Serde's derived decoders
+/// would also take an array of the members, which no peer sends.)
+fn from_object<T: DeserializeOwned>(bytes: &[u8]) -> serde_json::Result<T> {
+    let value: T = serde_json::from_slice(bytes)?;
+    match bytes.iter().find(|b| !b.is_ascii_whitespace()) {
+        Some(b'{') => Ok(value),
+        _ => Err(serde::de::Error::custom("a message must be a JSON object")),
+    }
+}
+
 fn null_as_default<'de, D, T>(deserializer: D) -> Result<T, D::Error>
 where
     D: Deserializer<'de>,
@@ -114,7 +124,7 @@ impl Request {
 
     /// Reads a request, accepting every variant the peers send.
     pub fn decode(bytes: &[u8]) -> Result<Request, RequestError> {
-        match serde_json::from_slice::<IncomingRequest>(bytes) {
+        match from_object::<IncomingRequest>(bytes) {
             Ok(IncomingRequest { function_call: call, response_queue }) => Ok(Request {
                 call: FunctionCall { name: call.name, args: call.args, kwargs: call.kwargs },
                 response_queue,
@@ -253,7 +263,7 @@ impl Reply {
     /// Reads a reply. A non-null `exception` makes it a remote error; one
     /// with neither `exception` nor `return_value` is malformed.
     pub fn decode(bytes: &[u8]) -> Result<Reply> {
-        let incoming = match serde_json::from_slice::<IncomingReply>(bytes) {
+        let incoming = match from_object::<IncomingReply>(bytes) {
             Ok(incoming) => incoming,
             Err(strict) => return Self::decode_loose(bytes, strict),
         };

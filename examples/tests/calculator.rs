@@ -1,0 +1,129 @@
+//! The example binaries as a user runs them: the embedded calculator, and
+//! `calc-server` with `calc-client` and `redis-cli` over a private Redis.
+
+use std::io::{BufRead, BufReader};
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+use redisrpc_testkit::RedisServer;
+use serde_json::{Value, json};
+
+fn run(command: &mut Command) -> Output {
+    let output = command.output().expect("the binary runs");
+    eprintln!("{}{}", String::from_utf8_lossy(&output.stdout), String::from_utf8_lossy(&output.stderr));
+    output
+}
+
+#[test]
+fn the_embedded_calculator_passes_its_checks() {
+    let output = run(&mut Command::new(env!("CARGO_BIN_EXE_calculator")));
+    assert!(output.status.success());
+    let stdout = String::from_utf8(output.stdout).unwrap();
+    assert!(stdout.contains("val        -> 4"), "{stdout}");
+    assert!(stdout.contains("calculator: all checks passed"), "{stdout}");
+}
+
+/// A `calc-server` process, stopped with SIGINT (as Ctrl-C would) on drop.
+struct CalcServer(Child);
+
+impl CalcServer {
+    fn start(url: &str, queue: &str) -> CalcServer {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_calc-server"))
+            .args(["--redis", url, "--queue", queue])
+            .env("RUST_LOG", "info")
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("calc-server starts");
+        // Wait until it logs that it serves, so requests are not raced against startup.
+        let mut log = BufReader::new(child.stderr.take().unwrap());
+        let mut line = String::new();
+        while log.read_line(&mut line).unwrap() > 0 && !line.contains("serving") {
+            line.clear();
+        }
+        assert!(line.contains("serving"), "calc-server did not start");
+        std::thread::spawn(move || std::io::copy(&mut log, &mut std::io::stderr()));
+        CalcServer(child)
+    }
+
+    /// Sends SIGINT and waits for a clean exit.
+    fn interrupt(mut self) -> std::process::ExitStatus {
+        let pid = self.0.id().to_string();
+        assert!(Command::new("kill").args(["-INT", &pid]).status().unwrap().success());
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            if let Some(status) = self.0.try_wait().unwrap() {
+                return status;
+            }
+            assert!(Instant::now() < deadline, "calc-server ignored SIGINT");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+}
+
+impl Drop for CalcServer {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn redis_cli(server: &RedisServer, args: &[&str]) -> String {
+    let output = Command::new("redis-cli")
+        .args(["-p", &server.port().to_string()])
+        .args(args)
+        .output()
+        .expect("redis-cli is installed beside redis-server");
+    assert!(output.status.success(), "redis-cli {args:?}: {}", String::from_utf8_lossy(&output.stderr));
+    String::from_utf8(output.stdout).unwrap()
+}
+
+/// Pushes `request` with redis-cli and pops the reply from `reply_queue`.
+fn raw_call(server: &RedisServer, request: &str, reply_queue: &str) -> Value {
+    redis_cli(server, &["RPUSH", "calc", request]);
+    let popped = redis_cli(server, &["--raw", "BLPOP", reply_queue, "10"]);
+    let mut lines = popped.lines();
+    assert_eq!(lines.next(), Some(reply_queue), "no reply: {popped:?}");
+    serde_json::from_str(lines.next().unwrap()).unwrap()
+}
+
+#[test]
+fn calc_server_and_calc_client_talk_over_redis() {
+    let Some(redis) = RedisServer::start() else { return };
+    let server = CalcServer::start(&redis.url(), "calc");
+
+    let output = run(Command::new(env!("CARGO_BIN_EXE_calc-client")).args(["--redis", &redis.url()]));
+    assert!(output.status.success(), "calc-client failed");
+    assert!(String::from_utf8_lossy(&output.stdout).contains("all checks passed"));
+
+    // Raw requests, as any peer or a person with redis-cli would push them.
+    let clr = raw_call(&redis, r#"{"function_call":{"name":"clr"},"response_queue":"calc:rpc:CLI00001"}"#, "calc:rpc:CLI00001");
+    assert_eq!(clr, json!({"return_value": null}));
+    let named = raw_call(&redis, r#"{"function_call": {"name": "add", "kwargs": {"number": 2.5}}, "response_queue": "calc:rpc:CLI00002"}"#, "calc:rpc:CLI00002");
+    assert_eq!(named, json!({"return_value": 2.5}));
+    let unknown = raw_call(&redis, r#"{"function_call":{"name":"pow","args":[2]},"response_queue":"calc:rpc:CLI00003"}"#, "calc:rpc:CLI00003");
+    assert!(unknown["exception"].as_str().unwrap().contains("unknown method `pow`"), "{unknown}");
+    let by_zero = raw_call(&redis, r#"{"function_call":{"name":"div","args":[0]},"response_queue":"calc:rpc:CLI00004"}"#, "calc:rpc:CLI00004");
+    assert_eq!(by_zero, json!({"exception": "float division by zero"}));
+    redis_cli(&redis, &["RPUSH", "calc", "this is not json"]);
+    let after_garbage = raw_call(&redis, r#"{"function_call":{"name":"val","args":[]},"response_queue":"calc:rpc:CLI00005"}"#, "calc:rpc:CLI00005");
+    assert_eq!(after_garbage, json!({"return_value": 2.5}), "the server survives garbage");
+
+    let status = server.interrupt();
+    assert!(status.success(), "calc-server exits cleanly on SIGINT: {status}");
+}
+
+#[test]
+fn calc_client_fails_loudly_when_nobody_serves() {
+    let Some(redis) = RedisServer::start() else { return };
+    let output = run(Command::new(env!("CARGO_BIN_EXE_calc-client")).args(["--redis", &redis.url(), "--timeout", "0.3"]));
+    assert!(!output.status.success());
+    assert!(String::from_utf8_lossy(&output.stderr).contains("timed out"));
+    assert_eq!(redis_cli(&redis, &["LLEN", "calc"]).trim(), "0", "the timed-out request was withdrawn");
+}
+
+#[test]
+fn calc_client_reports_an_unreachable_redis() {
+    let output = run(Command::new(env!("CARGO_BIN_EXE_calc-client")).args(["--redis", "redis://127.0.0.1:1"]));
+    assert!(!output.status.success());
+    assert!(String::from_utf8_lossy(&output.stderr).contains("FAILED"));
+}
