@@ -47,7 +47,11 @@ impl Client {
     /// A client calling the service that listens on `queue`. Calls wait for
     /// their reply forever until a timeout is set with [`Client::with_timeout`].
     pub fn new(backend: impl IntoBackend, queue: impl Into<String>) -> Self {
-        Client { backend: backend.into_backend(), queue: queue.into().into(), timeout: None }
+        Client {
+            backend: backend.into_backend(),
+            queue: queue.into().into(),
+            timeout: None,
+        }
     }
 
     /// The same client with another default timeout for its calls
@@ -138,7 +142,14 @@ pub struct Call {
 impl Call {
     /// A call of `method` with no arguments yet.
     pub fn new(method: impl Into<String>) -> Self {
-        Call { call: FunctionCall { name: method.into(), ..FunctionCall::default() }, timeout: None, error: None }
+        Call {
+            call: FunctionCall {
+                name: method.into(),
+                ..FunctionCall::default()
+            },
+            timeout: None,
+            error: None,
+        }
     }
 
     /// Adds a positional argument.
@@ -193,7 +204,10 @@ impl Call {
         match protocol::to_json_value(value) {
             Ok(value) => Some(value),
             Err(reason) => {
-                self.error.get_or_insert(Error::Encode { what: what.to_string(), reason });
+                self.error.get_or_insert(Error::Encode {
+                    what: what.to_string(),
+                    reason,
+                });
                 None
             }
         }
@@ -202,6 +216,10 @@ impl Call {
 
 impl From<FunctionCall> for Call {
     fn from(call: FunctionCall) -> Self {
-        Call { call, timeout: None, error: None }
+        Call {
+            call,
+            timeout: None,
+            error: None,
+        }
     }
 }

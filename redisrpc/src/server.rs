@@ -27,10 +27,10 @@ use tokio::sync::Semaphore;
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
+use crate::Result;
 use crate::backend::{IntoBackend, SharedBackend};
 use crate::protocol::{Reply, Request, RequestError};
 use crate::service::{Args, CallError, CallErrorKind, Service};
-use crate::Result;
 
 /// Serves one [`Service`] on one queue. Configure it with the builder
 /// methods, then [`run`](Server::run) it.
@@ -278,7 +278,11 @@ impl Context {
         };
         match self.backend.rpush_expire(response_queue, &reply, self.reply_ttl).await {
             Ok(()) => {
-                let counter = if outcome.is_ok() { &self.stats.served } else { &self.stats.failed };
+                let counter = if outcome.is_ok() {
+                    &self.stats.served
+                } else {
+                    &self.stats.failed
+                };
                 counter.fetch_add(1, Ordering::Relaxed);
             }
             Err(error) => {

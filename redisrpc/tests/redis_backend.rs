@@ -13,9 +13,7 @@ use redisrpc_testkit::RedisServer;
 
 /// A connection of our own, outside the backend under test.
 async fn raw(url: &str) -> Result<redis::aio::MultiplexedConnection> {
-    Ok(redis::Client::open(url)?
-        .get_multiplexed_async_connection()
-        .await?)
+    Ok(redis::Client::open(url)?.get_multiplexed_async_connection().await?)
 }
 
 async fn client_count(conn: &mut redis::aio::MultiplexedConnection) -> Result<usize> {
@@ -41,10 +39,7 @@ async fn lpop_eventually(backend: &Redis, key: &str) -> Result<Option<Vec<u8>>> 
 /// Starts a `blpop` and drops it after `after`, while it is still waiting.
 async fn cancelled_blpop(backend: &Redis, key: &str, timeout: Option<Duration>, after: Duration) {
     let outcome = tokio::time::timeout(after, backend.blpop(key, timeout)).await;
-    assert!(
-        outcome.is_err(),
-        "the pop should still be waiting: {outcome:?}"
-    );
+    assert!(outcome.is_err(), "the pop should still be waiting: {outcome:?}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -76,17 +71,9 @@ async fn blpop_with_a_timeout_returns_none_when_nothing_arrives() -> Result<()> 
     let backend = Redis::connect(&server.url()).await?;
 
     let start = Instant::now();
-    assert_eq!(
-        backend
-            .blpop("empty", Some(Duration::from_millis(700)))
-            .await?,
-        None
-    );
+    assert_eq!(backend.blpop("empty", Some(Duration::from_millis(700))).await?, None);
     let waited = start.elapsed();
-    assert!(
-        waited >= Duration::from_millis(650),
-        "returned early: {waited:?}"
-    );
+    assert!(waited >= Duration::from_millis(650), "returned early: {waited:?}");
     assert!(waited < Duration::from_secs(3), "returned late: {waited:?}");
 
     // A zero timeout does not wait (BLPOP 0 would wait forever).
@@ -95,10 +82,7 @@ async fn blpop_with_a_timeout_returns_none_when_nothing_arrives() -> Result<()> 
     assert!(start.elapsed() < Duration::from_millis(500));
     backend.rpush("full", &[b"x"]).await?;
     assert_eq!(
-        backend
-            .blpop("full", Some(Duration::ZERO))
-            .await?
-            .as_deref(),
+        backend.blpop("full", Some(Duration::ZERO)).await?.as_deref(),
         Some(&b"x"[..])
     );
     Ok(())
@@ -115,10 +99,7 @@ async fn dropped_blpop_loses_nothing_and_reuses_its_connection() -> Result<()> {
     // One cancelled pop, then a push: the element stays in the list.
     cancelled_blpop(&backend, "q", None, Duration::from_millis(200)).await;
     backend.rpush("q", &[b"first"]).await?;
-    assert_eq!(
-        lpop_eventually(&backend, "q").await?.as_deref(),
-        Some(&b"first"[..])
-    );
+    assert_eq!(lpop_eventually(&backend, "q").await?.as_deref(), Some(&b"first"[..]));
 
     let clients_before = client_count(&mut admin).await?;
     // Push right after each cancel, racing the cleanup: whether the orphaned
@@ -151,18 +132,9 @@ async fn dropped_blpop_with_a_timeout_loses_nothing() -> Result<()> {
     };
     let backend = Redis::connect(&server.url()).await?;
 
-    cancelled_blpop(
-        &backend,
-        "q",
-        Some(Duration::from_secs(30)),
-        Duration::from_millis(100),
-    )
-    .await;
+    cancelled_blpop(&backend, "q", Some(Duration::from_secs(30)), Duration::from_millis(100)).await;
     backend.rpush("q", &[b"kept"]).await?;
-    assert_eq!(
-        lpop_eventually(&backend, "q").await?.as_deref(),
-        Some(&b"kept"[..])
-    );
+    assert_eq!(lpop_eventually(&backend, "q").await?.as_deref(), Some(&b"kept"[..]));
     Ok(())
 }
 
@@ -176,11 +148,7 @@ async fn concurrent_blpops_do_not_block_each_other_or_other_commands() -> Result
     let waiters: Vec<_> = (0..50)
         .map(|i| {
             let backend = backend.clone();
-            tokio::spawn(async move {
-                backend
-                    .blpop(&format!("key{i}"), Some(Duration::from_secs(20)))
-                    .await
-            })
+            tokio::spawn(async move { backend.blpop(&format!("key{i}"), Some(Duration::from_secs(20))).await })
         })
         .collect();
     tokio::time::sleep(Duration::from_millis(300)).await;
@@ -201,9 +169,7 @@ async fn concurrent_blpops_do_not_block_each_other_or_other_commands() -> Result
     // gets an element, whatever the others are doing.
     let start = Instant::now();
     for i in (0..50).rev() {
-        backend
-            .rpush(&format!("key{i}"), &[format!("v{i}").as_bytes()])
-            .await?;
+        backend.rpush(&format!("key{i}"), &[format!("v{i}").as_bytes()]).await?;
     }
     for (i, waiter) in waiters.into_iter().enumerate() {
         let popped = tokio::time::timeout(Duration::from_secs(5), waiter).await???;
@@ -236,10 +202,7 @@ async fn a_dead_idle_connection_is_replaced_transparently() -> Result<()> {
         .await?;
     tokio::time::sleep(Duration::from_millis(200)).await;
 
-    assert_eq!(
-        backend.blpop("q", Some(Duration::from_millis(200))).await?,
-        None
-    );
+    assert_eq!(backend.blpop("q", Some(Duration::from_millis(200))).await?, None);
     Ok(())
 }
 
@@ -253,10 +216,7 @@ async fn password_in_the_url() -> Result<()> {
     let backend = Redis::connect(&format!("redis://:s3cret@127.0.0.1:{port}")).await?;
     backend.rpush("q", &[b"v"]).await?;
     assert_eq!(
-        backend
-            .blpop("q", Some(Duration::from_secs(1)))
-            .await?
-            .as_deref(),
+        backend.blpop("q", Some(Duration::from_secs(1))).await?.as_deref(),
         Some(&b"v"[..])
     );
 
@@ -264,9 +224,7 @@ async fn password_in_the_url() -> Result<()> {
         format!("redis://127.0.0.1:{port}"),
         format!("redis://:wrong@127.0.0.1:{port}"),
     ] {
-        let err = Redis::connect(&url)
-            .await
-            .expect_err("connected without the password");
+        let err = Redis::connect(&url).await.expect_err("connected without the password");
         assert!(err.is_connection(), "{url}: {err:?}");
     }
     Ok(())
@@ -286,16 +244,10 @@ async fn acl_user_in_the_url() -> Result<()> {
     let backend = Redis::connect(&format!("redis://app:apppw@127.0.0.1:{}", server.port())).await?;
     backend.rpush("q", &[b"v"]).await?;
     assert_eq!(
-        backend
-            .blpop("q", Some(Duration::from_secs(1)))
-            .await?
-            .as_deref(),
+        backend.blpop("q", Some(Duration::from_secs(1))).await?.as_deref(),
         Some(&b"v"[..])
     );
-    let whoami: String = redis::cmd("CLIENT")
-        .arg("LIST")
-        .query_async(&mut admin)
-        .await?;
+    let whoami: String = redis::cmd("CLIENT").arg("LIST").query_async(&mut admin).await?;
     assert!(whoami.contains("user=app"), "{whoami}");
 
     let err = Redis::connect(&format!("redis://app:nope@127.0.0.1:{}", server.port()))
@@ -321,10 +273,7 @@ async fn acl_user_without_client_commands_still_loses_nothing() -> Result<()> {
     let backend = Redis::connect(&format!("redis://worker:pw@127.0.0.1:{}", server.port())).await?;
     cancelled_blpop(&backend, "q", None, Duration::from_millis(100)).await;
     backend.rpush("q", &[b"kept"]).await?;
-    assert_eq!(
-        lpop_eventually(&backend, "q").await?.as_deref(),
-        Some(&b"kept"[..])
-    );
+    assert_eq!(lpop_eventually(&backend, "q").await?.as_deref(), Some(&b"kept"[..]));
     Ok(())
 }
 
@@ -340,35 +289,21 @@ async fn db_number_in_the_url_isolates() -> Result<()> {
     assert_eq!(db0.llen("q").await?, 0);
     assert_eq!(db3.llen("q").await?, 1);
     // The dedicated BLPOP connections select the database too.
+    assert_eq!(db0.blpop("q", Some(Duration::from_millis(200))).await?, None);
     assert_eq!(
-        db0.blpop("q", Some(Duration::from_millis(200))).await?,
-        None
-    );
-    assert_eq!(
-        db3.blpop("q", Some(Duration::from_secs(1)))
-            .await?
-            .as_deref(),
+        db3.blpop("q", Some(Duration::from_secs(1))).await?.as_deref(),
         Some(&b"in3"[..])
     );
 
     let mut raw3 = raw(&format!("{}/3", server.url())).await?;
-    let _: () = redis::cmd("SET")
-        .arg("k")
-        .arg("v")
-        .query_async(&mut raw3)
-        .await?;
+    let _: () = redis::cmd("SET").arg("k").arg("v").query_async(&mut raw3).await?;
     assert!(db3.del("k").await?);
     Ok(())
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn unix_socket_urls() -> Result<()> {
-    let Some(server) = RedisServer::start_with(&[
-        "--unixsocket",
-        "{dir}/redis.sock",
-        "--unixsocketperm",
-        "700",
-    ]) else {
+    let Some(server) = RedisServer::start_with(&["--unixsocket", "{dir}/redis.sock", "--unixsocketperm", "700"]) else {
         return Ok(());
     };
     let socket = server.dir().join("redis.sock");
@@ -378,10 +313,7 @@ async fn unix_socket_urls() -> Result<()> {
         let backend = Redis::connect(&url).await.with_context(|| url.clone())?;
         backend.rpush("q", &[b"v"]).await?;
         assert_eq!(
-            backend
-                .blpop("q", Some(Duration::from_secs(1)))
-                .await?
-                .as_deref(),
+            backend.blpop("q", Some(Duration::from_secs(1))).await?.as_deref(),
             Some(&b"v"[..])
         );
     }
@@ -420,11 +352,7 @@ async fn unreachable_server_is_a_connection_error_quickly() {
         .await
         .expect_err("connected to a closed port");
     assert!(err.is_connection(), "{err:?}");
-    assert!(
-        start.elapsed() < Duration::from_secs(2),
-        "took {:?}",
-        start.elapsed()
-    );
+    assert!(start.elapsed() < Duration::from_secs(2), "took {:?}", start.elapsed());
 
     let err = Redis::connect("unix:///nonexistent/redis.sock")
         .await
@@ -443,11 +371,7 @@ async fn connect_timeout_bounds_a_silent_server() {
         .await
         .expect_err("connected to a silent server");
     assert!(err.is_connection(), "{err:?}");
-    assert!(
-        start.elapsed() < Duration::from_secs(3),
-        "took {:?}",
-        start.elapsed()
-    );
+    assert!(start.elapsed() < Duration::from_secs(3), "took {:?}", start.elapsed());
     drop(listener);
 }
 
@@ -466,14 +390,9 @@ async fn wrong_type_is_a_command_error() -> Result<()> {
 
     let errors = [
         backend.rpush("s", &[b"v"]).await.map(drop),
-        backend
-            .rpush_expire("s", b"v", Duration::from_secs(5))
-            .await,
+        backend.rpush_expire("s", b"v", Duration::from_secs(5)).await,
         backend.lpop("s").await.map(drop),
-        backend
-            .blpop("s", Some(Duration::from_secs(1)))
-            .await
-            .map(drop),
+        backend.blpop("s", Some(Duration::from_secs(1))).await.map(drop),
         backend.blpop("s", None).await.map(drop),
         backend.llen("s").await.map(drop),
         backend.lrem("s", 0, b"v").await.map(drop),
@@ -499,9 +418,7 @@ async fn rpush_expire_sets_a_millisecond_ttl() -> Result<()> {
     };
     let backend = Redis::connect(&server.url()).await?;
 
-    backend
-        .rpush_expire("reply", b"v", Duration::from_millis(1500))
-        .await?;
+    backend.rpush_expire("reply", b"v", Duration::from_millis(1500)).await?;
     match backend.ttl("reply").await? {
         Ttl::Expires(left) => assert!(
             left > Duration::from_millis(1000) && left <= Duration::from_millis(1500),
@@ -523,9 +440,7 @@ async fn tls_url_fails_cleanly_on_an_untrusted_certificate() -> Result<()> {
     let certs = tempfile::tempdir()?;
     let (cert, key) = (certs.path().join("cert.pem"), certs.path().join("key.pem"));
     let generated = std::process::Command::new("openssl")
-        .args([
-            "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1",
-        ])
+        .args(["req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1"])
         .args(["-subj", "/CN=localhost", "-keyout"])
         .arg(&key)
         .arg("-out")
@@ -535,14 +450,8 @@ async fn tls_url_fails_cleanly_on_an_untrusted_certificate() -> Result<()> {
         eprintln!("SKIPPED tls test: cannot generate a certificate with openssl");
         return Ok(());
     }
-    let tls_port = TcpListener::bind("127.0.0.1:0")?
-        .local_addr()?
-        .port()
-        .to_string();
-    let (cert, key) = (
-        cert.to_str().context("utf-8")?,
-        key.to_str().context("utf-8")?,
-    );
+    let tls_port = TcpListener::bind("127.0.0.1:0")?.local_addr()?.port().to_string();
+    let (cert, key) = (cert.to_str().context("utf-8")?, key.to_str().context("utf-8")?);
     let Some(_server) = RedisServer::start_with(&[
         "--tls-port",
         &tls_port,

@@ -29,19 +29,31 @@ struct Probe {
 
 fn test_service(probe: Arc<Probe>) -> Methods<Probe> {
     Methods::with_shared_state(probe)
-        .method("echo", &["value"], |_, (value,): (Value,)| async move { Ok::<_, Infallible>(value) })
-        .method("sub", &["a", "b"], |_, (a, b): (i64, i64)| async move { Ok::<_, Infallible>(a - b) })
-        .method("greet", &["name", "punctuation"], |_, (name, punctuation): (String, Option<String>)| async move {
-            Ok::<_, Infallible>(format!("hello, {name}{}", punctuation.unwrap_or_default()))
+        .method("echo", &["value"], |_, (value,): (Value,)| async move {
+            Ok::<_, Infallible>(value)
         })
-        .method("fail", &["message"], |_, (message,): (String,)| async move { Err::<(), _>(message) })
+        .method("sub", &["a", "b"], |_, (a, b): (i64, i64)| async move {
+            Ok::<_, Infallible>(a - b)
+        })
+        .method(
+            "greet",
+            &["name", "punctuation"],
+            |_, (name, punctuation): (String, Option<String>)| async move {
+                Ok::<_, Infallible>(format!("hello, {name}{}", punctuation.unwrap_or_default()))
+            },
+        )
+        .method("fail", &["message"], |_, (message,): (String,)| async move {
+            Err::<(), _>(message)
+        })
         .method("explode", &[], |_, ()| async move {
             if true {
                 panic!("boom at the handler");
             }
             Ok::<_, Infallible>(())
         })
-        .method("infinite", &[], |_, ()| async move { Ok::<_, Infallible>(vec![1.0, f64::INFINITY]) })
+        .method("infinite", &[], |_, ()| async move {
+            Ok::<_, Infallible>(vec![1.0, f64::INFINITY])
+        })
         .method("sleep", &["ms"], |_, (ms,): (u64,)| async move {
             tokio::time::sleep(Duration::from_millis(ms)).await;
             Ok::<_, Infallible>(ms)
@@ -72,7 +84,10 @@ fn start(server: Server) -> (ServerHandle, JoinHandle<redisrpc::Result<ServerSta
     (handle, tokio::spawn(server.run()))
 }
 
-fn serve(backend: &SharedBackend, queue: &str) -> (Arc<Probe>, ServerHandle, JoinHandle<redisrpc::Result<ServerStats>>) {
+fn serve(
+    backend: &SharedBackend,
+    queue: &str,
+) -> (Arc<Probe>, ServerHandle, JoinHandle<redisrpc::Result<ServerStats>>) {
     let probe = Arc::new(Probe::default());
     let (handle, running) = start(Server::new(backend.clone(), queue, test_service(probe.clone())));
     (probe, handle, running)
@@ -94,7 +109,11 @@ fn client(backend: &SharedBackend, queue: &str) -> Client {
 /// Pushes a raw request as a peer would and waits for the raw reply.
 async fn raw_call(backend: &SharedBackend, queue: &str, request: &str, response_queue: &str) -> Value {
     backend.rpush(queue, &[request.as_bytes()]).await.unwrap();
-    let reply = backend.blpop(response_queue, Some(Duration::from_secs(10))).await.unwrap().expect("a reply");
+    let reply = backend
+        .blpop(response_queue, Some(Duration::from_secs(10)))
+        .await
+        .unwrap()
+        .expect("a reply");
     serde_json::from_slice(&reply).unwrap()
 }
 

@@ -88,9 +88,7 @@ impl RedisServer {
                 Attempt::PortTaken(log) => last_log = log,
             }
         }
-        panic!(
-            "{binary} could not bind a free port in {PORT_ATTEMPTS} attempts; last server log:\n{last_log}"
-        );
+        panic!("{binary} could not bind a free port in {PORT_ATTEMPTS} attempts; last server log:\n{last_log}");
     }
 
     /// The URL to connect to this server: `redis://127.0.0.1:PORT`.
@@ -170,15 +168,11 @@ fn try_start(binary: &str, extra_args: &[&str]) -> Attempt {
         .expect("cannot create a temporary directory for redis-server");
     let port = free_port();
     let log_file = dir.path().join("redis.log");
-    let output = File::create(dir.path().join("output.log"))
-        .expect("cannot create the redis-server output file");
+    let output = File::create(dir.path().join("output.log")).expect("cannot create the redis-server output file");
     let output_err = output
         .try_clone()
         .expect("cannot clone the redis-server output file handle");
-    let dir_str = dir
-        .path()
-        .to_str()
-        .expect("temporary directory path is not UTF-8");
+    let dir_str = dir.path().to_str().expect("temporary directory path is not UTF-8");
 
     let mut command = Command::new(binary);
     command
@@ -189,11 +183,7 @@ fn try_start(binary: &str, extra_args: &[&str]) -> Attempt {
         .arg(dir.path())
         .arg("--logfile")
         .arg(&log_file)
-        .args(
-            extra_args
-                .iter()
-                .map(|a| a.replace(DIR_PLACEHOLDER, dir_str)),
-        )
+        .args(extra_args.iter().map(|a| a.replace(DIR_PLACEHOLDER, dir_str)))
         .stdin(Stdio::null())
         .stdout(output)
         .stderr(output_err);
@@ -230,9 +220,7 @@ fn try_start(binary: &str, extra_args: &[&str]) -> Attempt {
         }
         if Instant::now() >= deadline {
             let log = server.log();
-            panic!(
-                "{binary} on port {port} did not answer PING within {STARTUP_TIMEOUT:?}; its log:\n{log}"
-            );
+            panic!("{binary} on port {port} did not answer PING within {STARTUP_TIMEOUT:?}; its log:\n{log}");
         }
         thread::sleep(Duration::from_millis(20));
     }
@@ -268,5 +256,51 @@ fn read_logs(dir: &Path) -> String {
         log
     } else {
         format!("{log}\n--- stdout/stderr ---\n{output}")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn starts_answers_and_stops() {
+        let Some(server) = RedisServer::start() else { return };
+        let port = server.port();
+        assert_eq!(server.url(), format!("redis://127.0.0.1:{port}"));
+        assert!(answers_ping(port));
+        assert!(server.dir().is_dir());
+        assert!(server.log().contains("Ready to accept connections"), "{}", server.log());
+        let dir = server.dir().to_owned();
+        drop(server);
+        assert!(!answers_ping(port));
+        assert!(!dir.exists());
+    }
+
+    #[test]
+    fn a_password_protected_server_counts_as_up() {
+        let Some(server) = RedisServer::start_with(&["--requirepass", "s3cret"]) else {
+            return;
+        };
+        assert!(answers_ping(server.port()));
+    }
+
+    #[test]
+    fn dir_placeholder_is_replaced() {
+        let Some(server) = RedisServer::start_with(&["--unixsocket", "{dir}/redis.sock"]) else {
+            return;
+        };
+        assert!(server.dir().join("redis.sock").exists(), "{}", server.log());
+    }
+
+    #[test]
+    fn a_bad_argument_panics_with_the_server_log() {
+        if RedisServer::start().is_none() {
+            return;
+        }
+        let panic = std::panic::catch_unwind(|| RedisServer::start_with(&["--no-such-option"]))
+            .expect_err("started with a bad option");
+        let message = panic.downcast_ref::<String>().cloned().unwrap_or_default();
+        assert!(message.contains("no-such-option"), "{message}");
     }
 }

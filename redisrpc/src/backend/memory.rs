@@ -19,7 +19,10 @@
 //! so a waiting pop wakes as soon as the value is pushed, and waiters are
 //! served in the order they started waiting. A pop whose future is dropped
 //! after a value was handed to it puts the value back at the head: to the next
-//! waiter, or at the front of the list. Nothing is lost or duplicated.
+//! waiter, or at the front of the list, with the expiry its key had (unless
+//! that has passed meanwhile: then the element went with its key, as it would
+//! have in Redis). A pop that times out just as a value is handed to it
+//! returns the value. Nothing is lost or duplicated.
 //!
 //! **Expiry needs no background task.** Every access first checks the key it
 //! touches, and every operation purges the keys whose deadline has passed,
@@ -64,12 +67,14 @@ const HEAP_SLACK: usize = 64;
 /// ```
 /// use redisrpc::backend::{Backend, Memory};
 ///
-/// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> redisrpc::Result<()> {
 /// let store = Memory::new();
 /// let peer = store.clone();
 /// store.rpush("queue", &[b"hello"]).await?;
 /// assert_eq!(peer.blpop("queue", None).await?, Some(b"hello".to_vec()));
-/// # redisrpc::Result::Ok(()) }).unwrap();
+/// # Ok(())
+/// # }
 /// ```
 #[derive(Clone, Default)]
 pub struct Memory {
@@ -100,9 +105,10 @@ impl fmt::Debug for Memory {
             Err(TryLockError::WouldBlock) => None,
         };
         match store {
-            Some(store) => out
-                .field("keys", &store.entries.len())
-                .field("waiting_pops", &store.waiters.values().map(VecDeque::len).sum::<usize>()),
+            Some(store) => out.field("keys", &store.entries.len()).field(
+                "waiting_pops",
+                &store.waiters.values().map(VecDeque::len).sum::<usize>(),
+            ),
             None => out.field("store", &format_args!("<in use>")),
         };
         out.finish()
@@ -240,13 +246,7 @@ impl Store {
     /// `RPUSH`, handing values to waiting pops first. `hand_off_deadline` is
     /// the deadline the key will have once the command completes, recorded
     /// with each value handed over.
-    fn push_back(
-        &mut self,
-        key: &str,
-        values: &[&[u8]],
-        now: Instant,
-        hand_off_deadline: Option<Instant>,
-    ) -> usize {
+    fn push_back(&mut self, key: &str, values: &[&[u8]], now: Instant, hand_off_deadline: Option<Instant>) -> usize {
         let len_before = self.entry(key, now).map_or(0, |entry| entry.list.len());
         for value in values {
             let value = value.to_vec();
@@ -318,11 +318,7 @@ impl Store {
         };
         let list = &mut entry.list;
         let len_before = list.len();
-        let limit = if count == 0 {
-            usize::MAX
-        } else {
-            count.unsigned_abs()
-        };
+        let limit = if count == 0 { usize::MAX } else { count.unsigned_abs() };
         // Removing the last `limit` matches is keeping the first
         // `matches - limit` of them.
         let keep_first = if count < 0 {
@@ -337,11 +333,7 @@ impl Store {
                 return true;
             }
             seen += 1;
-            if count < 0 {
-                seen <= keep_first
-            } else {
-                seen > limit
-            }
+            if count < 0 { seen <= keep_first } else { seen > limit }
         });
         let removed = len_before - list.len();
         if list.is_empty() {
@@ -477,9 +469,7 @@ impl Backend for Memory {
     async fn ttl(&self, key: &str) -> Result<Ttl> {
         Ok(self.with(|store, now| match store.entry(key, now) {
             None => Ttl::Missing,
-            Some(Entry {
-                expires_at: None, ..
-            }) => Ttl::Persistent,
+            Some(Entry { expires_at: None, .. }) => Ttl::Persistent,
             Some(Entry {
                 expires_at: Some(deadline),
                 ..
@@ -488,9 +478,7 @@ impl Backend for Memory {
     }
 
     async fn del(&self, key: &str) -> Result<bool> {
-        Ok(self.with(|store, now| {
-            store.entry(key, now).is_some() && store.entries.remove(key).is_some()
-        }))
+        Ok(self.with(|store, now| store.entry(key, now).is_some() && store.entries.remove(key).is_some()))
     }
 }
 
@@ -513,7 +501,10 @@ mod tests {
         let memory = Memory::new();
         for i in 0..100 {
             let key = format!("reply:{i}");
-            memory.rpush_expire(&key, b"late reply", Duration::from_millis(20)).await.unwrap();
+            memory
+                .rpush_expire(&key, b"late reply", Duration::from_millis(20))
+                .await
+                .unwrap();
         }
         assert_eq!(counts(&memory), (100, 100, 0));
         tokio::time::sleep(Duration::from_millis(40)).await;
@@ -556,7 +547,10 @@ mod tests {
         assert!((&mut pop).now_or_never().is_none(), "nothing to pop yet");
         assert_eq!(counts(&memory).2, 1, "the pop waits");
 
-        memory.rpush_expire("k", b"reply", Duration::from_secs(60)).await.unwrap();
+        memory
+            .rpush_expire("k", b"reply", Duration::from_secs(60))
+            .await
+            .unwrap();
         assert_eq!(counts(&memory), (0, 0, 0), "handed over, not stored");
         drop(pop);
 
@@ -575,7 +569,10 @@ mod tests {
         let mut pop = Box::pin(memory.blpop("k", None));
         assert!((&mut pop).now_or_never().is_none(), "nothing to pop yet");
 
-        memory.rpush_expire("k", b"first", Duration::from_secs(60)).await.unwrap();
+        memory
+            .rpush_expire("k", b"first", Duration::from_secs(60))
+            .await
+            .unwrap();
         memory.rpush("k", &[b"second"]).await.unwrap();
         drop(pop);
 
@@ -591,7 +588,10 @@ mod tests {
         let memory = Memory::new();
         let mut pop = Box::pin(memory.blpop("k", None));
         assert!((&mut pop).now_or_never().is_none(), "nothing to pop yet");
-        memory.rpush_expire("k", b"late", Duration::from_millis(10)).await.unwrap();
+        memory
+            .rpush_expire("k", b"late", Duration::from_millis(10))
+            .await
+            .unwrap();
         tokio::time::sleep(Duration::from_millis(20)).await;
         drop(pop);
         assert_eq!(memory.ttl("k").await.unwrap(), Ttl::Missing);

@@ -43,7 +43,9 @@ fn float(value: f64) -> Checked {
     if value.is_finite() {
         Ok(())
     } else {
-        Err(NotRepresentable(format!("the float {value} is not finite, and JSON has no way to write it")))
+        Err(NotRepresentable(format!(
+            "the float {value} is not finite, and JSON has no way to write it"
+        )))
     }
 }
 

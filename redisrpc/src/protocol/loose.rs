@@ -170,7 +170,9 @@ mod tests {
     fn accepts_the_non_finite_tokens_anywhere_a_number_may_stand() {
         let value = parse(r#"{"a": [Infinity, -Infinity, NaN], "b": -1.5}"#).unwrap();
         let Value::Map(map) = value else { panic!("not a map") };
-        let Value::Seq(items) = &map[&Value::String("a".into())] else { panic!("not a seq") };
+        let Value::Seq(items) = &map[&Value::String("a".into())] else {
+            panic!("not a seq")
+        };
         assert_eq!(items[0], Value::F64(f64::INFINITY));
         assert_eq!(items[1], Value::F64(f64::NEG_INFINITY));
         assert!(matches!(items[2], Value::F64(x) if x.is_nan()));

@@ -109,13 +109,20 @@ pub enum RequestError {
 impl Request {
     /// A request for `call`, to be answered on `response_queue`.
     pub fn new(call: FunctionCall, response_queue: impl Into<String>) -> Self {
-        Request { call, response_queue: response_queue.into() }
+        Request {
+            call,
+            response_queue: response_queue.into(),
+        }
     }
 
     /// The JSON text of the request, with empty `args`/`kwargs` left out.
     pub fn encode(&self) -> Vec<u8> {
         let wire = WireRequest {
-            function_call: WireCall { name: &self.call.name, args: &self.call.args, kwargs: &self.call.kwargs },
+            function_call: WireCall {
+                name: &self.call.name,
+                args: &self.call.args,
+                kwargs: &self.call.kwargs,
+            },
             response_queue: &self.response_queue,
         };
         // Serializing `Value`s and strings into memory cannot fail.
@@ -125,8 +132,15 @@ impl Request {
     /// Reads a request, accepting every variant the peers send.
     pub fn decode(bytes: &[u8]) -> Result<Request, RequestError> {
         match from_object::<IncomingRequest>(bytes) {
-            Ok(IncomingRequest { function_call: call, response_queue }) => Ok(Request {
-                call: FunctionCall { name: call.name, args: call.args, kwargs: call.kwargs },
+            Ok(IncomingRequest {
+                function_call: call,
+                response_queue,
+            }) => Ok(Request {
+                call: FunctionCall {
+                    name: call.name,
+                    args: call.args,
+                    kwargs: call.kwargs,
+                },
                 response_queue,
             }),
             Err(strict) => Err(Self::diagnose(bytes, strict)),
@@ -172,7 +186,10 @@ impl Request {
             },
             _ => "the request has no `function_call` object".to_string(),
         };
-        RequestError::BadCall { response_queue: response_queue.clone(), reason }
+        RequestError::BadCall {
+            response_queue: response_queue.clone(),
+            reason,
+        }
     }
 }
 
@@ -241,7 +258,10 @@ fn malformed(reason: impl Into<String>, bytes: &[u8]) -> Error {
     const EXCERPT: usize = 200;
     let text = String::from_utf8_lossy(&bytes[..bytes.len().min(EXCERPT)]);
     let more = if bytes.len() > EXCERPT { "…" } else { "" };
-    Error::MalformedReply { reason: reason.into(), excerpt: format!("{text}{more}") }
+    Error::MalformedReply {
+        reason: reason.into(),
+        excerpt: format!("{text}{more}"),
+    }
 }
 
 fn exception_text(value: Value) -> String {
@@ -328,7 +348,10 @@ impl Reply {
 /// Encodes `value` as JSON text, refusing what JSON cannot represent
 /// (non-finite floats, maps with non-string keys).
 pub fn encode_value<T: Serialize + ?Sized>(value: &T) -> Result<Box<RawValue>> {
-    let refuse = |reason: String| Error::Encode { what: std::any::type_name::<T>().to_string(), reason };
+    let refuse = |reason: String| Error::Encode {
+        what: std::any::type_name::<T>().to_string(),
+        reason,
+    };
     finite::check(value).map_err(|e| refuse(e.to_string()))?;
     let text = serde_json::to_string(value).map_err(|e| refuse(e.to_string()))?;
     Ok(RawValue::from_string(text).expect("serde_json writes valid JSON"))

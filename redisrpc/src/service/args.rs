@@ -68,9 +68,8 @@ pub fn decode_param<T: DeserializeOwned>(method: &str, param: &str, slot: Option
     let invalid = |message: String| CallError::new(CallErrorKind::InvalidArguments, message);
     let expected = std::any::type_name::<T>();
     match slot {
-        Some(value) => serde_json::from_value(value).map_err(|e| {
-            invalid(format!("{method}(): argument `{param}` must be {expected}: {e}"))
-        }),
+        Some(value) => serde_json::from_value(value)
+            .map_err(|e| invalid(format!("{method}(): argument `{param}` must be {expected}: {e}"))),
         None => serde_json::from_value(Value::Null)
             .map_err(|_| invalid(format!("{method}() is missing argument `{param}` ({expected})"))),
     }
@@ -141,9 +140,13 @@ mod tests {
     fn binds_positional_named_and_mixed_arguments() {
         let p: (f64, String) = args(json!([1.5, "x"]), json!({})).parse("f", &["a", "b"]).unwrap();
         assert_eq!(p, (1.5, "x".to_string()));
-        let n: (f64, String) = args(json!([]), json!({"b": "y", "a": 2})).parse("f", &["a", "b"]).unwrap();
+        let n: (f64, String) = args(json!([]), json!({"b": "y", "a": 2}))
+            .parse("f", &["a", "b"])
+            .unwrap();
         assert_eq!(n, (2.0, "y".to_string()));
-        let m: (i64, u64) = args(json!([-3]), json!({"b": 18446744073709551615u64})).parse("f", &["a", "b"]).unwrap();
+        let m: (i64, u64) = args(json!([-3]), json!({"b": 18446744073709551615u64}))
+            .parse("f", &["a", "b"])
+            .unwrap();
         assert_eq!(m, (-3, u64::MAX));
     }
 
@@ -162,14 +165,23 @@ mod tests {
     #[test]
     fn argument_errors_name_the_method_and_parameter() {
         let missing = error::<(f64, f64)>(json!([1]), json!({}));
-        assert!(missing.contains("add()") && missing.contains("missing argument `b`") && missing.contains("f64"), "{missing}");
+        assert!(
+            missing.contains("add()") && missing.contains("missing argument `b`") && missing.contains("f64"),
+            "{missing}"
+        );
         let extra = error::<(f64, f64)>(json!([1, 2, 3]), json!({}));
-        assert!(extra.contains("takes 2 arguments") && extra.contains("3 were given"), "{extra}");
+        assert!(
+            extra.contains("takes 2 arguments") && extra.contains("3 were given"),
+            "{extra}"
+        );
         let unknown = error::<(f64, f64)>(json!([1]), json!({"c": 2}));
         assert!(unknown.contains("unexpected named argument `c`"), "{unknown}");
         let twice = error::<(f64, f64)>(json!([1, 2]), json!({"a": 2}));
         assert!(twice.contains("two values for argument `a`"), "{twice}");
         let wrong = error::<(f64, f64)>(json!([1, "two"]), json!({}));
-        assert!(wrong.contains("argument `b` must be f64") && wrong.contains("invalid type"), "{wrong}");
+        assert!(
+            wrong.contains("argument `b` must be f64") && wrong.contains("invalid type"),
+            "{wrong}"
+        );
     }
 }

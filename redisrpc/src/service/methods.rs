@@ -44,7 +44,10 @@ impl<S: Send + Sync + 'static> Methods<S> {
 
     /// A service around a state that is also shared elsewhere.
     pub fn with_shared_state(state: Arc<S>) -> Self {
-        Methods { state, handlers: HashMap::new() }
+        Methods {
+            state,
+            handlers: HashMap::new(),
+        }
     }
 
     /// Adds the method `name` with parameters `params`, run by `handler`.
@@ -67,7 +70,12 @@ impl<S: Send + Sync + 'static> Methods<S> {
         Fut::Output: IntoReturn,
     {
         if let Some(arity) = A::ARITY {
-            assert_eq!(arity, params.len(), "method `{name}`: {} parameter names for {arity} parameters", params.len());
+            assert_eq!(
+                arity,
+                params.len(),
+                "method `{name}`: {} parameter names for {arity} parameters",
+                params.len()
+            );
         }
         let method = name.to_string();
         let erased: Handler<S> = Box::new(move |state, args| match A::from_args(args, &method, params) {
@@ -98,7 +106,9 @@ impl<S: Send + Sync + 'static> Service for Methods<S> {
 
 impl<S> fmt::Debug for Methods<S> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Methods").field("methods", &self.handlers.keys().collect::<Vec<_>>()).finish()
+        f.debug_struct("Methods")
+            .field("methods", &self.handlers.keys().collect::<Vec<_>>())
+            .finish()
     }
 }
 
@@ -121,9 +131,10 @@ impl CallError {
     /// produced it; other errors already say what they need.
     fn for_method(self, method: &str) -> Self {
         match self.kind {
-            CallErrorKind::Unrepresentable => {
-                Self::new(self.kind, format!("{method}() returned a value that cannot be sent: {}", self.message))
-            }
+            CallErrorKind::Unrepresentable => Self::new(
+                self.kind,
+                format!("{method}() returned a value that cannot be sent: {}", self.message),
+            ),
             _ => self,
         }
     }

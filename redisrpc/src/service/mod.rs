@@ -60,7 +60,10 @@ pub enum CallErrorKind {
 impl CallError {
     /// An error of `kind` with the exception text `message`.
     pub fn new(kind: CallErrorKind, message: impl Into<String>) -> Self {
-        CallError { kind, message: message.into() }
+        CallError {
+            kind,
+            message: message.into(),
+        }
     }
 
     /// The method ran and failed with `error`; its text is sent to the caller.

@@ -43,14 +43,8 @@ pub(super) async fn connect(client: &Client, connect_timeout: Duration) -> Redis
         // swallow the next element pushed to its list. Redis enforces the
         // pop's own timeout.
         .set_response_timeout(None);
-    let mut conn = client
-        .get_multiplexed_async_connection_with_config(&config)
-        .await?;
-    let id = match redis::cmd("CLIENT")
-        .arg("ID")
-        .query_async::<i64>(&mut conn)
-        .await
-    {
+    let mut conn = client.get_multiplexed_async_connection_with_config(&config).await?;
+    let id = match redis::cmd("CLIENT").arg("ID").query_async::<i64>(&mut conn).await {
         Ok(id) => Some(id),
         // An ACL user without CLIENT can still pop; its cancelled pops just
         // cannot be cut short (see `unblock_and_join`).
@@ -110,16 +104,11 @@ impl Blocking {
 
     /// `BLPOP key timeout` on a dedicated connection; `timeout` is not zero
     /// (the caller turns that into `LPOP`). Cancel safe.
-    pub(super) async fn blpop(
-        self: &Arc<Self>,
-        key: &str,
-        timeout: Option<Duration>,
-    ) -> Result<Option<Vec<u8>>> {
+    pub(super) async fn blpop(self: &Arc<Self>, key: &str, timeout: Option<Duration>) -> Result<Option<Vec<u8>>> {
         // The cleanup of a cancelled pop is spawned from a destructor, which
         // may run outside the runtime's context: remember the runtime now.
-        let runtime = Handle::try_current().map_err(|_| {
-            Error::Config("the Redis backend must run inside a Tokio runtime".into())
-        })?;
+        let runtime = Handle::try_current()
+            .map_err(|_| Error::Config("the Redis backend must run inside a Tokio runtime".into()))?;
         let seconds = timeout_arg(timeout);
 
         let pooled = self.idle_list().pop();
@@ -134,18 +123,14 @@ impl Blocking {
             // a fresh connection, which fails too if the server is down.
             Err(e) if from_pool && e.is_connection_dropped() => {
                 let conn = self.connect().await?;
-                self.pop_on(&runtime, conn, key, &seconds)
-                    .await
-                    .map_err(map_error)
+                self.pop_on(&runtime, conn, key, &seconds).await.map_err(map_error)
             }
             result => result.map_err(map_error),
         }
     }
 
     async fn connect(&self) -> Result<Dedicated> {
-        connect(&self.client, self.connect_timeout)
-            .await
-            .map_err(map_error)
+        connect(&self.client, self.connect_timeout).await.map_err(map_error)
     }
 
     /// Runs one `BLPOP` on `conn` in its own task, so that the pop can be
@@ -183,12 +168,7 @@ impl Blocking {
     /// Finishes a pop whose caller went away: unblocks it, waits for its
     /// reply, puts a popped element back at the head of its list, and
     /// returns the connection to the pool.
-    async fn finish_cancelled(
-        self: Arc<Self>,
-        mut task: JoinHandle<PopOutcome>,
-        key: String,
-        id: Option<i64>,
-    ) {
+    async fn finish_cancelled(self: Arc<Self>, mut task: JoinHandle<PopOutcome>, key: String, id: Option<i64>) {
         match self.unblock_and_join(&mut task, id).await {
             Ok((conn, Ok(None))) => self.put(conn),
             Ok((conn, Ok(Some(value)))) => {
@@ -279,8 +259,7 @@ impl Drop for PendingPop {
             // element Redis may already have sent on it.
             let blocking = Arc::clone(&self.blocking);
             let key = std::mem::take(&mut self.key);
-            self.runtime
-                .spawn(blocking.finish_cancelled(task, key, self.id));
+            self.runtime.spawn(blocking.finish_cancelled(task, key, self.id));
         }
     }
 }

@@ -136,10 +136,7 @@ impl fmt::Debug for Redis {
         f.debug_struct("Redis")
             .field("server", &self.inner.server)
             .field("options", &self.inner.options)
-            .field(
-                "idle_blocking_connections",
-                &self.inner.blocking.idle_count(),
-            )
+            .field("idle_blocking_connections", &self.inner.blocking.idle_count())
             .finish()
     }
 }
@@ -269,8 +266,7 @@ impl Backend for Redis {
     }
 
     async fn lrem(&self, key: &str, count: isize, value: &[u8]) -> Result<usize> {
-        self.query(redis::cmd("LREM").arg(key).arg(count).arg(value))
-            .await
+        self.query(redis::cmd("LREM").arg(key).arg(count).arg(value)).await
     }
 
     async fn llen(&self, key: &str) -> Result<usize> {
@@ -346,16 +342,9 @@ fn expire_millis(ttl: Duration) -> u64 {
 /// a peer that vanished without closing the connection.
 fn tcp_settings() -> TcpSettings {
     let keepalive = socket2::TcpKeepalive::new().with_time(Duration::from_secs(30));
-    #[cfg(any(
-        target_os = "linux",
-        target_os = "android",
-        target_os = "macos",
-        windows
-    ))]
+    #[cfg(any(target_os = "linux", target_os = "android", target_os = "macos", windows))]
     let keepalive = keepalive.with_interval(Duration::from_secs(10));
-    TcpSettings::default()
-        .set_nodelay(true)
-        .set_keepalive(keepalive)
+    TcpSettings::default().set_nodelay(true).set_keepalive(keepalive)
 }
 
 /// The `redis` crate builds its TLS config with rustls' process-wide default
