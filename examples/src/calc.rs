@@ -60,8 +60,12 @@ pub fn service() -> Methods<Calculator> {
         .method("mul", &["number"], |calc, (number,): (f64,)| async move {
             Ok::<_, Infallible>(calc.apply(|value| value * number))
         })
-        .method("div", &["number"], |calc, (number,): (f64,)| async move { calc.divide(number) })
-        .method("val", &[], |calc, ()| async move { Ok::<_, Infallible>(calc.apply(|value| value)) })
+        .method("div", &["number"], |calc, (number,): (f64,)| async move {
+            calc.divide(number)
+        })
+        .method("val", &[], |calc, ()| async move {
+            Ok::<_, Infallible>(calc.apply(|value| value))
+        })
 }
 
 /// Runs the peers' calculator sequence against whatever serves `client`'s
@@ -71,14 +75,20 @@ pub async fn check_calculator(client: &Client) -> anyhow::Result<()> {
     client.call::<()>("clr", ()).await.context("clr")?;
     println!("clr        -> null");
     for (method, number) in [("add", 5.0), ("sub", 3.0), ("mul", 4.0), ("div", 2.0)] {
-        let value: f64 = client.call(method, (number,)).await.with_context(|| format!("{method} {number}"))?;
+        let value: f64 = client
+            .call(method, (number,))
+            .await
+            .with_context(|| format!("{method} {number}"))?;
         println!("{method} {number:<6} -> {value}");
     }
     let value: f64 = client.call("val", ()).await.context("val")?;
     println!("val        -> {value}");
     ensure!(value == 4.0, "val returned {value}, expected 4");
     match client.call::<serde_json::Value>("no_such_method", ()).await {
-        Err(error) if error.is_remote() => println!("no_such_method -> remote error: {}", error.remote_message().unwrap_or("")),
+        Err(error) if error.is_remote() => println!(
+            "no_such_method -> remote error: {}",
+            error.remote_message().unwrap_or("")
+        ),
         Err(error) => bail!("an unknown method gave {error}, expected a remote error"),
         Ok(value) => bail!("an unknown method returned {value}, expected a remote error"),
     }

@@ -10,7 +10,11 @@ use serde_json::{Value, json};
 
 fn run(command: &mut Command) -> Output {
     let output = command.output().expect("the binary runs");
-    eprintln!("{}{}", String::from_utf8_lossy(&output.stdout), String::from_utf8_lossy(&output.stderr));
+    eprintln!(
+        "{}{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
     output
 }
 
@@ -73,7 +77,11 @@ fn redis_cli(server: &RedisServer, args: &[&str]) -> String {
         .args(args)
         .output()
         .expect("redis-cli is installed beside redis-server");
-    assert!(output.status.success(), "redis-cli {args:?}: {}", String::from_utf8_lossy(&output.stderr));
+    assert!(
+        output.status.success(),
+        "redis-cli {args:?}: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
     String::from_utf8(output.stdout).unwrap()
 }
 
@@ -96,17 +104,44 @@ fn calc_server_and_calc_client_talk_over_redis() {
     assert!(String::from_utf8_lossy(&output.stdout).contains("all checks passed"));
 
     // Raw requests, as any peer or a person with redis-cli would push them.
-    let clr = raw_call(&redis, r#"{"function_call":{"name":"clr"},"response_queue":"calc:rpc:CLI00001"}"#, "calc:rpc:CLI00001");
+    let clr = raw_call(
+        &redis,
+        r#"{"function_call":{"name":"clr"},"response_queue":"calc:rpc:CLI00001"}"#,
+        "calc:rpc:CLI00001",
+    );
     assert_eq!(clr, json!({"return_value": null}));
-    let named = raw_call(&redis, r#"{"function_call": {"name": "add", "kwargs": {"number": 2.5}}, "response_queue": "calc:rpc:CLI00002"}"#, "calc:rpc:CLI00002");
+    let named = raw_call(
+        &redis,
+        r#"{"function_call": {"name": "add", "kwargs": {"number": 2.5}}, "response_queue": "calc:rpc:CLI00002"}"#,
+        "calc:rpc:CLI00002",
+    );
     assert_eq!(named, json!({"return_value": 2.5}));
-    let unknown = raw_call(&redis, r#"{"function_call":{"name":"pow","args":[2]},"response_queue":"calc:rpc:CLI00003"}"#, "calc:rpc:CLI00003");
-    assert!(unknown["exception"].as_str().unwrap().contains("unknown method `pow`"), "{unknown}");
-    let by_zero = raw_call(&redis, r#"{"function_call":{"name":"div","args":[0]},"response_queue":"calc:rpc:CLI00004"}"#, "calc:rpc:CLI00004");
+    let unknown = raw_call(
+        &redis,
+        r#"{"function_call":{"name":"pow","args":[2]},"response_queue":"calc:rpc:CLI00003"}"#,
+        "calc:rpc:CLI00003",
+    );
+    assert!(
+        unknown["exception"].as_str().unwrap().contains("unknown method `pow`"),
+        "{unknown}"
+    );
+    let by_zero = raw_call(
+        &redis,
+        r#"{"function_call":{"name":"div","args":[0]},"response_queue":"calc:rpc:CLI00004"}"#,
+        "calc:rpc:CLI00004",
+    );
     assert_eq!(by_zero, json!({"exception": "float division by zero"}));
     redis_cli(&redis, &["RPUSH", "calc", "this is not json"]);
-    let after_garbage = raw_call(&redis, r#"{"function_call":{"name":"val","args":[]},"response_queue":"calc:rpc:CLI00005"}"#, "calc:rpc:CLI00005");
-    assert_eq!(after_garbage, json!({"return_value": 2.5}), "the server survives garbage");
+    let after_garbage = raw_call(
+        &redis,
+        r#"{"function_call":{"name":"val","args":[]},"response_queue":"calc:rpc:CLI00005"}"#,
+        "calc:rpc:CLI00005",
+    );
+    assert_eq!(
+        after_garbage,
+        json!({"return_value": 2.5}),
+        "the server survives garbage"
+    );
 
     let status = server.interrupt();
     assert!(status.success(), "calc-server exits cleanly on SIGINT: {status}");
@@ -115,10 +150,15 @@ fn calc_server_and_calc_client_talk_over_redis() {
 #[test]
 fn calc_client_fails_loudly_when_nobody_serves() {
     let Some(redis) = RedisServer::start() else { return };
-    let output = run(Command::new(env!("CARGO_BIN_EXE_calc-client")).args(["--redis", &redis.url(), "--timeout", "0.3"]));
+    let output =
+        run(Command::new(env!("CARGO_BIN_EXE_calc-client")).args(["--redis", &redis.url(), "--timeout", "0.3"]));
     assert!(!output.status.success());
     assert!(String::from_utf8_lossy(&output.stderr).contains("timed out"));
-    assert_eq!(redis_cli(&redis, &["LLEN", "calc"]).trim(), "0", "the timed-out request was withdrawn");
+    assert_eq!(
+        redis_cli(&redis, &["LLEN", "calc"]).trim(),
+        "0",
+        "the timed-out request was withdrawn"
+    );
 }
 
 #[test]

@@ -169,23 +169,36 @@ impl Server {
                 () = shutdown.cancelled() => break,
                 permit = room.clone().acquire_owned() => permit.expect("the semaphore is never closed"),
             };
-            // Dropping the pop on shutdown is safe: backends put back an
-            // element handed to an abandoned pop.
+            // Take as many waiting requests as there is room for, in one
+            // round trip. Only this loop acquires permits, so the ones
+            // counted free now are still free when the batch arrives.
+            let room_for = 1 + room.available_permits();
+            // Dropping the pop on shutdown is safe: backends put back the
+            // elements handed to an abandoned pop.
             let popped = tokio::select! {
                 biased;
                 () = shutdown.cancelled() => break,
-                popped = context.backend.blpop(&context.queue, None) => popped,
+                popped = context.backend.blpop_many(&context.queue, room_for, None) => popped,
             };
             match popped {
-                Ok(Some(message)) => {
+                Ok(messages) => {
                     pause = Duration::ZERO;
-                    let context = context.clone();
-                    in_flight.spawn(async move {
-                        context.handle(message).await;
-                        drop(permit);
-                    });
+                    let mut permit = Some(permit);
+                    for message in messages {
+                        let permit = match permit.take() {
+                            Some(permit) => permit,
+                            None => room
+                                .clone()
+                                .try_acquire_owned()
+                                .expect("counted as free before the pop"),
+                        };
+                        let context = context.clone();
+                        in_flight.spawn(async move {
+                            context.handle(message).await;
+                            drop(permit);
+                        });
+                    }
                 }
-                Ok(None) => {}
                 Err(error) => {
                     pause = (pause * 2).clamp(Duration::from_millis(50), Duration::from_secs(2));
                     tracing::error!(queue = %context.queue, %error, retry_in = ?pause, "cannot take requests");

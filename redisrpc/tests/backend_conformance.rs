@@ -256,6 +256,48 @@ common::backend_tests! {
         assert_eq!(backend.llen(key).await.unwrap(), 0, "a value came back twice");
     }
 
+    async fn blpop_many_takes_up_to_max_from_the_head_in_order(backend: SharedBackend) {
+        let key = "conformance:many";
+        backend.rpush(key, &[b"1", b"2", b"3", b"4", b"5"]).await.unwrap();
+        assert_eq!(backend.blpop_many(key, 3, None).await.unwrap(), strings(&["1", "2", "3"]));
+        assert_eq!(backend.blpop_many(key, 10, Some(Duration::ZERO)).await.unwrap(), strings(&["4", "5"]));
+        assert_eq!(backend.llen(key).await.unwrap(), 0);
+        let started = Instant::now();
+        assert!(backend.blpop_many(key, 4, Some(Duration::from_millis(150))).await.unwrap().is_empty());
+        assert!(started.elapsed() >= Duration::from_millis(120), "returned after {:?}", started.elapsed());
+        assert!(backend.blpop_many(key, 4, Some(Duration::ZERO)).await.unwrap().is_empty());
+    }
+
+    async fn blpop_many_waits_for_a_push_and_leaves_the_rest(backend: SharedBackend) {
+        let key = "conformance:many-wait";
+        let waiting = tokio::spawn({
+            let backend = backend.clone();
+            async move { backend.blpop_many(key, 10, Some(Duration::from_secs(10))).await.unwrap() }
+        });
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        backend.rpush(key, &[b"a", b"b", b"c"]).await.unwrap();
+        let mut taken = bounded("blpop_many", waiting).await.unwrap();
+        // At least one element, the head; how many more a woken pop takes is
+        // up to the backend. Together with what is left, nothing is missing.
+        assert_eq!(taken.first().map(Vec::as_slice), Some(&b"a"[..]));
+        taken.extend(drain(&backend, key).await);
+        assert_eq!(taken, strings(&["a", "b", "c"]));
+    }
+
+    async fn a_dropped_blpop_many_loses_nothing_and_keeps_order(backend: SharedBackend) {
+        let key = "conformance:many-dropped";
+        tokio::select! {
+            popped = backend.blpop_many(key, 8, None) => panic!("popped {popped:?} from an empty list"),
+            () = tokio::time::sleep(Duration::from_millis(200)) => {}
+        }
+        backend.rpush(key, &[b"first", b"second"]).await.unwrap();
+        backend.rpush(key, &[b"third"]).await.unwrap();
+        wait_for_len(&backend, key, 3).await;
+        assert_eq!(drain(&backend, key).await, strings(&["first", "second", "third"]));
+        tokio::time::sleep(SETTLE).await;
+        assert_eq!(backend.llen(key).await.unwrap(), 0, "a value came back twice");
+    }
+
     async fn dropped_blpops_racing_pushes_lose_and_duplicate_nothing(backend: SharedBackend) {
         const ROUNDS: u64 = 80;
         let key = "conformance:dropped-race";

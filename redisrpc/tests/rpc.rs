@@ -269,6 +269,14 @@ common::backend_tests! {
         backend.rpush("keep", &[request("stale").as_bytes()]).await.unwrap();
         let server = Server::new(backend.clone(), "keep", test_service(Arc::default())).clear_queue_on_start(true);
         let (handle, running) = start(server);
+        // The server deletes the queue as it starts; call only after that,
+        // or the deletion could take this call's request too.
+        for _ in 0..500 {
+            if backend.llen("keep").await.unwrap() == 0 {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
         assert_eq!(client(&backend, "keep").call::<i64>("echo", (1,)).await.unwrap(), 1);
         assert_eq!(backend.lpop("keep:rpc:stale").await.unwrap(), None, "the stale request was deleted, not served");
         stop(handle, running).await;

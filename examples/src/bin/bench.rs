@@ -55,13 +55,20 @@ struct Options {
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let options = Options::parse();
-    let kind = options.backend.unwrap_or(if options.redis.is_some() { BackendKind::Redis } else { BackendKind::Memory });
+    let kind = options.backend.unwrap_or(if options.redis.is_some() {
+        BackendKind::Redis
+    } else {
+        BackendKind::Memory
+    });
     let backend: SharedBackend = match kind {
         BackendKind::Memory if options.no_server => bail!("--no-server needs a Redis backend"),
         BackendKind::Memory => Memory::new().into_backend(),
         BackendKind::Redis => {
             let url = options.redis.as_deref().unwrap_or("redis://127.0.0.1:6379");
-            Redis::connect(url).await.with_context(|| format!("connecting to {url}"))?.into_backend()
+            Redis::connect(url)
+                .await
+                .with_context(|| format!("connecting to {url}"))?
+                .into_backend()
         }
     };
     let server = (!options.no_server).then(|| {
@@ -88,8 +95,15 @@ async fn main() -> anyhow::Result<()> {
     let percentile = |p: f64| latencies[((latencies.len() - 1) as f64 * p).round() as usize].as_secs_f64() * 1e6;
     let calls_per_second = latencies.len() as f64 / elapsed.as_secs_f64();
     let (p50, p99, max) = (percentile(0.50), percentile(0.99), percentile(1.0));
-    println!("backend:      {kind:?}{}", if options.no_server { " (external server)" } else { "" });
-    println!("calls:        {} with {} in flight", latencies.len(), options.concurrency);
+    println!(
+        "backend:      {kind:?}{}",
+        if options.no_server { " (external server)" } else { "" }
+    );
+    println!(
+        "calls:        {} with {} in flight",
+        latencies.len(),
+        options.concurrency
+    );
     println!("throughput:   {calls_per_second:.0} calls/s");
     println!("latency:      p50 {p50:.1} µs, p99 {p99:.1} µs, max {max:.1} µs");
     println!(
@@ -117,7 +131,10 @@ async fn run(client: &Client, calls: usize, concurrency: usize) -> anyhow::Resul
             let (client, remaining) = (client.clone(), remaining.clone());
             tokio::spawn(async move {
                 let mut latencies = Vec::with_capacity(calls / concurrency + 1);
-                while remaining.fetch_update(Ordering::Relaxed, Ordering::Relaxed, |n| n.checked_sub(1)).is_ok() {
+                while remaining
+                    .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |n| n.checked_sub(1))
+                    .is_ok()
+                {
                     let call_started = Instant::now();
                     let value: f64 = client.call("add", (2.5,)).await?;
                     latencies.push(call_started.elapsed());

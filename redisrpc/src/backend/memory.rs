@@ -443,6 +443,24 @@ impl Backend for Memory {
         Ok(delivery.map(|delivery| delivery.value))
     }
 
+    async fn blpop_many(&self, key: &str, max: usize, timeout: Option<Duration>) -> Result<Vec<Vec<u8>>> {
+        let batch = self.with(|store, now| {
+            let mut batch = Vec::new();
+            while batch.len() < max.max(1) {
+                match store.pop_front(key, now) {
+                    Some(value) => batch.push(value),
+                    None => break,
+                }
+            }
+            batch
+        });
+        if !batch.is_empty() {
+            return Ok(batch);
+        }
+        // Nothing there: wait for one element, as `blpop` does.
+        Ok(self.blpop(key, timeout).await?.into_iter().collect())
+    }
+
     async fn lrem(&self, key: &str, count: isize, value: &[u8]) -> Result<usize> {
         Ok(self.with(|store, now| store.lrem(key, count, value, now)))
     }

@@ -64,6 +64,13 @@ pub trait Backend: Send + Sync + std::fmt::Debug + 'static {
     /// timeout, and the future is cancel safe (see the trait docs).
     async fn blpop(&self, key: &str, timeout: Option<Duration>) -> Result<Option<Vec<u8>>>;
 
+    /// Like [`Backend::blpop`], but once the list holds elements, removes and
+    /// returns up to `max` of them from its head in one step (`BLMPOP … LEFT
+    /// COUNT max`, Redis ≥ 7). Returns an empty vector on timeout. A server
+    /// uses it to take every request it has room for in one round trip.
+    /// Cancel safe, like `blpop`: abandoned elements go back in order.
+    async fn blpop_many(&self, key: &str, max: usize, timeout: Option<Duration>) -> Result<Vec<Vec<u8>>>;
+
     /// Removes elements equal to `value` from the list at `key` (`LREM`):
     /// the first `count` from the head when `count > 0`, the last `-count`
     /// from the tail when `count < 0`, all when `count == 0`. Returns how

@@ -32,7 +32,7 @@ pub(super) struct Dedicated {
 }
 
 /// What a pop task hands back: its connection, and the pop's result.
-type PopOutcome = (Dedicated, RedisResult<Option<Vec<u8>>>);
+type PopOutcome = (Dedicated, RedisResult<Vec<Vec<u8>>>);
 
 /// Opens a dedicated connection and learns its `CLIENT ID`.
 pub(super) async fn connect(client: &Client, connect_timeout: Duration) -> RedisResult<Dedicated> {
@@ -102,9 +102,15 @@ impl Blocking {
         self.idle.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
-    /// `BLPOP key timeout` on a dedicated connection; `timeout` is not zero
-    /// (the caller turns that into `LPOP`). Cancel safe.
-    pub(super) async fn blpop(self: &Arc<Self>, key: &str, timeout: Option<Duration>) -> Result<Option<Vec<u8>>> {
+    /// `BLPOP key timeout` (`max` = 1) or `BLMPOP timeout 1 key LEFT COUNT max`
+    /// on a dedicated connection; `timeout` is not zero (the caller turns that
+    /// into `LPOP`). Cancel safe.
+    pub(super) async fn pop(
+        self: &Arc<Self>,
+        key: &str,
+        max: usize,
+        timeout: Option<Duration>,
+    ) -> Result<Vec<Vec<u8>>> {
         // The cleanup of a cancelled pop is spawned from a destructor, which
         // may run outside the runtime's context: remember the runtime now.
         let runtime = Handle::try_current()
@@ -117,13 +123,13 @@ impl Blocking {
             Some(conn) => conn,
             None => self.connect().await?,
         };
-        match self.pop_on(&runtime, conn, key, &seconds).await {
+        match self.pop_on(&runtime, conn, key, max, &seconds).await {
             // An idle connection can have died unnoticed (server restart,
             // idle timeout). That is not the caller's problem: pop again on
             // a fresh connection, which fails too if the server is down.
             Err(e) if from_pool && e.is_connection_dropped() => {
                 let conn = self.connect().await?;
-                self.pop_on(&runtime, conn, key, &seconds).await.map_err(map_error)
+                self.pop_on(&runtime, conn, key, max, &seconds).await.map_err(map_error)
             }
             result => result.map_err(map_error),
         }
@@ -140,10 +146,11 @@ impl Blocking {
         runtime: &Handle,
         conn: Dedicated,
         key: &str,
+        max: usize,
         seconds: &str,
-    ) -> RedisResult<Option<Vec<u8>>> {
+    ) -> RedisResult<Vec<Vec<u8>>> {
         let id = conn.id;
-        let task = runtime.spawn(run_blpop(conn, key.to_owned(), seconds.to_owned()));
+        let task = runtime.spawn(run_pop(conn, key.to_owned(), max, seconds.to_owned()));
         let mut guard = PendingPop {
             task: Some(task),
             blocking: Arc::clone(self),
@@ -170,13 +177,14 @@ impl Blocking {
     /// returns the connection to the pool.
     async fn finish_cancelled(self: Arc<Self>, mut task: JoinHandle<PopOutcome>, key: String, id: Option<i64>) {
         match self.unblock_and_join(&mut task, id).await {
-            Ok((conn, Ok(None))) => self.put(conn),
-            Ok((conn, Ok(Some(value)))) => {
-                // The pop took an element nobody will receive: put it back
-                // where it was, ahead of anything pushed since.
+            Ok((conn, Ok(values))) if values.is_empty() => self.put(conn),
+            Ok((conn, Ok(values))) => {
+                // The pop took elements nobody will receive: put them back
+                // where they were, in order, ahead of anything pushed since.
+                // (LPUSH pushes its arguments to the head one after another.)
                 let pushed = redis::cmd("LPUSH")
                     .arg(&key)
-                    .arg(&value)
+                    .arg(values.iter().rev().collect::<Vec<_>>())
                     .query_async::<i64>(&mut self.manager.clone())
                     .await;
                 match pushed {
@@ -185,7 +193,7 @@ impl Blocking {
                     }
                     Err(e) => tracing::error!(
                         key,
-                        len = value.len(),
+                        count = values.len(),
                         error = %e,
                         "lost an element popped by a cancelled BLPOP: cannot push it back"
                     ),
@@ -265,13 +273,26 @@ impl Drop for PendingPop {
 }
 
 /// The body of a pop task.
-async fn run_blpop(mut conn: Dedicated, key: String, seconds: String) -> PopOutcome {
-    let reply = redis::cmd("BLPOP")
-        .arg(&key)
-        .arg(&seconds)
-        .query_async::<Option<(Vec<u8>, Vec<u8>)>>(&mut conn.conn)
-        .await
-        .map(|popped| popped.map(|(_key, value)| value));
+async fn run_pop(mut conn: Dedicated, key: String, max: usize, seconds: String) -> PopOutcome {
+    let reply = if max <= 1 {
+        redis::cmd("BLPOP")
+            .arg(&key)
+            .arg(&seconds)
+            .query_async::<Option<(Vec<u8>, Vec<u8>)>>(&mut conn.conn)
+            .await
+            .map(|popped| popped.map(|(_key, value)| value).into_iter().collect())
+    } else {
+        redis::cmd("BLMPOP")
+            .arg(&seconds)
+            .arg(1)
+            .arg(&key)
+            .arg("LEFT")
+            .arg("COUNT")
+            .arg(max)
+            .query_async::<Option<(Vec<u8>, Vec<Vec<u8>>)>>(&mut conn.conn)
+            .await
+            .map(|popped| popped.map(|(_key, values)| values).unwrap_or_default())
+    };
     (conn, reply)
 }
 

@@ -261,7 +261,18 @@ impl Backend for Redis {
         match timeout {
             // BLPOP with 0 would wait forever; a zero timeout means "don't wait".
             Some(timeout) if timeout.is_zero() => self.lpop(key).await,
-            _ => self.inner.blocking.blpop(key, timeout).await,
+            _ => Ok(self.inner.blocking.pop(key, 1, timeout).await?.pop()),
+        }
+    }
+
+    async fn blpop_many(&self, key: &str, max: usize, timeout: Option<Duration>) -> Result<Vec<Vec<u8>>> {
+        let max = max.max(1);
+        match timeout {
+            Some(timeout) if timeout.is_zero() => {
+                let popped: Option<Vec<Vec<u8>>> = self.query(redis::cmd("LPOP").arg(key).arg(max)).await?;
+                Ok(popped.unwrap_or_default())
+            }
+            _ => self.inner.blocking.pop(key, max, timeout).await,
         }
     }
 
