@@ -5,7 +5,7 @@ use clap::Args;
 /// Where the service lives.
 #[derive(Debug, Clone, Args)]
 pub struct Target {
-    /// Redis URL: redis://[user:password@]host[:port][/db], rediss:// for TLS, unix:///path.
+    /// Redis URL: `redis://[user:password@]host[:port][/db]`, `rediss://` for TLS, `unix:///path`.
     #[arg(long = "redis", value_name = "URL", default_value = "redis://127.0.0.1:6379")]
     pub redis: String,
     /// The service queue.

@@ -75,3 +75,8 @@ pub mod service;
 pub use client::{Call, Client};
 pub use error::{BoxError, Error, Result};
 pub use server::{Server, ServerHandle, ServerStats};
+
+/// The README's code blocks, compiled and run as doc tests.
+#[cfg(doctest)]
+#[doc = include_str!("../../README.md")]
+struct ReadmeDoctests;

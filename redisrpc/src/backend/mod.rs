@@ -10,8 +10,8 @@
 //! Values are raw bytes; keys are strings. Every method is one atomic
 //! operation on the store.
 
-mod memory;
-mod redis;
+pub mod memory;
+pub mod redis;
 
 use std::sync::Arc;
 use std::time::Duration;

@@ -11,7 +11,9 @@
 //!   response timeout ([`RedisOptions::command_timeout`]) so a dead server
 //!   surfaces as [`Error::Connection`] instead of a hang.
 //!
-//! - **Dedicated connections for `BLPOP`**, one per pop in flight, kept in a
+//! - **Dedicated connections for blocking pops** (`BLPOP` for
+//!   [`Backend::blpop`], `BLMPOP`, Redis ≥ 7, for [`Backend::blpop_many`]),
+//!   one per pop in flight, kept in a
 //!   small idle pool between pops (see `blocking.rs`). Redis answers the
 //!   commands of one connection in order, so a `BLPOP` waiting on the shared
 //!   connection would hold up every command queued behind it, for every
