@@ -289,7 +289,7 @@ impl Context {
                 Reply::encode_exception(error.message())
             }
         };
-        match self.backend.rpush_expire(response_queue, &reply, self.reply_ttl).await {
+        match self.push_reply(response_queue, &reply).await {
             Ok(()) => {
                 let counter = if outcome.is_ok() {
                     &self.stats.served
@@ -305,6 +305,31 @@ impl Context {
         }
     }
 }
+
+impl Context {
+    /// Pushes a reply, trying again when the connection broke: the caller is
+    /// waiting for it, and a reply pushed twice is harmless (the caller takes
+    /// one; the other expires with its queue).
+    async fn push_reply(&self, response_queue: &str, reply: &[u8]) -> Result<()> {
+        let mut pause = Duration::from_millis(20);
+        let mut attempts_left = REPLY_ATTEMPTS;
+        loop {
+            attempts_left -= 1;
+            match self.backend.rpush_expire(response_queue, reply, self.reply_ttl).await {
+                Err(error) if error.is_connection() && attempts_left > 0 => {
+                    tracing::warn!(queue = %self.queue, %response_queue, %error, "retrying a reply push");
+                    tokio::time::sleep(pause).await;
+                    pause *= 4;
+                }
+                result => return result,
+            }
+        }
+    }
+}
+
+/// How often a reply push is tried when the connection keeps breaking
+/// (pausing 20, 80, 320 ms in between).
+const REPLY_ATTEMPTS: u32 = 4;
 
 fn panicked(method: &str, panic: &(dyn std::any::Any + Send)) -> CallError {
     let what = panic
