@@ -55,6 +55,26 @@ async fn wait_for_len(backend: &SharedBackend, key: &str, len: usize) {
 /// Time for a spawned `blpop` to be waiting on the store.
 const SETTLE: Duration = Duration::from_millis(150);
 
+/// Drops `pop`, a pop waiting on the empty `key`, then checks that values
+/// pushed afterwards all arrive, in order, exactly once: an element handed
+/// to the abandoned pop must have been put back.
+async fn abandon_then_check_nothing_is_lost<T: std::fmt::Debug>(
+    backend: &SharedBackend,
+    key: &str,
+    pop: impl Future<Output = T>,
+) {
+    tokio::select! {
+        popped = pop => panic!("popped {popped:?} from an empty list"),
+        () = tokio::time::sleep(Duration::from_millis(200)) => {}
+    }
+    backend.rpush(key, &[b"first", b"second"]).await.unwrap();
+    backend.rpush(key, &[b"third"]).await.unwrap();
+    wait_for_len(backend, key, 3).await;
+    assert_eq!(drain(backend, key).await, strings(&["first", "second", "third"]));
+    tokio::time::sleep(SETTLE).await;
+    assert_eq!(backend.llen(key).await.unwrap(), 0, "a value came back twice");
+}
+
 common::backend_tests! {
     async fn rpush_returns_lengths_and_lpop_is_fifo(backend: SharedBackend) {
         let key = "conformance:fifo";
@@ -244,16 +264,7 @@ common::backend_tests! {
 
     async fn a_blpop_dropped_by_select_loses_nothing_and_keeps_order(backend: SharedBackend) {
         let key = "conformance:dropped-select";
-        tokio::select! {
-            popped = backend.blpop(key, None) => panic!("popped {popped:?} from an empty list"),
-            () = tokio::time::sleep(Duration::from_millis(200)) => {}
-        }
-        backend.rpush(key, &[b"first", b"second"]).await.unwrap();
-        backend.rpush(key, &[b"third"]).await.unwrap();
-        wait_for_len(&backend, key, 3).await;
-        assert_eq!(drain(&backend, key).await, strings(&["first", "second", "third"]));
-        tokio::time::sleep(SETTLE).await;
-        assert_eq!(backend.llen(key).await.unwrap(), 0, "a value came back twice");
+        abandon_then_check_nothing_is_lost(&backend, key, backend.blpop(key, None)).await;
     }
 
     async fn blpop_many_takes_up_to_max_from_the_head_in_order(backend: SharedBackend) {
@@ -286,16 +297,7 @@ common::backend_tests! {
 
     async fn a_dropped_blpop_many_loses_nothing_and_keeps_order(backend: SharedBackend) {
         let key = "conformance:many-dropped";
-        tokio::select! {
-            popped = backend.blpop_many(key, 8, None) => panic!("popped {popped:?} from an empty list"),
-            () = tokio::time::sleep(Duration::from_millis(200)) => {}
-        }
-        backend.rpush(key, &[b"first", b"second"]).await.unwrap();
-        backend.rpush(key, &[b"third"]).await.unwrap();
-        wait_for_len(&backend, key, 3).await;
-        assert_eq!(drain(&backend, key).await, strings(&["first", "second", "third"]));
-        tokio::time::sleep(SETTLE).await;
-        assert_eq!(backend.llen(key).await.unwrap(), 0, "a value came back twice");
+        abandon_then_check_nothing_is_lost(&backend, key, backend.blpop_many(key, 8, None)).await;
     }
 
     async fn dropped_blpops_racing_pushes_lose_and_duplicate_nothing(backend: SharedBackend) {

@@ -170,49 +170,30 @@ impl ser::Serializer for FiniteCheck {
     }
 }
 
-impl ser::SerializeSeq for FiniteCheck {
-    type Ok = ();
-    type Error = NotRepresentable;
-    fn serialize_element<T: Serialize + ?Sized>(&mut self, value: &T) -> Checked {
-        value.serialize(*self)
-    }
-    fn end(self) -> Checked {
-        Ok(())
-    }
+/// The compound serializers only pass each element on to the check.
+macro_rules! check_elements {
+    ($($trait:ident :: $method:ident ($($name:ty)?)),* $(,)?) => {$(
+        impl ser::$trait for FiniteCheck {
+            type Ok = ();
+            type Error = NotRepresentable;
+            fn $method<T: Serialize + ?Sized>(&mut self, $(_: $name,)? value: &T) -> Checked {
+                value.serialize(*self)
+            }
+            fn end(self) -> Checked {
+                Ok(())
+            }
+        }
+    )*};
 }
 
-impl ser::SerializeTuple for FiniteCheck {
-    type Ok = ();
-    type Error = NotRepresentable;
-    fn serialize_element<T: Serialize + ?Sized>(&mut self, value: &T) -> Checked {
-        value.serialize(*self)
-    }
-    fn end(self) -> Checked {
-        Ok(())
-    }
-}
-
-impl ser::SerializeTupleStruct for FiniteCheck {
-    type Ok = ();
-    type Error = NotRepresentable;
-    fn serialize_field<T: Serialize + ?Sized>(&mut self, value: &T) -> Checked {
-        value.serialize(*self)
-    }
-    fn end(self) -> Checked {
-        Ok(())
-    }
-}
-
-impl ser::SerializeTupleVariant for FiniteCheck {
-    type Ok = ();
-    type Error = NotRepresentable;
-    fn serialize_field<T: Serialize + ?Sized>(&mut self, value: &T) -> Checked {
-        value.serialize(*self)
-    }
-    fn end(self) -> Checked {
-        Ok(())
-    }
-}
+check_elements!(
+    SerializeSeq::serialize_element(),
+    SerializeTuple::serialize_element(),
+    SerializeTupleStruct::serialize_field(),
+    SerializeTupleVariant::serialize_field(),
+    SerializeStruct::serialize_field(&'static str),
+    SerializeStructVariant::serialize_field(&'static str),
+);
 
 impl ser::SerializeMap for FiniteCheck {
     type Ok = ();
@@ -221,28 +202,6 @@ impl ser::SerializeMap for FiniteCheck {
         key.serialize(*self)
     }
     fn serialize_value<T: Serialize + ?Sized>(&mut self, value: &T) -> Checked {
-        value.serialize(*self)
-    }
-    fn end(self) -> Checked {
-        Ok(())
-    }
-}
-
-impl ser::SerializeStruct for FiniteCheck {
-    type Ok = ();
-    type Error = NotRepresentable;
-    fn serialize_field<T: Serialize + ?Sized>(&mut self, _: &'static str, value: &T) -> Checked {
-        value.serialize(*self)
-    }
-    fn end(self) -> Checked {
-        Ok(())
-    }
-}
-
-impl ser::SerializeStructVariant for FiniteCheck {
-    type Ok = ();
-    type Error = NotRepresentable;
-    fn serialize_field<T: Serialize + ?Sized>(&mut self, _: &'static str, value: &T) -> Checked {
         value.serialize(*self)
     }
     fn end(self) -> Checked {
