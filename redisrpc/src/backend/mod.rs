@@ -19,7 +19,7 @@ use std::time::Duration;
 use async_trait::async_trait;
 
 pub use self::memory::Memory;
-pub use self::redis::{Redis, RedisOptions};
+pub use self::redis::{Redis, RedisOptions, TlsIdentity};
 use crate::Result;
 
 /// How long a key has left to live, as Redis `PTTL` reports it.

@@ -79,6 +79,31 @@ pub struct RedisOptions {
     /// More pops than this can run at once; the extra connections are closed
     /// when their pops finish.
     pub max_idle_blocking_connections: usize,
+    /// For `rediss://` URLs: the certificate authority, in PEM, that signed
+    /// the server's certificate, trusted instead of the public web roots.
+    /// Robots and private networks usually run their own CA.
+    pub tls_root_certificate: Option<Vec<u8>>,
+    /// For `rediss://` URLs to servers that authenticate clients by
+    /// certificate (`tls-auth-clients yes`): this client's certificate and
+    /// private key, in PEM.
+    pub tls_client_identity: Option<TlsIdentity>,
+}
+
+/// A client certificate and its private key, both in PEM.
+#[derive(Clone)]
+pub struct TlsIdentity {
+    /// The certificate chain, in PEM.
+    pub certificate: Vec<u8>,
+    /// The private key, in PEM.
+    pub key: Vec<u8>,
+}
+
+impl fmt::Debug for TlsIdentity {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("TlsIdentity")
+            .field("key", &"<redacted>")
+            .finish_non_exhaustive()
+    }
 }
 
 impl Default for RedisOptions {
@@ -89,6 +114,8 @@ impl Default for RedisOptions {
             connect_timeout: Duration::from_secs(5),
             command_timeout: Some(Duration::from_secs(10)),
             max_idle_blocking_connections: 64,
+            tls_root_certificate: None,
+            tls_client_identity: None,
         }
     }
 }
@@ -109,6 +136,21 @@ impl RedisOptions {
     /// Sets [`RedisOptions::max_idle_blocking_connections`].
     pub fn with_max_idle_blocking_connections(mut self, max: usize) -> Self {
         self.max_idle_blocking_connections = max;
+        self
+    }
+
+    /// Sets [`RedisOptions::tls_root_certificate`] (PEM).
+    pub fn with_tls_root_certificate(mut self, pem: impl Into<Vec<u8>>) -> Self {
+        self.tls_root_certificate = Some(pem.into());
+        self
+    }
+
+    /// Sets [`RedisOptions::tls_client_identity`] (PEM certificate and key).
+    pub fn with_tls_client_identity(mut self, certificate: impl Into<Vec<u8>>, key: impl Into<Vec<u8>>) -> Self {
+        self.tls_client_identity = Some(TlsIdentity {
+            certificate: certificate.into(),
+            key: key.into(),
+        });
         self
     }
 }
@@ -174,7 +216,22 @@ impl Redis {
             ensure_crypto_provider();
         }
         let info = info.set_tcp_settings(tcp_settings());
-        let client = Client::open(info).map_err(connect_error)?;
+        let client = if options.tls_root_certificate.is_some() || options.tls_client_identity.is_some() {
+            let certificates = redis::TlsCertificates {
+                client_tls: options
+                    .tls_client_identity
+                    .clone()
+                    .map(|identity| redis::ClientTlsConfig {
+                        client_cert: identity.certificate,
+                        client_key: identity.key,
+                    }),
+                root_cert: options.tls_root_certificate.clone(),
+            };
+            Client::build_with_tls(info, certificates)
+        } else {
+            Client::open(info)
+        }
+        .map_err(connect_error)?;
 
         // The first dedicated connection is made before the shared one, and
         // without retries, so a wrong address or password fails within
