@@ -263,7 +263,9 @@ impl Context {
         }
         let method = request.call.name;
         let args = Args::new(request.call.args, request.call.kwargs);
-        let outcome = AssertUnwindSafe(self.service.call(&method, args))
+        // The call is made inside the guarded future, so a panic while the
+        // service sets the call up is caught as well as one while it runs.
+        let outcome = AssertUnwindSafe(async { self.service.call(&method, args).await })
             .catch_unwind()
             .await
             .unwrap_or_else(|panic| Err(panicked(&method, panic.as_ref())));

@@ -51,6 +51,11 @@ fn test_service(probe: Arc<Probe>) -> Methods<Probe> {
             }
             Ok::<_, Infallible>(())
         })
+        .method(
+            "explode_early",
+            &[],
+            |_, ()| -> std::future::Ready<Result<(), Infallible>> { panic!("boom before the future") },
+        )
         .method("infinite", &[], |_, ()| async move {
             Ok::<_, Infallible>(vec![1.0, f64::INFINITY])
         })
@@ -180,6 +185,8 @@ common::backend_tests! {
         assert_eq!(remote_message(c.call::<()>("fail", ("the arm is stuck",)).await), "the arm is stuck");
         let panicked = remote_message(c.call::<()>("explode", ()).await);
         assert!(panicked.contains("explode() panicked: boom at the handler"), "{panicked}");
+        let early = remote_message(c.call::<()>("explode_early", ()).await);
+        assert!(early.contains("explode_early() panicked: boom before the future"), "{early}");
         assert_eq!(c.call::<String>("echo", ("still here",)).await.unwrap(), "still here");
         stop(handle, running).await;
     }
