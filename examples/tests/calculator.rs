@@ -1,12 +1,13 @@
 //! The example binaries as a user runs them: the embedded calculator, and
 //! `calc-server` with `calc-client` and `redis-cli` over a private Redis.
 
-use std::io::{BufRead, BufReader};
-use std::process::{Child, Command, Output, Stdio};
-use std::time::{Duration, Instant};
+mod support;
+
+use std::process::{Command, Output};
 
 use redisrpc_testkit::RedisServer;
 use serde_json::{Value, json};
+use support::CalcServer;
 
 fn run(command: &mut Command) -> Output {
     let output = command.output().expect("the binary runs");
@@ -25,50 +26,6 @@ fn the_embedded_calculator_passes_its_checks() {
     let stdout = String::from_utf8(output.stdout).unwrap();
     assert!(stdout.contains("val        -> 4"), "{stdout}");
     assert!(stdout.contains("calculator: all checks passed"), "{stdout}");
-}
-
-/// A `calc-server` process, stopped with SIGINT (as Ctrl-C would) on drop.
-struct CalcServer(Child);
-
-impl CalcServer {
-    fn start(url: &str, queue: &str) -> CalcServer {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_calc-server"))
-            .args(["--redis", url, "--queue", queue])
-            .env("RUST_LOG", "info")
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("calc-server starts");
-        // Wait until it logs that it serves, so requests are not raced against startup.
-        let mut log = BufReader::new(child.stderr.take().unwrap());
-        let mut line = String::new();
-        while log.read_line(&mut line).unwrap() > 0 && !line.contains("serving") {
-            line.clear();
-        }
-        assert!(line.contains("serving"), "calc-server did not start");
-        std::thread::spawn(move || std::io::copy(&mut log, &mut std::io::stderr()));
-        CalcServer(child)
-    }
-
-    /// Sends SIGINT and waits for a clean exit.
-    fn interrupt(mut self) -> std::process::ExitStatus {
-        let pid = self.0.id().to_string();
-        assert!(Command::new("kill").args(["-INT", &pid]).status().unwrap().success());
-        let deadline = Instant::now() + Duration::from_secs(10);
-        loop {
-            if let Some(status) = self.0.try_wait().unwrap() {
-                return status;
-            }
-            assert!(Instant::now() < deadline, "calc-server ignored SIGINT");
-            std::thread::sleep(Duration::from_millis(20));
-        }
-    }
-}
-
-impl Drop for CalcServer {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
 }
 
 fn redis_cli(server: &RedisServer, args: &[&str]) -> String {

@@ -1,0 +1,53 @@
+//! `bench` runs on both backends and ends with one JSON line of figures.
+//! (The figures themselves are read by people, not asserted.)
+
+mod support;
+
+use std::process::Command;
+
+use redisrpc_testkit::RedisServer;
+use serde_json::Value;
+use support::CalcServer;
+
+fn bench(args: &[&str]) -> Value {
+    let output = Command::new(env!("CARGO_BIN_EXE_bench"))
+        .args(args)
+        .output()
+        .expect("bench runs");
+    let stdout = String::from_utf8(output.stdout).unwrap();
+    assert!(
+        output.status.success(),
+        "bench {args:?} failed:\n{stdout}\n{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert!(stdout.contains("calls/s") && stdout.contains("p99"), "{stdout}");
+    let figures: Value = serde_json::from_str(stdout.lines().last().unwrap()).expect("a JSON last line");
+    for field in ["calls_per_second", "p50_us", "p99_us", "max_us"] {
+        assert!(figures[field].as_f64().is_some_and(|x| x > 0.0), "{field} in {figures}");
+    }
+    figures
+}
+
+#[test]
+fn bench_measures_the_embedded_backend() {
+    let figures = bench(&["--backend", "memory", "--calls", "2000", "--concurrency", "8"]);
+    assert_eq!(figures["calls"], 2000);
+    assert_eq!(figures["backend"], "memory");
+}
+
+#[test]
+fn bench_measures_redis_with_its_own_server_or_an_external_one() {
+    let Some(redis) = RedisServer::start() else { return };
+    let url = redis.url();
+    let figures = bench(&["--redis", &url, "--calls", "300", "--concurrency", "4"]);
+    assert_eq!(
+        (figures["calls"].as_u64(), figures["backend"].as_str()),
+        (Some(300), Some("redis"))
+    );
+
+    // An external calculator server on `calc`.
+    let server = CalcServer::start(&url, "calc");
+    let figures = bench(&["--redis", &url, "--queue", "calc", "--no-server", "--calls", "300"]);
+    assert_eq!(figures["calls"], 300);
+    assert!(server.interrupt().success());
+}
