@@ -9,7 +9,8 @@
 //! When the timeout elapses the client removes its request from the service
 //! queue if no server has taken it yet (as the Ruby peer does), so a call
 //! that timed out either will not run at all or was already running; the
-//! [`Error::Timeout`] says which.
+//! [`Error::Timeout`] says which. A call whose future is dropped before it
+//! completes withdraws its request the same way.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -102,31 +103,90 @@ impl Client {
         let response_queue = format!("{}:rpc:{}", self.queue, Uuid::new_v4().simple());
         let method = call.name.clone();
         let request = Request::new(call, response_queue.as_str()).encode();
+        let mut in_flight = InFlight {
+            client: self,
+            request: &request,
+            response_queue: &response_queue,
+            settled: false,
+        };
+        let outcome = self.exchange(&request, &response_queue, &method, timeout).await;
+        in_flight.settled = true;
+        outcome
+    }
+
+    async fn exchange(
+        &self,
+        request: &[u8],
+        response_queue: &str,
+        method: &str,
+        timeout: Option<Duration>,
+    ) -> Result<Reply> {
         // Start waiting for the reply while the request is pushed: the wait
         // is in place before any server can answer, and the push costs no
         // extra round trip. If the push fails, the wait is dropped, which
         // backends guarantee loses nothing.
-        let pushed: &[&[u8]] = &[&request];
+        let pushed = [request];
         let (_, reply) = tokio::try_join!(
-            self.backend.rpush(&self.queue, pushed),
-            self.backend.blpop(&response_queue, timeout),
+            self.backend.rpush(&self.queue, &pushed),
+            self.backend.blpop(response_queue, timeout),
         )?;
         if let Some(reply) = reply {
             return Reply::decode(&reply);
         }
-        let request_withdrawn = self.backend.lrem(&self.queue, 1, &request).await? > 0;
+        let request_withdrawn = self.backend.lrem(&self.queue, 1, request).await? > 0;
         if !request_withdrawn {
             // A server took the request; its reply may have landed since the wait ended.
-            if let Some(late) = self.backend.lpop(&response_queue).await? {
+            if let Some(late) = self.backend.lpop(response_queue).await? {
                 return Reply::decode(&late);
             }
         }
         Err(Error::Timeout {
             queue: self.queue.to_string(),
-            method,
+            method: method.to_string(),
             timeout: timeout.unwrap_or_default(),
             request_withdrawn,
         })
+    }
+}
+
+/// How long after an abandoned call its reply queue is given an expiry
+/// (long enough for the backend to have put back a reply the abandoned wait
+/// had taken), and that expiry.
+const ABANDONED_REPLY_GRACE: Duration = Duration::from_secs(1);
+const ABANDONED_REPLY_TTL: Duration = Duration::from_secs(10);
+
+/// A call whose caller may stop waiting: when its future is dropped before
+/// the call settled (the caller's own timeout, a `select!`), the request is
+/// withdrawn if no server has taken it yet, as on a timeout, and a reply that
+/// arrives anyway is made to expire.
+struct InFlight<'a> {
+    client: &'a Client,
+    request: &'a [u8],
+    response_queue: &'a str,
+    settled: bool,
+}
+
+impl Drop for InFlight<'_> {
+    fn drop(&mut self) {
+        if self.settled {
+            return;
+        }
+        // Outside a runtime nothing can be sent; the reply still expires if
+        // a server sends one.
+        let Ok(runtime) = tokio::runtime::Handle::try_current() else {
+            return;
+        };
+        let backend = self.client.backend.clone();
+        let queue = self.client.queue.clone();
+        let request = self.request.to_vec();
+        let response_queue = self.response_queue.to_string();
+        runtime.spawn(async move {
+            if let Err(error) = backend.lrem(&queue, 1, &request).await {
+                tracing::warn!(%queue, %error, "cannot withdraw the request of an abandoned call");
+            }
+            tokio::time::sleep(ABANDONED_REPLY_GRACE).await;
+            let _ = backend.expire(&response_queue, ABANDONED_REPLY_TTL).await;
+        });
     }
 }
 

@@ -299,6 +299,19 @@ common::backend_tests! {
         assert!(matches!(error, Error::Timeout { timeout, .. } if timeout == Duration::from_millis(50)), "{error:?}");
     }
 
+    async fn an_abandoned_call_withdraws_its_request(backend: SharedBackend) {
+        let c = Client::new(backend.clone(), "abandoned");
+        let gave_up = tokio::time::timeout(Duration::from_millis(100), c.call::<Value>("echo", (1,))).await;
+        assert!(gave_up.is_err(), "nobody serves, so the call cannot have completed");
+        for _ in 0..200 {
+            if backend.llen("abandoned").await.unwrap() == 0 {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        panic!("the abandoned call's request is still queued");
+    }
+
     async fn a_call_a_server_took_reports_it_may_still_run(backend: SharedBackend) {
         let (probe, handle, running) = serve(&backend, "taken");
         let c = client(&backend, "taken");
