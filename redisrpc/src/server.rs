@@ -213,6 +213,9 @@ impl Server {
         while in_flight.try_join_next().is_some() {}
         tracing::info!(queue = %context.queue, in_flight = in_flight.len(), "shutting down");
         while in_flight.join_next().await.is_some() {}
+        // The pop abandoned at shutdown may have taken requests; make sure
+        // they are back in the queue before the program can exit.
+        context.backend.settle().await;
         Ok(self.handle.stats())
     }
 

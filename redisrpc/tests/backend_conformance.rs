@@ -267,6 +267,29 @@ common::backend_tests! {
         abandon_then_check_nothing_is_lost(&backend, key, backend.blpop(key, None)).await;
     }
 
+    async fn settle_waits_until_abandoned_pops_gave_back_what_they_took(backend: SharedBackend) {
+        for round in 0..20 {
+            let key = format!("conformance:settle:{round}");
+            let value = round.to_string();
+            // The push races the abandonment; whichever wins, after `settle`
+            // the value is in the list, without any polling.
+            tokio::select! {
+                biased;
+                () = async {
+                    tokio::time::sleep(Duration::from_millis(round % 3)).await;
+                    backend.rpush(&key, &[value.as_bytes()]).await.unwrap();
+                    tokio::task::yield_now().await;
+                } => {}
+                popped = backend.blpop_many(&key, 4, None) => {
+                    assert_eq!(popped.unwrap(), vec![value.as_bytes().to_vec()]);
+                    continue;
+                }
+            }
+            backend.settle().await;
+            assert_eq!(backend.llen(&key).await.unwrap(), 1, "round {round}: the value is not back yet");
+        }
+    }
+
     async fn blpop_many_takes_up_to_max_from_the_head_in_order(backend: SharedBackend) {
         let key = "conformance:many";
         backend.rpush(key, &[b"1", b"2", b"3", b"4", b"5"]).await.unwrap();

@@ -89,6 +89,13 @@ pub trait Backend: Send + Sync + std::fmt::Debug + 'static {
 
     /// Deletes `key` (`DEL`); false when it did not exist.
     async fn del(&self, key: &str) -> Result<bool>;
+
+    /// Waits until the background work behind abandoned pops is done: every
+    /// element they had taken is back in its list. A server calls it when it
+    /// shuts down, so the program may exit right after without losing a
+    /// request that arrived at that moment. Backends that put elements back
+    /// synchronously need not override it.
+    async fn settle(&self) {}
 }
 
 /// A backend shared by clients and servers; cheap to clone.

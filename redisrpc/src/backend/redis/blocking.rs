@@ -3,12 +3,14 @@
 //! See the parent module's docs for why blocking pops need connections of
 //! their own and why those have no response timeout.
 
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
 use redis::aio::{ConnectionManager, MultiplexedConnection};
 use redis::{AsyncConnectionConfig, Client, ErrorKind, RedisError, RedisResult, ServerErrorKind};
 use tokio::runtime::Handle;
+use tokio::sync::Notify;
 use tokio::task::{JoinError, JoinHandle};
 
 use super::{map_error, millis_ceil};
@@ -65,6 +67,10 @@ pub(super) struct Blocking {
     /// Idle connections, most recently used last. A plain mutex: it is held
     /// only to push or pop one element, never across an `.await`.
     idle: Mutex<Vec<Dedicated>>,
+    /// How many cleanups of abandoned pops are still running, and a signal
+    /// for when that count drops to zero (see [`Blocking::settle`]).
+    abandoned: AtomicUsize,
+    all_settled: Notify,
 }
 
 impl Blocking {
@@ -80,11 +86,29 @@ impl Blocking {
             connect_timeout,
             max_idle,
             idle: Mutex::new(Vec::new()),
+            abandoned: AtomicUsize::new(0),
+            all_settled: Notify::new(),
         }
     }
 
     pub(super) fn idle_count(&self) -> usize {
         self.idle_list().len()
+    }
+
+    /// Waits until every cleanup of an abandoned pop has finished, so that
+    /// the elements those pops took are back in their lists.
+    pub(super) async fn settle(&self) {
+        loop {
+            let notified = self.all_settled.notified();
+            let mut notified = std::pin::pin!(notified);
+            // Registered before the count is read, so a cleanup finishing
+            // in between still wakes us.
+            notified.as_mut().enable();
+            if self.abandoned.load(Ordering::SeqCst) == 0 {
+                return;
+            }
+            notified.await;
+        }
     }
 
     /// Returns a healthy connection to the pool, or closes it (by dropping
@@ -267,7 +291,25 @@ impl Drop for PendingPop {
             // element Redis may already have sent on it.
             let blocking = Arc::clone(&self.blocking);
             let key = std::mem::take(&mut self.key);
-            self.runtime.spawn(blocking.finish_cancelled(task, key, self.id));
+            let id = self.id;
+            blocking.abandoned.fetch_add(1, Ordering::SeqCst);
+            self.runtime.spawn(async move {
+                let counted = Abandoned(Arc::clone(&blocking));
+                blocking.finish_cancelled(task, key, id).await;
+                drop(counted);
+            });
+        }
+    }
+}
+
+/// Counts one running cleanup of an abandoned pop, until dropped (even by a
+/// panic, so that [`Blocking::settle`] cannot wait forever).
+struct Abandoned(Arc<Blocking>);
+
+impl Drop for Abandoned {
+    fn drop(&mut self) {
+        if self.0.abandoned.fetch_sub(1, Ordering::SeqCst) == 1 {
+            self.0.all_settled.notify_waiters();
         }
     }
 }

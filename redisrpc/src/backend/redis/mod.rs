@@ -335,6 +335,10 @@ impl Backend for Redis {
         }
     }
 
+    async fn settle(&self) {
+        self.inner.blocking.settle().await;
+    }
+
     async fn lrem(&self, key: &str, count: isize, value: &[u8]) -> Result<usize> {
         self.query(redis::cmd("LREM").arg(key).arg(count).arg(value)).await
     }
