@@ -198,8 +198,9 @@ impl Redis {
     /// - `redis://[[user]:password@]host[:port][/db]`, for example
     ///   `redis://127.0.0.1:6379`, `redis://:s3cret@host/3` (password, db 3),
     ///   `redis://app:s3cret@host` (ACL user);
-    /// - `rediss://…`, the same over TLS (certificates checked against the
-    ///   webpki roots);
+    /// - `rediss://…`, the same over TLS (the server's certificate checked
+    ///   against the public web roots, or against
+    ///   [`RedisOptions::tls_root_certificate`] when set);
     /// - `unix:///path/redis.sock` or `redis+unix:///path/redis.sock`, with
     ///   optional `?db=3&user=app&pass=s3cret`.
     ///
