@@ -283,3 +283,9 @@ impl From<FunctionCall> for Call {
         }
     }
 }
+
+/// A client is shared between tasks and threads by cloning.
+const _: () = {
+    const fn shareable<T: Clone + Send + Sync + 'static>() {}
+    shareable::<Client>();
+};

@@ -212,6 +212,33 @@ common::backend_tests! {
         assert_eq!(stats.served, 1);
     }
 
+    async fn mangled_requests_are_all_accounted_for_and_survived(backend: SharedBackend) {
+        const MANGLED: u64 = 400;
+        let (_, handle, running) = serve(&backend, "mangled");
+        let valid = br#"{"function_call":{"name":"sub","args":[7],"kwargs":{"b":2}},"response_queue":"mangled:rpc:0"}"#;
+        let mut random = 0x2545_f491_4f6c_dd1d_u64;
+        for _ in 0..MANGLED {
+            let mut message = valid.to_vec();
+            // Flip, drop or duplicate a few bytes, or cut the message short.
+            for _ in 0..1 + xorshift(&mut random) % 4 {
+                let at = (xorshift(&mut random) % message.len() as u64) as usize;
+                match xorshift(&mut random) % 4 {
+                    0 => message[at] ^= 1 << (xorshift(&mut random) % 8),
+                    1 => drop(message.remove(at)),
+                    2 => message.insert(at, message[at]),
+                    _ => message.truncate(at.max(1)),
+                }
+            }
+            backend.rpush("mangled", &[&message]).await.unwrap();
+        }
+        let c = client(&backend, "mangled");
+        assert_eq!(c.call::<i64>("sub", (7, 2)).await.unwrap(), 5, "the server still serves");
+        let stats = stop(handle, running).await;
+        let accounted = stats.served + stats.failed + stats.malformed + stats.refused + stats.reply_errors;
+        assert_eq!(accounted, MANGLED + 1, "every message is answered, dropped or refused: {stats:?}");
+        assert_eq!(stats.reply_errors, 0);
+    }
+
     async fn an_unusable_call_with_a_response_queue_gets_an_exception(backend: SharedBackend) {
         let (_, handle, running) = serve(&backend, "badcall");
         for (request, needle) in [
@@ -448,4 +475,12 @@ common::backend_tests! {
         assert!(error.is_encode() && error.to_string().contains("one-element tuple"), "{error}");
         assert_eq!(backend.llen("unsent").await.unwrap(), 0, "nothing was pushed");
     }
+}
+
+/// A small deterministic pseudo-random sequence, so failures reproduce.
+fn xorshift(state: &mut u64) -> u64 {
+    *state ^= *state << 13;
+    *state ^= *state >> 7;
+    *state ^= *state << 17;
+    *state
 }
