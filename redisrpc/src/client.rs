@@ -83,6 +83,11 @@ impl Client {
 
     /// Sends a call built with [`Call`] and decodes its result as `T`
     /// (`serde_json::Value` to take whatever comes).
+    ///
+    /// The Python and Ruby peers may reply with non-finite floats; they
+    /// decode into `f64` fields as infinity or NaN. A `serde_json::Value`
+    /// cannot hold them and shows them as `null`: ask for a typed result to
+    /// receive them.
     pub async fn send<T: DeserializeOwned>(&self, call: Call) -> Result<T> {
         if let Some(error) = call.error {
             return Err(error);
