@@ -160,15 +160,20 @@ impl Certificates {
     }
 }
 
+/// Certificates and a TLS-only server using them, with its `rediss://` URL;
+/// `None` when a test must skip (see [`Certificates::make`]).
+fn tls_server(authenticate_clients: bool) -> Option<(Certificates, RedisServer, String)> {
+    let certificates = Certificates::make()?;
+    let (server, url) = certificates.start_server(authenticate_clients)?;
+    Some((certificates, server, url))
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn tls_url_fails_cleanly_on_an_untrusted_certificate() -> Result<()> {
     // The server's CA is not among the public roots: the handshake must fail
     // with an error, never a panic (rustls needs a crypto provider, which the
     // backend installs).
-    let Some(certificates) = Certificates::make() else {
-        return Ok(());
-    };
-    let Some((_server, url)) = certificates.start_server(false) else {
+    let Some((_certificates, _server, url)) = tls_server(false) else {
         return Ok(());
     };
     let err = Redis::connect(&url)
@@ -180,10 +185,7 @@ async fn tls_url_fails_cleanly_on_an_untrusted_certificate() -> Result<()> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn tls_with_a_private_ca_carries_pushes_and_blocking_pops() -> Result<()> {
-    let Some(certificates) = Certificates::make() else {
-        return Ok(());
-    };
-    let Some((_server, url)) = certificates.start_server(false) else {
+    let Some((certificates, _server, url)) = tls_server(false) else {
         return Ok(());
     };
     let options = RedisOptions::default().with_tls_root_certificate(certificates.read("ca.pem"));
@@ -199,10 +201,7 @@ async fn tls_with_a_private_ca_carries_pushes_and_blocking_pops() -> Result<()> 
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn mutual_tls_needs_the_client_certificate() -> Result<()> {
-    let Some(certificates) = Certificates::make() else {
-        return Ok(());
-    };
-    let Some((_server, url)) = certificates.start_server(true) else {
+    let Some((certificates, _server, url)) = tls_server(true) else {
         return Ok(());
     };
     let trusting = RedisOptions::default().with_tls_root_certificate(certificates.read("ca.pem"));
