@@ -93,10 +93,11 @@ impl Client {
             return Err(error);
         }
         let timeout = call.timeout.unwrap_or(self.timeout);
-        let method = call.call.name.clone();
-        match self.round_trip(call.call, timeout).await? {
+        let response_queue = format!("{}:rpc:{}", self.queue, Uuid::new_v4().simple());
+        let request = Request::new(call.call, response_queue);
+        match self.round_trip(&request, timeout).await? {
             Reply::Return(value) => value.decode().map_err(|source| Error::Decode {
-                method,
+                method: request.call.name,
                 expected: std::any::type_name::<T>(),
                 source,
             }),
@@ -104,17 +105,17 @@ impl Client {
         }
     }
 
-    async fn round_trip(&self, call: FunctionCall, timeout: Option<Duration>) -> Result<Reply> {
-        let response_queue = format!("{}:rpc:{}", self.queue, Uuid::new_v4().simple());
-        let method = call.name.clone();
-        let request = Request::new(call, response_queue.as_str()).encode();
+    async fn round_trip(&self, request: &Request, timeout: Option<Duration>) -> Result<Reply> {
+        let encoded = request.encode();
         let mut in_flight = InFlight {
             client: self,
-            request: &request,
-            response_queue: &response_queue,
+            request: &encoded,
+            response_queue: &request.response_queue,
             settled: false,
         };
-        let outcome = self.exchange(&request, &response_queue, &method, timeout).await;
+        let outcome = self
+            .exchange(&encoded, &request.response_queue, &request.call.name, timeout)
+            .await;
         in_flight.settled = true;
         outcome
     }

@@ -309,9 +309,7 @@ impl Context {
             }
         }
     }
-}
 
-impl Context {
     /// Pushes a reply, trying again when the connection broke: the caller is
     /// waiting for it, and a reply pushed twice is harmless (the caller takes
     /// one; the other expires with its queue).

@@ -77,11 +77,12 @@ impl<S: Send + Sync + 'static> Methods<S> {
                 params.len()
             );
         }
-        let method = name.to_string();
+        // Shared with each call's future, which names the method in errors.
+        let method: Arc<str> = name.into();
         let erased: Handler<S> = Box::new(move |state, args| match A::from_args(args, &method, params) {
             Ok(args) => {
                 let running = handler(state, args);
-                let method = method.clone();
+                let method = Arc::clone(&method);
                 async move { running.await.into_return().map_err(|e| e.for_method(&method)) }.boxed()
             }
             Err(error) => future::ready(Err(error)).boxed(),
