@@ -39,11 +39,11 @@ pub(crate) enum Returns {
     /// Nothing: `()` or no return type.
     Unit,
     /// A value sent back as JSON.
-    Value(Type),
+    Value(Box<Type>),
     /// A `Result`: the `Ok` type is sent back, the error's text becomes the
     /// exception. `error` is `None` for one-parameter aliases such as
     /// `anyhow::Result<T>`.
-    Result { ok: Type, error: Option<Type> },
+    Result { ok: Box<Type>, error: Option<Box<Type>> },
 }
 
 impl Method {

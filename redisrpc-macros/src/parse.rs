@@ -77,7 +77,8 @@ pub(crate) fn docs(attrs: &[Attribute]) -> String {
             _ => None,
         })
         .flat_map(|text| {
-            text.lines()
+            // `split`, not `lines`: an empty `///` line is a paragraph break to keep.
+            text.split('\n')
                 .map(|line| line.strip_prefix(' ').unwrap_or(line).to_string())
                 .collect::<Vec<_>>()
         })

@@ -295,8 +295,11 @@ fn returns(output: &ReturnType, errors: &mut Errors) -> Option<Returns> {
         return Some(Returns::Unit);
     }
     Some(match result_arguments(ty) {
-        Some((ok, error)) => Returns::Result { ok, error },
-        None => Returns::Value((**ty).clone()),
+        Some((ok, error)) => Returns::Result {
+            ok: Box::new(ok),
+            error: error.map(Box::new),
+        },
+        None => Returns::Value(ty.clone()),
     })
 }
 
