@@ -89,3 +89,25 @@ fn type_text(ty: &Type) -> String {
     }
     text
 }
+
+#[cfg(test)]
+mod tests {
+    use super::type_text;
+
+    #[test]
+    fn types_read_as_written() {
+        let cases = [
+            ("Vec < Option < String > >", "Vec<Option<String>>"),
+            (
+                "std :: collections :: HashMap < String , (u8 , f64) >",
+                "std::collections::HashMap<String, (u8, f64)>",
+            ),
+            ("[u8 ; 4]", "[u8; 4]"),
+            ("()", "()"),
+        ];
+        for (written, expected) in cases {
+            let ty: syn::Type = syn::parse_str(written).unwrap();
+            assert_eq!(type_text(&ty), expected);
+        }
+    }
+}

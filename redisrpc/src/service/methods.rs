@@ -187,3 +187,35 @@ impl CallError {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::convert::Infallible;
+
+    use super::*;
+
+    #[test]
+    fn a_methods_service_describes_its_methods_and_parameters() {
+        let service = Methods::new(())
+            .named("geometry")
+            .method("hypot", &["x", "y"], |_, (x, y): (f64, f64)| async move {
+                Ok::<_, Infallible>(x.hypot(y))
+            })
+            .method("name", &[], |_, ()| async move { Ok::<_, Infallible>("plane") })
+            .method("name", &["lang"], |_, (_lang,): (String,)| async move {
+                Ok::<_, Infallible>("Ebene")
+            });
+        let description = service.describe();
+        assert_eq!(description.name, "geometry");
+        let names: Vec<_> = description.methods.iter().map(|m| &*m.name).collect();
+        assert_eq!(names, ["hypot", "name"], "declaration order; a redefinition replaces");
+        let hypot = description.method("hypot").unwrap();
+        let params: Vec<_> = hypot.params.iter().map(|p| (&*p.name, &*p.rust_type)).collect();
+        assert_eq!(params, [("x", "f64"), ("y", "f64")]);
+        assert_eq!(hypot.returns, "f64");
+        assert_eq!(description.method("name").unwrap().params[0].name, "lang");
+        let mut names = service.method_names();
+        names.sort();
+        assert_eq!(names, ["hypot", "name"]);
+    }
+}
