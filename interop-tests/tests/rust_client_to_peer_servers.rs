@@ -130,3 +130,50 @@ async fn python_server_exception_is_the_python_repr() {
     assert_eq!(message, "ZeroDivisionError('float division by zero')");
     assert_eq!(backtrace, &None);
 }
+
+#[tokio::test]
+async fn our_client_times_out_and_withdraws_when_no_server_runs() {
+    let Some(redis) = redisrpc_testkit::RedisServer::start() else {
+        return;
+    };
+    let calc = rust_client(&redis.url(), "calc").await;
+    let call = redisrpc::Call::new("val").timeout(Some(std::time::Duration::from_millis(300)));
+    let error = calc.send::<f64>(call).await.expect_err("nobody serves `calc`");
+    assert!(
+        matches!(
+            error,
+            redisrpc::Error::Timeout {
+                request_withdrawn: true,
+                ..
+            }
+        ),
+        "{error:?}"
+    );
+    assert_eq!(redisrpc_interop_tests::redis_cli(&redis, &["LLEN", "calc"]).trim(), "0");
+}
+
+/// The Ruby server's replies expire after a second (`MULTI; RPUSH; EXPIRE 1`):
+/// a client must be waiting when the reply comes, as ours is.
+#[test]
+fn ruby_server_replies_expire_after_a_second() {
+    use redisrpc_interop_tests::redis_cli;
+    let Some(redis) = redis_for(Peer::Ruby) else { return };
+    let _server = Peer::Ruby.serve(&redis.url(), "calc", "calc");
+    let request = r#"{"function_call": {"name": "val"}, "response_queue": "calc:rpc:NOBODY00"}"#;
+    redis_cli(&redis, &["RPUSH", "calc", request]);
+    let popped = redis_cli(&redis, &["BLPOP", "calc:rpc:NOBODY00", "10"]);
+    assert!(popped.contains("return_value"), "{popped}");
+    redis_cli(&redis, &["RPUSH", "calc", request]);
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    let ttl = loop {
+        let ttl: i64 = redis_cli(&redis, &["PTTL", "calc:rpc:NOBODY00"])
+            .trim()
+            .parse()
+            .unwrap();
+        if ttl != -2 || std::time::Instant::now() > deadline {
+            break ttl;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(5));
+    };
+    assert!((1..=1000).contains(&ttl), "PTTL {ttl}");
+}
