@@ -29,7 +29,9 @@ import services
 
 
 def connect(url):
-    return redis.Redis.from_url(url)
+    # redis-py 8 gives up reading after 5 s by default, which would
+    # cut a longer BLPOP short; the peer waits as long as the protocol says.
+    return redis.Redis.from_url(url, socket_timeout=None)
 
 
 def serve(options):

@@ -12,6 +12,10 @@ it keeps that peer's wire habits on purpose:
   and writes non-finite floats as the bare tokens ``Infinity``/``NaN``
   (what ``json.dumps`` does by default).
 
+Give it a connection without a socket timeout
+(``redis.Redis(socket_timeout=None)``): redis-py 8 gives up a read after
+5 s by default, which would cut a longer ``BLPOP`` short.
+
 Unlike the original, the server calls the method with ``getattr``; it never
 builds source text from a request.
 """

@@ -177,3 +177,15 @@ fn ruby_server_replies_expire_after_a_second() {
     };
     assert!((1..=1000).contains(&ttl), "PTTL {ttl}");
 }
+
+/// Regression: redis-py gives up a read after 5 s unless told otherwise,
+/// which would crash an idle Python server in its `BLPOP`.
+#[tokio::test]
+async fn python_server_still_serves_after_idling_longer_than_redis_py_read_timeout() {
+    let Some(redis) = redis_for(Peer::Python) else { return };
+    let mut server = Peer::Python.serve(&redis.url(), "calc", "calc");
+    tokio::time::sleep(std::time::Duration::from_secs(6)).await;
+    server.assert_running();
+    let calc = rust_client(&redis.url(), "calc").await;
+    assert_eq!(calc.call::<f64>("add", (2,)).await.expect("add"), 2.0);
+}
