@@ -5,18 +5,33 @@
 //! and returns null. Division by zero is an error reply, as in the Python
 //! peer.
 
-use std::convert::Infallible;
 use std::sync::Mutex;
 
 use anyhow::{Context, bail, ensure};
-use redisrpc::Client;
-use redisrpc::service::Methods;
 
-/// The calculator's state.
+/// The calculator's interface, as every RedisRPC peer serves it.
+#[redisrpc::rpc]
+pub trait Calculator {
+    /// Resets the accumulator to 0.
+    async fn clr(&self);
+    /// Adds `number` to the accumulator and returns the new value.
+    async fn add(&self, number: f64) -> f64;
+    /// Subtracts `number` from the accumulator and returns the new value.
+    async fn sub(&self, number: f64) -> f64;
+    /// Multiplies the accumulator by `number` and returns the new value.
+    async fn mul(&self, number: f64) -> f64;
+    /// Divides the accumulator by `number` and returns the new value; fails
+    /// on zero.
+    async fn div(&self, number: f64) -> Result<f64, DivisionByZero>;
+    /// The accumulator's value.
+    fn val(&self) -> f64;
+}
+
+/// The calculator's state: one accumulator.
 #[derive(Debug, Default)]
-pub struct Calculator {
+pub struct Accumulator {
     // A std mutex: the lock is held for one arithmetic step, never across an await.
-    accumulator: Mutex<f64>,
+    value: Mutex<f64>,
 }
 
 /// Division by zero, the calculator's one failure.
@@ -29,63 +44,62 @@ impl std::fmt::Display for DivisionByZero {
     }
 }
 
-impl Calculator {
+impl Accumulator {
     fn apply(&self, step: impl FnOnce(f64) -> f64) -> f64 {
-        let mut accumulator = self.accumulator.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
-        *accumulator = step(*accumulator);
-        *accumulator
+        let mut value = self.value.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        *value = step(*value);
+        *value
+    }
+}
+
+impl Calculator for Accumulator {
+    async fn clr(&self) {
+        self.apply(|_| 0.0);
     }
 
-    fn divide(&self, number: f64) -> Result<f64, DivisionByZero> {
+    async fn add(&self, number: f64) -> f64 {
+        self.apply(|value| value + number)
+    }
+
+    async fn sub(&self, number: f64) -> f64 {
+        self.apply(|value| value - number)
+    }
+
+    async fn mul(&self, number: f64) -> f64 {
+        self.apply(|value| value * number)
+    }
+
+    async fn div(&self, number: f64) -> Result<f64, DivisionByZero> {
         if number == 0.0 {
             return Err(DivisionByZero);
         }
         Ok(self.apply(|value| value / number))
     }
+
+    fn val(&self) -> f64 {
+        self.apply(|value| value)
+    }
 }
 
-/// The calculator as a service, ready for [`redisrpc::Server::new`].
-pub fn service() -> Methods<Calculator> {
-    Methods::new(Calculator::default())
-        .method("clr", &[], |calc, ()| async move {
-            calc.apply(|_| 0.0);
-            Ok::<_, Infallible>(())
-        })
-        .method("add", &["number"], |calc, (number,): (f64,)| async move {
-            Ok::<_, Infallible>(calc.apply(|value| value + number))
-        })
-        .method("sub", &["number"], |calc, (number,): (f64,)| async move {
-            Ok::<_, Infallible>(calc.apply(|value| value - number))
-        })
-        .method("mul", &["number"], |calc, (number,): (f64,)| async move {
-            Ok::<_, Infallible>(calc.apply(|value| value * number))
-        })
-        .method("div", &["number"], |calc, (number,): (f64,)| async move {
-            calc.divide(number)
-        })
-        .method("val", &[], |calc, ()| async move {
-            Ok::<_, Infallible>(calc.apply(|value| value))
-        })
+/// A fresh calculator as a service, ready for [`redisrpc::Server::new`].
+pub fn service() -> CalculatorServer<Accumulator> {
+    CalculatorServer::new(Accumulator::default())
 }
 
 /// Runs the peers' calculator sequence against whatever serves `client`'s
 /// queue, printing each step: clr, add 5, sub 3, mul 4, div 2, then checks
 /// that val is 4 and that an unknown method is a remote error.
-pub async fn check_calculator(client: &Client) -> anyhow::Result<()> {
-    // Peers differ in what `clr` returns (null, or Ruby's 0.0): any value will do.
-    let cleared: serde_json::Value = client.call("clr", ()).await.context("clr")?;
-    println!("clr        -> {cleared}");
-    for (method, number) in [("add", 5.0), ("sub", 3.0), ("mul", 4.0), ("div", 2.0)] {
-        let value: f64 = client
-            .call(method, (number,))
-            .await
-            .with_context(|| format!("{method} {number}"))?;
-        println!("{method} {number:<6} -> {value}");
-    }
-    let value: f64 = client.call("val", ()).await.context("val")?;
-    println!("val        -> {value}");
+pub async fn check_calculator(calc: &CalculatorClient) -> anyhow::Result<()> {
+    // Peers differ in what `clr` returns (null, or Ruby's 0.0); the client accepts any.
+    calc.clr().await.context("clr")?;
+    println!("clr        -> ok");
+    step("add 5", calc.add(5.0).await)?;
+    step("sub 3", calc.sub(3.0).await)?;
+    step("mul 4", calc.mul(4.0).await)?;
+    step("div 2", calc.div(2.0).await)?;
+    let value = step("val", calc.val().await)?;
     ensure!(value == 4.0, "val returned {value}, expected 4");
-    match client.call::<serde_json::Value>("no_such_method", ()).await {
+    match calc.client().call::<serde_json::Value>("no_such_method", ()).await {
         Err(error) if error.is_remote() => println!(
             "no_such_method -> remote error: {}",
             error.remote_message().unwrap_or("")
@@ -94,4 +108,11 @@ pub async fn check_calculator(client: &Client) -> anyhow::Result<()> {
         Ok(value) => bail!("an unknown method returned {value}, expected a remote error"),
     }
     Ok(())
+}
+
+/// Prints one step of the sequence and passes its value on.
+fn step(name: &str, result: redisrpc::Result<f64>) -> anyhow::Result<f64> {
+    let value = result.with_context(|| name.to_string())?;
+    println!("{name:<10} -> {value}");
+    Ok(value)
 }

@@ -7,7 +7,7 @@ use std::process::Command;
 
 use redisrpc_testkit::RedisServer;
 use serde_json::Value;
-use support::CalcServer;
+use support::ServerProcess;
 
 fn bench(args: &[&str]) -> Value {
     let output = Command::new(env!("CARGO_BIN_EXE_bench"))
@@ -46,7 +46,7 @@ fn bench_measures_redis_with_its_own_server_or_an_external_one() {
     );
 
     // An external calculator server on `calc`.
-    let server = CalcServer::start(&url, "calc");
+    let server = ServerProcess::start(env!("CARGO_BIN_EXE_calc-server"), &url, "calc");
     let figures = bench(&["--redis", &url, "--queue", "calc", "--no-server", "--calls", "300"]);
     assert_eq!(figures["calls"], 300);
     assert!(server.interrupt().success());

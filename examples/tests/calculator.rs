@@ -3,21 +3,11 @@
 
 mod support;
 
-use std::process::{Command, Output};
+use std::process::Command;
 
 use redisrpc_testkit::RedisServer;
-use serde_json::{Value, json};
-use support::CalcServer;
-
-fn run(command: &mut Command) -> Output {
-    let output = command.output().expect("the binary runs");
-    eprintln!(
-        "{}{}",
-        String::from_utf8_lossy(&output.stdout),
-        String::from_utf8_lossy(&output.stderr)
-    );
-    output
-}
+use serde_json::json;
+use support::{ServerProcess, raw_call, redis_cli, run};
 
 #[test]
 fn the_embedded_calculator_passes_its_checks() {
@@ -28,33 +18,10 @@ fn the_embedded_calculator_passes_its_checks() {
     assert!(stdout.contains("calculator: all checks passed"), "{stdout}");
 }
 
-fn redis_cli(server: &RedisServer, args: &[&str]) -> String {
-    let output = Command::new("redis-cli")
-        .args(["-p", &server.port().to_string()])
-        .args(args)
-        .output()
-        .expect("redis-cli is installed beside redis-server");
-    assert!(
-        output.status.success(),
-        "redis-cli {args:?}: {}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    String::from_utf8(output.stdout).unwrap()
-}
-
-/// Pushes `request` with redis-cli and pops the reply from `reply_queue`.
-fn raw_call(server: &RedisServer, request: &str, reply_queue: &str) -> Value {
-    redis_cli(server, &["RPUSH", "calc", request]);
-    let popped = redis_cli(server, &["--raw", "BLPOP", reply_queue, "10"]);
-    let mut lines = popped.lines();
-    assert_eq!(lines.next(), Some(reply_queue), "no reply: {popped:?}");
-    serde_json::from_str(lines.next().unwrap()).unwrap()
-}
-
 #[test]
 fn calc_server_and_calc_client_talk_over_redis() {
     let Some(redis) = RedisServer::start() else { return };
-    let server = CalcServer::start(&redis.url(), "calc");
+    let server = ServerProcess::start(env!("CARGO_BIN_EXE_calc-server"), &redis.url(), "calc");
 
     let output = run(Command::new(env!("CARGO_BIN_EXE_calc-client")).args(["--redis", &redis.url()]));
     assert!(output.status.success(), "calc-client failed");
@@ -63,18 +30,21 @@ fn calc_server_and_calc_client_talk_over_redis() {
     // Raw requests, as any peer or a person with redis-cli would push them.
     let clr = raw_call(
         &redis,
+        "calc",
         r#"{"function_call":{"name":"clr"},"response_queue":"calc:rpc:CLI00001"}"#,
         "calc:rpc:CLI00001",
     );
     assert_eq!(clr, json!({"return_value": null}));
     let named = raw_call(
         &redis,
+        "calc",
         r#"{"function_call": {"name": "add", "kwargs": {"number": 2.5}}, "response_queue": "calc:rpc:CLI00002"}"#,
         "calc:rpc:CLI00002",
     );
     assert_eq!(named, json!({"return_value": 2.5}));
     let unknown = raw_call(
         &redis,
+        "calc",
         r#"{"function_call":{"name":"pow","args":[2]},"response_queue":"calc:rpc:CLI00003"}"#,
         "calc:rpc:CLI00003",
     );
@@ -84,6 +54,7 @@ fn calc_server_and_calc_client_talk_over_redis() {
     );
     let by_zero = raw_call(
         &redis,
+        "calc",
         r#"{"function_call":{"name":"div","args":[0]},"response_queue":"calc:rpc:CLI00004"}"#,
         "calc:rpc:CLI00004",
     );
@@ -91,6 +62,7 @@ fn calc_server_and_calc_client_talk_over_redis() {
     redis_cli(&redis, &["RPUSH", "calc", "this is not json"]);
     let after_garbage = raw_call(
         &redis,
+        "calc",
         r#"{"function_call":{"name":"val","args":[]},"response_queue":"calc:rpc:CLI00005"}"#,
         "calc:rpc:CLI00005",
     );

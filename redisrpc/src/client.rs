@@ -81,6 +81,13 @@ impl Client {
         self.send(Call::new(method).with_args(args)).await
     }
 
+    /// Sends a call and waits for it to succeed, whatever value it returns.
+    /// For methods without a result, which peers answer differently (`null`,
+    /// Ruby's `0.0`, ...).
+    pub async fn send_ignoring_result(&self, call: Call) -> Result<()> {
+        self.send::<serde::de::IgnoredAny>(call).await.map(drop)
+    }
+
     /// Sends a call built with [`Call`] and decodes its result as `T`
     /// (`serde_json::Value` to take whatever comes).
     ///

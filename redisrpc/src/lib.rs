@@ -67,6 +67,7 @@
 
 pub mod backend;
 mod client;
+pub mod describe;
 mod error;
 pub mod protocol;
 mod server;
@@ -74,6 +75,12 @@ pub mod service;
 
 pub use client::{Call, Client};
 pub use error::{BoxError, Error, Result};
+/// The registry `#[rpc]` services record their description in (see
+/// [`describe::registered_services`]); re-exported so that generated code
+/// needs no dependency of its own.
+pub use inventory;
+#[doc = include_str!("rpc_attribute.md")]
+pub use redisrpc_macros::rpc;
 pub use server::{Server, ServerHandle, ServerStats};
 
 /// The README's code blocks, compiled and run as doc tests.

@@ -12,6 +12,9 @@
 //!   server write anywhere else in the store;
 //! * every reply queue expires, so replies nobody collects do not pile up.
 //!
+//! Every server also answers [`rpc.describe`](crate::describe::DESCRIBE_METHOD)
+//! with its service's description.
+//!
 //! At most `concurrency` calls run at once; the server takes a request from
 //! the queue only when it has room to run it, so servers sharing a queue
 //! share its load. Shutdown stops taking requests, then finishes and answers
@@ -29,6 +32,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::Result;
 use crate::backend::{IntoBackend, SharedBackend};
+use crate::describe::DESCRIBE_METHOD;
 use crate::protocol::{Reply, Request, RequestError};
 use crate::service::{Args, CallError, CallErrorKind, Service};
 
@@ -268,11 +272,23 @@ impl Context {
         let args = Args::new(request.call.args, request.call.kwargs);
         // The call is made inside the guarded future, so a panic while the
         // service sets the call up is caught as well as one while it runs.
-        let outcome = AssertUnwindSafe(async { self.service.call(&method, args).await })
-            .catch_unwind()
-            .await
-            .unwrap_or_else(|panic| Err(panicked(&method, panic.as_ref())));
+        let outcome = AssertUnwindSafe(async {
+            if method == DESCRIBE_METHOD {
+                self.describe()
+            } else {
+                self.service.call(&method, args).await
+            }
+        })
+        .catch_unwind()
+        .await
+        .unwrap_or_else(|panic| Err(panicked(&method, panic.as_ref())));
         self.reply(&response_queue, outcome).await;
+    }
+
+    /// The answer to [`DESCRIBE_METHOD`], whatever arguments came with it.
+    fn describe(&self) -> Result<Box<serde_json::value::RawValue>, CallError> {
+        crate::protocol::encode_value(&self.service.describe())
+            .map_err(|e| CallError::new(CallErrorKind::Unrepresentable, e.to_string()))
     }
 
     /// Replies go only to this queue's reply keys, so a request cannot make

@@ -10,9 +10,9 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use clap::Parser;
-use redisrpc::Client;
 use redisrpc::backend::Redis;
-use redisrpc_examples::{calc, cli};
+use redisrpc_examples::calc::{self, CalculatorClient};
+use redisrpc_examples::cli;
 
 /// Runs the calculator check against a server.
 #[derive(Parser)]
@@ -29,7 +29,7 @@ async fn main() -> ExitCode {
     let options = Options::parse();
     let outcome = async {
         let backend = Redis::connect(&options.target.redis).await?;
-        let client = Client::new(backend, options.target.queue.clone())
+        let client = CalculatorClient::new(backend, options.target.queue.clone())
             .with_timeout(Some(Duration::from_secs_f64(options.timeout)));
         calc::check_calculator(&client).await
     }

@@ -5,9 +5,10 @@
 //! cargo run -p redisrpc-examples --bin calculator
 //! ```
 
+use redisrpc::Server;
 use redisrpc::backend::Memory;
-use redisrpc::{Client, Server};
-use redisrpc_examples::{calc, cli};
+use redisrpc_examples::calc::{self, CalculatorClient};
+use redisrpc_examples::cli;
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
@@ -17,7 +18,7 @@ async fn main() -> anyhow::Result<()> {
     let handle = server.handle();
     let serving = tokio::spawn(server.run());
 
-    let client = Client::new(backend, "calc").with_timeout(Some(std::time::Duration::from_secs(5)));
+    let client = CalculatorClient::new(backend, "calc").with_timeout(Some(std::time::Duration::from_secs(5)));
     let outcome = calc::check_calculator(&client).await;
 
     handle.shutdown();

@@ -1,31 +1,38 @@
-//! What the example tests share: a `calc-server` child process.
+//! What the example tests share: a server binary as a child process, and
+//! running binaries and `redis-cli` to the end.
 
 #![allow(dead_code)] // each test file uses part of it
 
 use std::io::{BufRead, BufReader};
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
-/// A `calc-server` process, stopped with SIGINT (as Ctrl-C would) on drop.
-pub(crate) struct CalcServer(Child);
+use redisrpc_testkit::RedisServer;
+use serde_json::Value;
 
-impl CalcServer {
-    pub(crate) fn start(url: &str, queue: &str) -> CalcServer {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_calc-server"))
+/// A server process (`calc-server`, `inventory-server`), killed on drop;
+/// [`interrupt`](Self::interrupt) stops it with SIGINT as Ctrl-C would.
+pub(crate) struct ServerProcess(Child);
+
+impl ServerProcess {
+    /// Starts the binary `program` serving `queue` on the Redis at `url`, and
+    /// waits until it serves.
+    pub(crate) fn start(program: &str, url: &str, queue: &str) -> ServerProcess {
+        let mut child = Command::new(program)
             .args(["--redis", url, "--queue", queue])
             .env("RUST_LOG", "info")
             .stderr(Stdio::piped())
             .spawn()
-            .expect("calc-server starts");
+            .unwrap_or_else(|error| panic!("{program} starts: {error}"));
         // Wait until it logs that it serves, so requests are not raced against startup.
         let mut log = BufReader::new(child.stderr.take().unwrap());
         let mut line = String::new();
         while log.read_line(&mut line).unwrap() > 0 && !line.contains("serving") {
             line.clear();
         }
-        assert!(line.contains("serving"), "calc-server did not start");
+        assert!(line.contains("serving"), "{program} did not start");
         std::thread::spawn(move || std::io::copy(&mut log, &mut std::io::stderr()));
-        CalcServer(child)
+        ServerProcess(child)
     }
 
     /// Sends SIGINT and waits for a clean exit.
@@ -37,15 +44,49 @@ impl CalcServer {
             if let Some(status) = self.0.try_wait().unwrap() {
                 return status;
             }
-            assert!(Instant::now() < deadline, "calc-server ignored SIGINT");
+            assert!(Instant::now() < deadline, "the server ignored SIGINT");
             std::thread::sleep(Duration::from_millis(20));
         }
     }
 }
 
-impl Drop for CalcServer {
+impl Drop for ServerProcess {
     fn drop(&mut self) {
         let _ = self.0.kill();
         let _ = self.0.wait();
     }
+}
+
+/// Runs a binary to its end, echoing what it printed.
+pub(crate) fn run(command: &mut Command) -> Output {
+    let output = command.output().expect("the binary runs");
+    eprintln!(
+        "{}{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    output
+}
+
+pub(crate) fn redis_cli(server: &RedisServer, args: &[&str]) -> String {
+    let output = Command::new("redis-cli")
+        .args(["-p", &server.port().to_string()])
+        .args(args)
+        .output()
+        .expect("redis-cli is installed beside redis-server");
+    assert!(
+        output.status.success(),
+        "redis-cli {args:?}: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    String::from_utf8(output.stdout).unwrap()
+}
+
+/// Pushes `request` onto `queue` with redis-cli and pops the reply from `reply_queue`.
+pub(crate) fn raw_call(server: &RedisServer, queue: &str, request: &str, reply_queue: &str) -> Value {
+    redis_cli(server, &["RPUSH", queue, request]);
+    let popped = redis_cli(server, &["--raw", "BLPOP", reply_queue, "10"]);
+    let mut lines = popped.lines();
+    assert_eq!(lines.next(), Some(reply_queue), "no reply: {popped:?}");
+    serde_json::from_str(lines.next().unwrap()).unwrap()
 }

@@ -83,6 +83,12 @@ pub trait FromArgs: Sized {
 
     /// Decodes `args` bound to `params`.
     fn from_args(args: Args, method: &str, params: &[&str]) -> Result<Self, CallError>;
+
+    /// The Rust types of the parameters, for the service's description;
+    /// empty when unknown.
+    fn param_types() -> Vec<&'static str> {
+        Vec::new()
+    }
 }
 
 impl FromArgs for Args {
@@ -105,6 +111,10 @@ macro_rules! tuple_from_args {
                 Ok(($(
                     decode_param::<$name>(method, names.next().copied().unwrap_or("?"), slots.next().flatten())?,
                 )*))
+            }
+
+            fn param_types() -> Vec<&'static str> {
+                vec![$(std::any::type_name::<$name>()),*]
             }
         }
     };

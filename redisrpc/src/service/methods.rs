@@ -1,5 +1,6 @@
 //! A [`Service`] built from closures over a shared state.
 
+use std::borrow::Cow;
 use std::collections::HashMap;
 use std::fmt;
 use std::future::Future;
@@ -10,6 +11,7 @@ use serde::Serialize;
 use serde_json::value::RawValue;
 
 use super::{Args, CallError, CallErrorKind, FromArgs, Service};
+use crate::describe::{MethodDescription, ParamDescription, ServiceDescription};
 
 type Handler<S> = Box<dyn Fn(Arc<S>, Args) -> BoxFuture<'static, Result<Box<RawValue>, CallError>> + Send + Sync>;
 
@@ -34,6 +36,7 @@ type Handler<S> = Box<dyn Fn(Arc<S>, Args) -> BoxFuture<'static, Result<Box<RawV
 pub struct Methods<S> {
     state: Arc<S>,
     handlers: HashMap<String, Handler<S>>,
+    description: ServiceDescription,
 }
 
 impl<S: Send + Sync + 'static> Methods<S> {
@@ -44,10 +47,24 @@ impl<S: Send + Sync + 'static> Methods<S> {
 
     /// A service around a state that is also shared elsewhere.
     pub fn with_shared_state(state: Arc<S>) -> Self {
+        let type_name = std::any::type_name::<S>();
+        let name = type_name.rsplit("::").next().unwrap_or(type_name);
         Methods {
             state,
             handlers: HashMap::new(),
+            description: ServiceDescription {
+                name: Cow::Owned(name.to_string()),
+                docs: Cow::Borrowed(""),
+                methods: Cow::Owned(Vec::new()),
+            },
         }
+    }
+
+    /// Names the service in its [description](Service::describe); the
+    /// default is the state type's name.
+    pub fn named(mut self, name: impl Into<String>) -> Self {
+        self.description.name = Cow::Owned(name.into());
+        self
     }
 
     /// Adds the method `name` with parameters `params`, run by `handler`.
@@ -87,6 +104,21 @@ impl<S: Send + Sync + 'static> Methods<S> {
             }
             Err(error) => future::ready(Err(error)).boxed(),
         });
+        let types = A::param_types();
+        let params = params.iter().enumerate().map(|(index, param)| ParamDescription {
+            name: Cow::Borrowed(param),
+            rust_type: Cow::Borrowed(types.get(index).copied().unwrap_or("")),
+        });
+        let described = MethodDescription {
+            name: Cow::Owned(name.to_string()),
+            docs: Cow::Borrowed(""),
+            params: params.collect(),
+            returns: Cow::Borrowed(<Fut::Output as IntoReturn>::value_type()),
+            error: None,
+        };
+        let methods = self.description.methods.to_mut();
+        methods.retain(|method| method.name != name);
+        methods.push(described);
         self.handlers.insert(name.to_string(), erased);
         self
     }
@@ -98,6 +130,10 @@ impl<S: Send + Sync + 'static> Service for Methods<S> {
             Some(handler) => handler(self.state.clone(), args),
             None => future::ready(Err(CallError::unknown_method(method, &self.method_names()))).boxed(),
         }
+    }
+
+    fn describe(&self) -> ServiceDescription {
+        self.description.clone()
     }
 
     fn method_names(&self) -> Vec<String> {
@@ -118,9 +154,16 @@ impl<S> fmt::Debug for Methods<S> {
 pub trait IntoReturn {
     /// The JSON of the value, or the error for the caller.
     fn into_return(self) -> Result<Box<RawValue>, CallError>;
+
+    /// The Rust type of the value, for the service's description.
+    fn value_type() -> &'static str;
 }
 
 impl<T: Serialize, E: fmt::Display> IntoReturn for Result<T, E> {
+    fn value_type() -> &'static str {
+        std::any::type_name::<T>()
+    }
+
     fn into_return(self) -> Result<Box<RawValue>, CallError> {
         let value = self.map_err(CallError::failed)?;
         crate::protocol::encode_value(&value).map_err(|e| CallError::new(CallErrorKind::Unrepresentable, e.to_string()))

@@ -7,15 +7,19 @@
 //! `#[rpc]` attribute generates one from a trait. [`Args`] and [`FromArgs`]
 //! bind the wire's positional and named arguments to parameters the way
 //! Python does, and name the parameter whenever one is missing, extra or of
-//! the wrong type.
+//! the wrong type. Every service describes itself ([`Service::describe`]),
+//! which is what the server answers to
+//! [`rpc.describe`](crate::describe::DESCRIBE_METHOD).
 
 mod args;
 mod methods;
 
 use std::fmt;
 
-use futures::future::BoxFuture;
-use serde_json::value::RawValue;
+pub use futures::future::BoxFuture;
+pub use serde_json::value::RawValue;
+
+use crate::describe::ServiceDescription;
 
 pub use self::args::{Args, FromArgs, decode_param};
 pub use self::methods::{IntoReturn, Methods};
@@ -27,8 +31,19 @@ pub trait Service: Send + Sync + 'static {
     /// [`crate::protocol::encode_value`]).
     fn call<'a>(&'a self, method: &'a str, args: Args) -> BoxFuture<'a, Result<Box<RawValue>, CallError>>;
 
-    /// The names of the methods, for error messages and discovery.
-    fn method_names(&self) -> Vec<String>;
+    /// What the service offers: its name and its methods with their
+    /// parameters. The server answers
+    /// [`rpc.describe`](crate::describe::DESCRIBE_METHOD) with it.
+    fn describe(&self) -> ServiceDescription;
+
+    /// The names of the methods, for error messages.
+    fn method_names(&self) -> Vec<String> {
+        self.describe()
+            .methods
+            .iter()
+            .map(|method| method.name.to_string())
+            .collect()
+    }
 }
 
 /// Why a call failed on the server. Its text becomes the `exception` member

@@ -1,0 +1,50 @@
+//! Writes the code for a validated service: the trait (with `async fn`s
+//! made `Send`), the typed client, the server adapter and the description.
+//!
+//! Everything generated names `redisrpc`, `core` and `std` items by absolute
+//! path, so it compiles whatever the user's module imports, even under
+//! `#![no_implicit_prelude]`; and it uses only `redisrpc`'s public API, so a
+//! user could have written it by hand.
+
+mod client;
+mod describe;
+mod server;
+mod trait_def;
+
+use proc_macro2::TokenStream;
+use quote::{format_ident, quote};
+use syn::Ident;
+
+use crate::model::Service;
+
+/// All the code for `service`.
+pub(crate) fn service(service: &Service) -> TokenStream {
+    let names = Names::of(service);
+    let trait_def = trait_def::expand(service);
+    let client = client::expand(service, &names);
+    let server = server::expand(service, &names);
+    let describe = describe::expand(service, &names);
+    quote! {
+        #trait_def
+        #client
+        #server
+        #describe
+    }
+}
+
+/// The names of the generated types.
+pub(crate) struct Names {
+    /// The typed client, `<Trait>Client`.
+    pub(crate) client: Ident,
+    /// The server adapter, `<Trait>Server`.
+    pub(crate) server: Ident,
+}
+
+impl Names {
+    fn of(service: &Service) -> Self {
+        Names {
+            client: format_ident!("{}Client", service.ident),
+            server: format_ident!("{}Server", service.ident),
+        }
+    }
+}

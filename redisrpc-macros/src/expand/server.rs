@@ -1,0 +1,108 @@
+//! The server adapter: `<Trait>Server<T>` turns any implementation `T` of
+//! the trait into a `redisrpc::service::Service`. Each method is registered
+//! with `redisrpc::service::Methods`, which binds positional and named
+//! arguments to the parameters and reports every argument error.
+
+use proc_macro2::{Span, TokenStream};
+use quote::{quote, quote_spanned};
+use syn::Ident;
+
+use super::Names;
+use crate::model::{Method, Returns, Service};
+
+/// The adapter struct and its `Service` implementation.
+pub(crate) fn expand(service: &Service, names: &Names) -> TokenStream {
+    let Service { ident, vis, .. } = service;
+    let Names { client, server } = names;
+    let bounds = quote!(#ident + ::core::marker::Send + ::core::marker::Sync + 'static);
+    let doc = format!(
+        "Serves any implementation of [`{ident}`]: pass it to [`redisrpc::Server::new`].\n\n\
+         Callers may pass arguments by position, by name, or both as in Python; a missing, extra or \
+         mistyped argument is answered with an exception naming the method and the parameter. An `Err` \
+         returned by a method, or a panic, is answered with an exception carrying its text."
+    );
+    // A local the user's parameter names cannot clash with.
+    let shared = Ident::new("service", Span::mixed_site());
+    let registrations = service
+        .methods
+        .iter()
+        .map(|method| registration(service, method, &shared));
+    let server_name = server.to_string();
+    quote! {
+        #[doc = #doc]
+        #vis struct #server<T> {
+            methods: ::redisrpc::service::Methods<T>,
+        }
+
+        impl<T: #bounds> #server<T> {
+            /// Serves `service`.
+            #vis fn new(service: T) -> Self {
+                Self::from_arc(::std::sync::Arc::new(service))
+            }
+
+            /// Serves a value that is also shared elsewhere.
+            #vis fn from_arc(#shared: ::std::sync::Arc<T>) -> Self {
+                let methods = ::redisrpc::service::Methods::with_shared_state(#shared)
+                    #(#registrations)*;
+                Self { methods }
+            }
+        }
+
+        impl<T: #bounds> ::redisrpc::service::Service for #server<T> {
+            fn call<'a>(
+                &'a self,
+                method: &'a str,
+                args: ::redisrpc::service::Args,
+            ) -> ::redisrpc::service::BoxFuture<
+                'a,
+                ::core::result::Result<
+                    ::std::boxed::Box<::redisrpc::service::RawValue>,
+                    ::redisrpc::service::CallError,
+                >,
+            > {
+                ::redisrpc::service::Service::call(&self.methods, method, args)
+            }
+
+            fn describe(&self) -> ::redisrpc::describe::ServiceDescription {
+                #client::DESCRIPTION
+            }
+        }
+
+        impl<T> ::core::fmt::Debug for #server<T> {
+            fn fmt(&self, f: &mut ::core::fmt::Formatter<'_>) -> ::core::fmt::Result {
+                f.debug_struct(#server_name).field("methods", &self.methods).finish()
+            }
+        }
+    }
+}
+
+/// `.method(...)` registering one trait method.
+fn registration(service: &Service, method: &Method, shared: &Ident) -> TokenStream {
+    let trait_ident = &service.ident;
+    let Method {
+        ident,
+        wire_name,
+        params,
+        ..
+    } = method;
+    let names: Vec<_> = params.iter().map(|param| &param.ident).collect();
+    let name_texts = names.iter().map(|name| name.to_string());
+    let types = params.iter().map(|param| &param.ty);
+    let mut call = quote!(<T as #trait_ident>::#ident(&#shared #(, #names)*));
+    if method.is_async {
+        call = quote!(#call.await);
+    }
+    let infallible = quote!(::core::result::Result::<_, ::core::convert::Infallible>::Ok);
+    let body = match &method.returns {
+        Returns::Unit => quote!({ #call; #infallible(()) }),
+        Returns::Value(_) => quote!(#infallible(#call)),
+        Returns::Result { .. } => quote_spanned!(method.returns_span=> #call),
+    };
+    quote! {
+        .method(
+            #wire_name,
+            &[#(#name_texts),*],
+            |#shared: ::std::sync::Arc<T>, (#(#names,)*): (#(#types,)*)| async move { #body },
+        )
+    }
+}
