@@ -13,7 +13,11 @@ fn run_against_inventory(peer: Peer, steps: Vec<Step>) {
     let Some(redis) = redis_for(peer) else { return };
     let server = RustServer::start(&redis.url(), "inventory", inventory::service());
     let outcomes = peer.run(&redis.url(), "inventory", CALL_TIMEOUT, &steps);
-    check(&format!("{} client -> our inventory server", peer.name()), &steps, &outcomes);
+    check(
+        &format!("{} client -> our inventory server", peer.name()),
+        &steps,
+        &outcomes,
+    );
     assert_eq!(server.stats().malformed, 0);
 }
 

@@ -6,7 +6,8 @@
 //! receives `args`, adds a `backtrace` and expires its reply queues after a
 //! second: our client must take all of that.
 
-use redisrpc_examples::calc::check_calculator;
+use redisrpc_examples::calc::{CalculatorClient, check_calculator};
+use redisrpc_examples::inventory::{InventoryClient, PartKind};
 use redisrpc_interop_tests::{Outcome, Peer, cases, check, redis_for, rust_client, rust_side};
 
 /// Runs `steps` with our client against `peer`'s server of `service`.
@@ -54,11 +55,12 @@ async fn ruby_server_echoes_values_exactly() {
     run_against(Peer::Ruby, "inventory", cases::echo()).await;
 }
 
-/// The examples' own check, as `calc-client` runs it against any server.
+/// The examples' own check through the typed client, as `calc-client`
+/// runs it against any server.
 async fn examples_check(peer: Peer) {
     let Some(redis) = redis_for(peer) else { return };
     let _server = peer.serve(&redis.url(), "calc", "calc");
-    let client = rust_client(&redis.url(), "calc").await;
+    let client = CalculatorClient::from_client(rust_client(&redis.url(), "calc").await);
     check_calculator(&client).await.expect("calc-client's checks pass");
 }
 
@@ -70,6 +72,83 @@ async fn python_server_passes_calc_client_checks() {
 #[tokio::test]
 async fn ruby_server_passes_calc_client_checks() {
     examples_check(Peer::Ruby).await;
+}
+
+/// The typed inventory client: Rust structs, enums and `Option`s against
+/// a peer's plain dictionaries.
+async fn typed_inventory(peer: Peer) {
+    let Some(redis) = redis_for(peer) else { return };
+    let mut server = peer.serve(&redis.url(), "inventory", "inventory");
+    let inventory = InventoryClient::from_client(rust_client(&redis.url(), "inventory").await);
+    let camera = PartKind::Camera {
+        width: 1920,
+        height: 1080,
+    };
+    let added = inventory
+        .add("eye".into(), camera.clone(), i64::MAX, 0.1, vec!["vision".into()], None)
+        .await
+        .expect("add");
+    assert_eq!(
+        (added.kind.clone(), added.count, added.supplier.clone()),
+        (camera.clone(), i64::MAX, None)
+    );
+    assert!(added.attributes.is_empty());
+    let motor = inventory
+        .add(
+            "wrist motor ü".into(),
+            PartKind::Motor,
+            2,
+            0.35,
+            vec![],
+            Some("ACME".into()),
+        )
+        .await
+        .expect("add");
+    assert_eq!(inventory.get("eye".into()).await.expect("get"), Some(added.clone()));
+    assert_eq!(inventory.get("none".into()).await.expect("get"), None);
+    assert_eq!(
+        inventory.list(None).await.expect("list"),
+        vec![added.clone(), motor.clone()]
+    );
+    assert_eq!(inventory.list(Some(camera)).await.expect("list"), vec![added]);
+    assert_eq!(inventory.list(Some(PartKind::Gripper)).await.expect("list"), vec![]);
+    let counts = inventory.counts().await.expect("counts");
+    assert_eq!(
+        counts.into_iter().collect::<Vec<_>>(),
+        [("eye".into(), i64::MAX), ("wrist motor ü".into(), 2)]
+    );
+    assert_eq!(inventory.remove("wrist motor ü".into()).await.expect("remove"), motor);
+    let error = inventory
+        .remove("wrist motor ü".into())
+        .await
+        .expect_err("already removed");
+    assert!(
+        error
+            .remote_message()
+            .is_some_and(|text| text.contains("no part named `wrist motor ü`")),
+        "{error:?}"
+    );
+    let error = inventory
+        .add("bad".into(), PartKind::Sensor, -1, 1.0, vec![], None)
+        .await
+        .expect_err("negative count");
+    assert!(
+        error
+            .remote_message()
+            .is_some_and(|text| text.contains("count must not be negative")),
+        "{error:?}"
+    );
+    server.assert_running();
+}
+
+#[tokio::test]
+async fn python_server_typed_inventory_client() {
+    typed_inventory(Peer::Python).await;
+}
+
+#[tokio::test]
+async fn ruby_server_typed_inventory_client() {
+    typed_inventory(Peer::Ruby).await;
 }
 
 /// Both peers write overflowing floats as the bare tokens `Infinity`,
