@@ -101,7 +101,7 @@ impl Peer {
     /// `REDISRPC_REQUIRE_PEERS=1`.
     pub fn available(self) -> bool {
         let Err(problem) = self.probe() else { return true };
-        let hint = format!("{} needs {} ({problem})", self.name(), self.install_hint());
+        let hint = format!("{} peer needs {} ({problem})", self.name(), self.install_hint());
         if std::env::var("REDISRPC_REQUIRE_PEERS").as_deref() == Ok("1") {
             panic!("REDISRPC_REQUIRE_PEERS=1 but the {hint}");
         }
