@@ -17,7 +17,7 @@
 //!   cell so each client and server is held to the same cases.
 //! * [`cases`]: the scripts themselves: the calculator, the inventory, and
 //!   values that must round-trip exactly.
-//! * [`redis_cli`]: looking at the queues from outside.
+//! * [`redis_cli`], [`eventually`]: looking at the queues from outside.
 
 pub mod cases;
 pub mod peer;
@@ -25,6 +25,8 @@ pub mod rust_side;
 pub mod script;
 
 use std::process::Command;
+use std::thread;
+use std::time::{Duration, Instant};
 
 use redisrpc_testkit::RedisServer;
 
@@ -56,4 +58,14 @@ pub fn redis_cli(redis: &RedisServer, args: &[&str]) -> String {
         String::from_utf8_lossy(&output.stderr)
     );
     String::from_utf8(output.stdout).expect("redis-cli prints UTF-8")
+}
+
+/// Polls `condition` every few milliseconds until it holds; panics naming
+/// `what` after 10 seconds.
+pub fn eventually(what: &str, mut condition: impl FnMut() -> bool) {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !condition() {
+        assert!(Instant::now() < deadline, "timed out waiting until {what}");
+        thread::sleep(Duration::from_millis(5));
+    }
 }

@@ -267,3 +267,26 @@ fn parse_outcome(line: &str) -> Option<Outcome> {
         _ => None,
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn peer_client_lines_parse_into_outcomes() {
+        let returned = parse_outcome(r#"{"return_value": [1, 2.5]}"#);
+        assert!(matches!(returned, Some(Outcome::Returned(value)) if value == serde_json::json!([1, 2.5])));
+        let remote = parse_outcome(r#"{"error": "remote", "message": "boom", "backtrace": ["a.rb:1"]}"#);
+        assert!(
+            matches!(remote, Some(Outcome::Remote { message, backtrace: Some(frames) }) if message == "boom" && frames == ["a.rb:1"])
+        );
+        let remote = parse_outcome(r#"{"error": "remote", "message": "boom"}"#);
+        assert!(matches!(remote, Some(Outcome::Remote { backtrace: None, .. })));
+        assert!(matches!(
+            parse_outcome(r#"{"error": "timeout", "message": "late"}"#),
+            Some(Outcome::Timeout(_))
+        ));
+        assert!(parse_outcome(r#"{"error": "other", "message": "?"}"#).is_none());
+        assert!(parse_outcome("Traceback (most recent call last):").is_none());
+    }
+}

@@ -153,3 +153,42 @@ fn shorten(text: &str) -> String {
     let tail: String = text.chars().skip(text.chars().count() - KEEP).collect();
     format!("{head} … ({} characters) … {tail}", text.chars().count())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn same_tells_integers_from_floats_and_compares_float_bits() {
+        assert!(same(&json!([1, 0.1, {"a": null}]), &json!([1, 0.1, {"a": null}])));
+        assert!(!same(&json!(1), &json!(1.0)));
+        assert!(!same(&json!(0.0), &json!(-0.0)));
+        assert!(!same(&json!(0.1), &json!(f64::from_bits(0.1f64.to_bits() + 1))));
+        assert!(!same(&json!(i64::MAX), &json!(i64::MAX - 1)));
+        assert!(!same(&json!({"a": 1}), &json!({"a": 1, "b": 2})));
+        assert!(!same(&json!([]), &json!({})));
+    }
+
+    #[test]
+    fn check_accepts_matching_outcomes_and_lists_every_mismatch() {
+        let steps = [
+            Step::returns("val", vec![], json!(4.0)),
+            Step::new("div", vec![json!(0)], Expect::Fails(&["by zero"])),
+        ];
+        let remote = |text: &str| Outcome::Remote {
+            message: text.into(),
+            backtrace: None,
+        };
+        check(
+            "cell",
+            &steps,
+            &[Outcome::Returned(json!(4.0)), remote("float division by zero")],
+        );
+        let failed = std::panic::catch_unwind(|| {
+            check("cell", &steps, &[Outcome::Returned(json!(4)), remote("oops")]);
+        })
+        .expect_err("mismatches fail");
+        let message = failed.downcast_ref::<String>().cloned().unwrap_or_default();
+        assert!(message.contains("step 0") && message.contains("step 1"), "{message}");
+    }
+}

@@ -5,10 +5,10 @@
 //! and sends named arguments; the Ruby client always sends `args`; our
 //! server must take both.
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use redisrpc_examples::calc;
-use redisrpc_interop_tests::{Outcome, Peer, RustServer, Step, cases, check, redis_cli, redis_for};
+use redisrpc_interop_tests::{Outcome, Peer, RustServer, Step, cases, check, eventually, redis_cli, redis_for};
 use serde_json::{Value, json};
 
 const CALL_TIMEOUT: Duration = Duration::from_secs(10);
@@ -39,15 +39,6 @@ fn python_client_calculator_with_positional_arguments() {
 #[test]
 fn ruby_client_calculator() {
     calculator(Peer::Ruby, false);
-}
-
-/// Polls `condition` every few milliseconds for up to 10 seconds.
-fn eventually(what: &str, mut condition: impl FnMut() -> bool) {
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while !condition() {
-        assert!(Instant::now() < deadline, "timed out waiting until {what}");
-        std::thread::sleep(Duration::from_millis(10));
-    }
 }
 
 /// The Python client, like the Python peer, leaves a timed-out request in

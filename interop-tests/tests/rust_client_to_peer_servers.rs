@@ -6,12 +6,18 @@
 //! receives `args`, adds a `backtrace` and expires its reply queues after a
 //! second: our client must take all of that.
 
+use std::time::Duration;
+
+use redisrpc::{Call, Error};
 use redisrpc_examples::calc::{CalculatorClient, check_calculator};
 use redisrpc_examples::inventory::{InventoryClient, PartKind};
-use redisrpc_interop_tests::{Outcome, Peer, cases, check, redis_for, rust_client, rust_side};
+use redisrpc_interop_tests::{
+    Outcome, Peer, Step, cases, check, eventually, redis_cli, redis_for, rust_client, rust_side,
+};
+use redisrpc_testkit::RedisServer;
 
 /// Runs `steps` with our client against `peer`'s server of `service`.
-async fn run_against(peer: Peer, service: &str, steps: Vec<redisrpc_interop_tests::Step>) {
+async fn run_against(peer: Peer, service: &str, steps: Vec<Step>) {
     let Some(redis) = redis_for(peer) else { return };
     let mut server = peer.serve(&redis.url(), service, service);
     let client = rust_client(&redis.url(), service).await;
@@ -198,11 +204,7 @@ async fn python_server_exception_is_the_python_repr() {
     let Some(redis) = redis_for(Peer::Python) else { return };
     let _server = Peer::Python.serve(&redis.url(), "calc", "calc");
     let calc = rust_client(&redis.url(), "calc").await;
-    let outcomes = rust_side::run(
-        &calc,
-        &[redisrpc_interop_tests::Step::returns("div", vec![0.into()], 0.into())],
-    )
-    .await;
+    let outcomes = rust_side::run(&calc, &[Step::returns("div", vec![0.into()], 0.into())]).await;
     let [Outcome::Remote { message, backtrace }] = &outcomes[..] else {
         panic!("division by zero gave {outcomes:?}")
     };
@@ -212,48 +214,40 @@ async fn python_server_exception_is_the_python_repr() {
 
 #[tokio::test]
 async fn our_client_times_out_and_withdraws_when_no_server_runs() {
-    let Some(redis) = redisrpc_testkit::RedisServer::start() else {
+    let Some(redis) = RedisServer::start() else {
         return;
     };
     let calc = rust_client(&redis.url(), "calc").await;
-    let call = redisrpc::Call::new("val").timeout(Some(std::time::Duration::from_millis(300)));
+    let call = Call::new("val").timeout(Some(Duration::from_millis(300)));
     let error = calc.send::<f64>(call).await.expect_err("nobody serves `calc`");
     assert!(
         matches!(
             error,
-            redisrpc::Error::Timeout {
+            Error::Timeout {
                 request_withdrawn: true,
                 ..
             }
         ),
         "{error:?}"
     );
-    assert_eq!(redisrpc_interop_tests::redis_cli(&redis, &["LLEN", "calc"]).trim(), "0");
+    assert_eq!(redis_cli(&redis, &["LLEN", "calc"]).trim(), "0");
 }
 
 /// The Ruby server's replies expire after a second (`MULTI; RPUSH; EXPIRE 1`):
 /// a client must be waiting when the reply comes, as ours is.
 #[test]
 fn ruby_server_replies_expire_after_a_second() {
-    use redisrpc_interop_tests::redis_cli;
     let Some(redis) = redis_for(Peer::Ruby) else { return };
     let _server = Peer::Ruby.serve(&redis.url(), "calc", "calc");
     let request = r#"{"function_call": {"name": "val"}, "response_queue": "calc:rpc:NOBODY00"}"#;
     redis_cli(&redis, &["RPUSH", "calc", request]);
-    let popped = redis_cli(&redis, &["BLPOP", "calc:rpc:NOBODY00", "10"]);
-    assert!(popped.contains("return_value"), "{popped}");
-    redis_cli(&redis, &["RPUSH", "calc", request]);
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
-    let ttl = loop {
-        let ttl: i64 = redis_cli(&redis, &["PTTL", "calc:rpc:NOBODY00"])
-            .trim()
-            .parse()
-            .unwrap();
-        if ttl != -2 || std::time::Instant::now() > deadline {
-            break ttl;
-        }
-        std::thread::sleep(std::time::Duration::from_millis(5));
-    };
+    eventually("the reply arrived", || {
+        redis_cli(&redis, &["EXISTS", "calc:rpc:NOBODY00"]).trim() == "1"
+    });
+    let ttl: i64 = redis_cli(&redis, &["PTTL", "calc:rpc:NOBODY00"])
+        .trim()
+        .parse()
+        .unwrap();
     assert!((1..=1000).contains(&ttl), "PTTL {ttl}");
 }
 
@@ -263,7 +257,7 @@ fn ruby_server_replies_expire_after_a_second() {
 async fn python_server_still_serves_after_idling_longer_than_redis_py_read_timeout() {
     let Some(redis) = redis_for(Peer::Python) else { return };
     let mut server = Peer::Python.serve(&redis.url(), "calc", "calc");
-    tokio::time::sleep(std::time::Duration::from_secs(6)).await;
+    tokio::time::sleep(Duration::from_secs(6)).await;
     server.assert_running();
     let calc = rust_client(&redis.url(), "calc").await;
     assert_eq!(calc.call::<f64>("add", (2,)).await.expect("add"), 2.0);
