@@ -137,7 +137,10 @@ impl Peer {
         // The peer empties its queue when it starts, so nothing may be pushed before this.
         match is_ready.recv_timeout(STARTUP_TIMEOUT) {
             Ok(true) => server,
-            _ => panic!("the {} did not print `ready` within {STARTUP_TIMEOUT:?}", server.name),
+            _ => panic!(
+                "the {} exited or did not print `ready` within {STARTUP_TIMEOUT:?}",
+                server.name
+            ),
         }
     }
 
