@@ -4,12 +4,12 @@
 //!
 //! The attribute works in three stages, one file each:
 //!
-//! * [`parse`]: reads the attribute's own arguments (`#[rpc(name = "...")]`
+//! * `parse.rs`: reads the attribute's own arguments (`#[rpc(name = "...")]`
 //!   on methods);
-//! * [`validate`]: checks the trait and builds the [`model`] of the service,
+//! * `validate.rs`: checks the trait and builds the model (`model.rs`) of the service,
 //!   collecting every problem as a compile error at the user's token rather
 //!   than stopping at the first;
-//! * [`expand`]: writes the trait, the typed client, the server adapter and
+//! * `expand/`: writes the trait, the typed client, the server adapter and
 //!   the service's description, using only `redisrpc`'s public API through
 //!   absolute paths.
 //!

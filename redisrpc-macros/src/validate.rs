@@ -33,7 +33,13 @@ struct Errors {
 }
 
 impl Errors {
-    fn push(&mut self, span: Span, message: impl std::fmt::Display) {
+    /// An error spanning `tokens`, so the whole offending part is underlined.
+    fn push(&mut self, tokens: impl ToTokens, message: impl std::fmt::Display) {
+        self.add(syn::Error::new_spanned(tokens, message));
+    }
+
+    /// An error at one span, for names read from string literals.
+    fn push_at(&mut self, span: Span, message: impl std::fmt::Display) {
         self.add(syn::Error::new(span, message));
     }
 
@@ -51,13 +57,13 @@ pub(crate) fn service(item: &ItemTrait) -> Result<Service, syn::Error> {
     let mut errors = Errors::default();
     if !item.generics.params.is_empty() || item.generics.where_clause.is_some() {
         errors.push(
-            item.generics.span(),
+            &item.generics,
             "an `#[rpc]` trait cannot be generic: callers in any language name its methods and send JSON, \
              so every parameter and return type must be concrete",
         );
     }
     if let Some(unsafety) = &item.unsafety {
-        errors.push(unsafety.span(), "an `#[rpc]` trait cannot be `unsafe`: remove `unsafe`");
+        errors.push(unsafety, "an `#[rpc]` trait cannot be `unsafe`: remove `unsafe`");
     }
     let mut methods = Vec::new();
     for entry in &item.items {
@@ -68,7 +74,7 @@ pub(crate) fn service(item: &ItemTrait) -> Result<Service, syn::Error> {
                 }
             }
             other => errors.push(
-                other.span(),
+                other,
                 "an `#[rpc]` trait can only contain methods: move associated types, constants and macros \
                  to another trait",
             ),
@@ -78,7 +84,7 @@ pub(crate) fn service(item: &ItemTrait) -> Result<Service, syn::Error> {
     for method in &methods {
         if let Some(first) = seen.insert(&method.wire_name, method) {
             errors.push(
-                method.ident.span(),
+                &method.ident,
                 format!(
                     "two methods have the wire name `{}` (`{}` and `{}`); give one another name with \
                      `#[rpc(name = \"...\")]`",
@@ -107,23 +113,20 @@ fn method(function: &TraitItemFn, errors: &mut Errors) -> Option<Method> {
     let sig = &function.sig;
     let ident = &sig.ident;
     if let Some(constness) = &sig.constness {
-        errors.push(constness.span(), "an `#[rpc]` method cannot be `const`: remove `const`");
+        errors.push(constness, "an `#[rpc]` method cannot be `const`: remove `const`");
     }
     if let Some(unsafety) = &sig.unsafety {
-        errors.push(
-            unsafety.span(),
-            "an `#[rpc]` method cannot be `unsafe`: remove `unsafe`",
-        );
+        errors.push(unsafety, "an `#[rpc]` method cannot be `unsafe`: remove `unsafe`");
     }
     if let Some(abi) = &sig.abi {
-        errors.push(abi.span(), "an `#[rpc]` method cannot have an ABI: remove `extern`");
+        errors.push(abi, "an `#[rpc]` method cannot have an ABI: remove `extern`");
     }
     if let Some(variadic) = &sig.variadic {
-        errors.push(variadic.span(), "an `#[rpc]` method cannot be variadic");
+        errors.push(variadic, "an `#[rpc]` method cannot be variadic");
     }
     if !sig.generics.params.is_empty() || sig.generics.where_clause.is_some() {
         errors.push(
-            sig.generics.span(),
+            &sig.generics,
             format!(
                 "`{ident}` cannot be generic: its arguments arrive as JSON and must decode into one concrete type; \
                  use concrete types (an enum, or `serde_json::Value`, for several shapes)"
@@ -134,7 +137,7 @@ fn method(function: &TraitItemFn, errors: &mut Errors) -> Option<Method> {
         && let Some(body) = &function.default
     {
         errors.push(
-            body.span(),
+            body,
             format!("`async fn {ident}` cannot have a default body in an `#[rpc]` trait: write the body in each impl"),
         );
     }
@@ -150,9 +153,9 @@ fn method(function: &TraitItemFn, errors: &mut Errors) -> Option<Method> {
     };
     let (wire_name, name_span) = options.name.unwrap_or_else(|| (ident.to_string(), ident.span()));
     if wire_name.is_empty() {
-        errors.push(name_span, "the wire name cannot be empty");
+        errors.push_at(name_span, "the wire name cannot be empty");
     } else if wire_name == DESCRIBE_METHOD || wire_name.starts_with(RESERVED_PREFIX) {
-        errors.push(
+        errors.push_at(
             name_span,
             format!(
                 "the wire name `{wire_name}` is reserved: names starting with `{RESERVED_PREFIX}` belong to the \
@@ -162,7 +165,7 @@ fn method(function: &TraitItemFn, errors: &mut Errors) -> Option<Method> {
     }
     if CLIENT_METHODS.contains(&ident.to_string().as_str()) {
         errors.push(
-            ident.span(),
+            ident,
             format!(
                 "a method cannot be called `{ident}`: the generated client has its own `{ident}` method; rename \
                  it and keep `{ident}` on the wire with `#[rpc(name = \"{ident}\")]`"
@@ -191,7 +194,7 @@ fn receiver(function: &TraitItemFn, errors: &mut Errors) {
     let ident = &sig.ident;
     let Some(receiver) = sig.receiver() else {
         errors.push(
-            ident.span(),
+            ident,
             format!("`{ident}` needs a `&self` parameter: a service's methods run on the value the server serves"),
         );
         return;
@@ -207,7 +210,7 @@ fn receiver(function: &TraitItemFn, errors: &mut Errors) {
     };
     if let Some(problem) = problem {
         errors.push(
-            receiver.span(),
+            receiver,
             format!(
                 "`{ident}` takes {problem}; take `&self` instead: the server runs calls concurrently on one \
                  shared value, so keep mutable state behind a `Mutex` or an atomic"
@@ -229,25 +232,25 @@ fn params(function: &TraitItemFn, errors: &mut Errors) -> Option<Vec<Param>> {
         };
         let Some(name) = name else {
             errors.push(
-                typed.pat.span(),
+                &typed.pat,
                 "a parameter of an `#[rpc]` method must be a plain name, not a pattern: the name is what \
                  callers use to pass it as a named argument",
             );
             ok = false;
             continue;
         };
-        if let Some(span) = borrowed_part(&typed.ty) {
+        if let Some(borrowed) = borrowed_part(&typed.ty) {
             errors.push(
-                span,
+                borrowed,
                 format!(
                     "parameter `{name}` cannot borrow: arguments are decoded from JSON into owned values; \
                      take an owned type (`String` for `&str`, `Vec<T>` for `&[T]`)"
                 ),
             );
             ok = false;
-        } else if let Some(span) = impl_trait_part(&typed.ty) {
+        } else if let Some(opaque) = impl_trait_part(&typed.ty) {
             errors.push(
-                span,
+                opaque,
                 format!("parameter `{name}` cannot be `impl Trait`: arguments arrive as JSON and need a concrete type"),
             );
             ok = false;
@@ -259,7 +262,7 @@ fn params(function: &TraitItemFn, errors: &mut Errors) -> Option<Vec<Param>> {
     }
     if params.len() > MAX_PARAMS {
         errors.push(
-            function.sig.inputs.span(),
+            &function.sig.inputs,
             format!(
                 "`{ident}` has {} parameters, more than the {MAX_PARAMS} an `#[rpc]` method may take; gather \
                  some into a struct",
@@ -277,16 +280,16 @@ fn returns(output: &ReturnType, errors: &mut Errors) -> Option<Returns> {
     let ReturnType::Type(_, ty) = output else {
         return Some(Returns::Unit);
     };
-    if let Some(span) = borrowed_part(ty) {
+    if let Some(borrowed) = borrowed_part(ty) {
         errors.push(
-            span,
+            borrowed,
             "an `#[rpc]` method cannot return a borrowed value: the result is sent as JSON; return an owned type",
         );
         return None;
     }
-    if let Some(span) = impl_trait_part(ty) {
+    if let Some(opaque) = impl_trait_part(ty) {
         errors.push(
-            span,
+            opaque,
             "an `#[rpc]` method cannot return `impl Trait`: write `async fn` and return the value's concrete type",
         );
         return None;
@@ -322,20 +325,20 @@ fn result_arguments(ty: &Type) -> Option<(Type, Option<Type>)> {
     Some((ok, types.next()))
 }
 
-/// Where `ty` borrows (`&T`, or a reference inside it), if it does.
-fn borrowed_part(ty: &Type) -> Option<Span> {
+/// The part of `ty` that borrows (`&T`, or a reference inside it), if any.
+fn borrowed_part(ty: &Type) -> Option<&Type> {
     find_in_type(ty, &|ty| matches!(ty, Type::Reference(_)))
 }
 
-/// Where `ty` contains `impl Trait`, if it does.
-fn impl_trait_part(ty: &Type) -> Option<Span> {
+/// The part of `ty` that is `impl Trait`, if any.
+fn impl_trait_part(ty: &Type) -> Option<&Type> {
     find_in_type(ty, &|ty| matches!(ty, Type::ImplTrait(_)))
 }
 
-/// The span of the first part of `ty` (itself included) matching `found`.
-fn find_in_type(ty: &Type, found: &dyn Fn(&Type) -> bool) -> Option<Span> {
+/// The first part of `ty` (itself included) matching `found`.
+fn find_in_type<'t>(ty: &'t Type, found: &dyn Fn(&Type) -> bool) -> Option<&'t Type> {
     if found(ty) {
-        return Some(ty.to_token_stream().span());
+        return Some(ty);
     }
     match ty {
         Type::Array(array) => find_in_type(&array.elem, found),

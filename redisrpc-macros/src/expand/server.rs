@@ -6,6 +6,7 @@
 use proc_macro2::{Span, TokenStream};
 use quote::{quote, quote_spanned};
 use syn::Ident;
+use syn::spanned::Spanned;
 
 use super::Names;
 use crate::model::{Method, Returns, Service};
@@ -96,7 +97,13 @@ fn registration(service: &Service, method: &Method, shared: &Ident) -> TokenStre
     let body = match &method.returns {
         Returns::Unit => quote!({ #call; #infallible(()) }),
         Returns::Value(_) => quote!(#infallible(#call)),
-        Returns::Result { .. } => quote_spanned!(method.returns_span=> #call),
+        // The error's text is what callers receive. Taking it here, at the
+        // span of the user's error type, makes an error type without
+        // `Display` a compile error pointing at that type.
+        Returns::Result { error, .. } => {
+            let span = error.as_ref().map_or(method.returns_span, |error| error.span());
+            quote_spanned!(span=> ::core::result::Result::map_err(#call, |error| ::std::string::ToString::to_string(&error)))
+        }
     };
     quote! {
         .method(

@@ -77,6 +77,10 @@ pub fn decode_param<T: DeserializeOwned>(method: &str, param: &str, slot: Option
 
 /// Parameter lists a method can take: tuples of up to twelve serde types,
 /// and [`Args`] itself for methods that read their arguments by hand.
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` cannot be an RPC method's parameters",
+    note = "parameters are a tuple of types implementing `serde::de::DeserializeOwned` (up to twelve), or `Args`"
+)]
 pub trait FromArgs: Sized {
     /// How many named parameters the type takes; `None` when any.
     const ARITY: Option<usize>;

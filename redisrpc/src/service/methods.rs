@@ -151,6 +151,10 @@ impl<S> fmt::Debug for Methods<S> {
 
 /// What a handler may return: a `Result` whose value is sent as JSON and
 /// whose error's text becomes the exception.
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` cannot be the result of an RPC method",
+    note = "a method returns `Result<T, E>` where `T: serde::Serialize` is sent back and `E: std::fmt::Display` becomes the exception text"
+)]
 pub trait IntoReturn {
     /// The JSON of the value, or the error for the caller.
     fn into_return(self) -> Result<Box<RawValue>, CallError>;
