@@ -11,9 +11,7 @@ use std::time::Duration;
 use redisrpc::{Call, Error};
 use redisrpc_examples::calc::{CalculatorClient, check_calculator};
 use redisrpc_examples::inventory::{InventoryClient, PartKind};
-use redisrpc_interop_tests::{
-    Outcome, Peer, Step, cases, check, eventually, redis_cli, redis_for, rust_client, rust_side,
-};
+use redisrpc_interop_tests::{Peer, Step, cases, check, eventually, redis_cli, redis_for, rust_client, rust_side};
 use redisrpc_testkit::RedisServer;
 
 /// Runs `steps` with our client against `peer`'s server of `service`.
@@ -204,12 +202,13 @@ async fn python_server_exception_is_the_python_repr() {
     let Some(redis) = redis_for(Peer::Python) else { return };
     let _server = Peer::Python.serve(&redis.url(), "calc", "calc");
     let calc = rust_client(&redis.url(), "calc").await;
-    let outcomes = rust_side::run(&calc, &[Step::returns("div", vec![0.into()], 0.into())]).await;
-    let [Outcome::Remote { message, backtrace }] = &outcomes[..] else {
-        panic!("division by zero gave {outcomes:?}")
-    };
-    assert_eq!(message, "ZeroDivisionError('float division by zero')");
-    assert_eq!(backtrace, &None);
+    let error = calc.call::<f64>("div", (0,)).await.expect_err("division by zero fails");
+    assert_eq!(
+        error.remote_message(),
+        Some("ZeroDivisionError('float division by zero')"),
+        "{error:?}"
+    );
+    assert_eq!(error.remote_backtrace(), None);
 }
 
 #[tokio::test]
