@@ -63,6 +63,9 @@
 //!   a service from closures, [`Args`](service::Args) binds arguments.
 //! * [`Server`] (`server.rs`): serving a queue with bounded concurrency,
 //!   graceful shutdown, and robustness against anything a client can push.
+//! * [`state`]: shared state beside RPC: nested JSON documents addressed by
+//!   paths, binary arrays in numpy's layout, publish/subscribe with live
+//!   mirrors.
 //! * [`Error`] (`error.rs`): the one error type.
 
 pub mod backend;
@@ -71,6 +74,7 @@ mod error;
 pub mod protocol;
 mod server;
 pub mod service;
+pub mod state;
 
 pub use client::{Call, Client};
 pub use error::{BoxError, Error, Result};

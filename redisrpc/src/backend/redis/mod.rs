@@ -39,6 +39,7 @@
 //! sent on it would be lost.
 
 mod blocking;
+mod documents;
 
 use std::fmt;
 use std::sync::Arc;
@@ -50,7 +51,8 @@ use redis::io::tcp::TcpSettings;
 use redis::{Client, ConnectionAddr, ErrorKind, FromRedisValue, IntoConnectionInfo, RedisError};
 
 use self::blocking::Blocking;
-use super::{Backend, Ttl};
+use self::documents::Scripts;
+use super::{Backend, Commit, CommitOutcome, StoredDoc, Subscription, Ttl};
 use crate::{Error, Result};
 
 /// Settings for [`Redis::connect_with`].
@@ -170,6 +172,10 @@ struct Inner {
     manager: ConnectionManager,
     /// The dedicated `BLPOP` connections.
     blocking: Arc<Blocking>,
+    /// For the shared state's pub/sub connections, one per subscription.
+    client: Client,
+    /// The shared state's Lua script, once loaded.
+    scripts: Scripts,
     /// Where we are connected, without credentials, for `Debug`.
     server: String,
     options: RedisOptions,
@@ -255,7 +261,7 @@ impl Redis {
             .map_err(connect_error)?;
 
         let blocking = Arc::new(Blocking::new(
-            client,
+            client.clone(),
             manager.clone(),
             options.connect_timeout,
             options.max_idle_blocking_connections,
@@ -265,6 +271,8 @@ impl Redis {
             inner: Arc::new(Inner {
                 manager,
                 blocking,
+                client,
+                scripts: Scripts::default(),
                 server,
                 options,
             }),
@@ -362,6 +370,23 @@ impl Backend for Redis {
             m if m < 0 => Ttl::Missing,
             m => Ttl::Expires(Duration::from_millis(m.unsigned_abs())),
         })
+    }
+
+    async fn doc_get(&self, key: &str) -> Result<Option<StoredDoc>> {
+        documents::doc_get(&self.inner.manager, key).await
+    }
+
+    async fn doc_commit(&self, commit: &Commit) -> Result<CommitOutcome> {
+        documents::doc_commit(&self.inner.manager, &self.inner.scripts, commit).await
+    }
+
+    async fn hash_get_all(&self, key: &str) -> Result<Vec<(String, Vec<u8>)>> {
+        documents::hash_get_all(&self.inner.manager, key).await
+    }
+
+    async fn subscribe(&self, channels: &[String], patterns: &[String]) -> Result<Subscription> {
+        let timeout = self.inner.options.connect_timeout;
+        documents::subscribe(&self.inner.client, timeout, channels, patterns).await
     }
 
     async fn del(&self, key: &str) -> Result<bool> {
