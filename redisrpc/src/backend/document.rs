@@ -12,6 +12,9 @@ use std::pin::Pin;
 
 use futures::Stream;
 
+/// The fields of a Redis hash: `(name, value)` pairs.
+pub type HashFields = Vec<(String, Vec<u8>)>;
+
 /// A document as stored: the version of its last write and its JSON text.
 #[derive(Clone, PartialEq, Eq)]
 pub struct StoredDoc {
@@ -51,7 +54,7 @@ pub struct Commit {
     /// Keys to delete (binary values no longer referenced).
     pub delete: Vec<String>,
     /// Hashes to write, each replacing its key entirely: `(key, fields)`.
-    pub hashes: Vec<(String, Vec<(String, Vec<u8>)>)>,
+    pub hashes: Vec<(String, HashFields)>,
     /// The notification to publish once written.
     pub publish: Option<Notification>,
 }

@@ -24,7 +24,7 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 
-pub use self::document::{Commit, CommitOutcome, Notification, PubSubEvent, StoredDoc, Subscription};
+pub use self::document::{Commit, CommitOutcome, HashFields, Notification, PubSubEvent, StoredDoc, Subscription};
 pub use self::memory::Memory;
 pub use self::redis::{Redis, RedisOptions, TlsIdentity};
 use crate::Result;
@@ -112,7 +112,7 @@ pub trait Backend: Send + Sync + std::fmt::Debug + 'static {
     async fn doc_commit(&self, commit: &Commit) -> Result<CommitOutcome>;
 
     /// Every field of the hash at `key` (`HGETALL`); empty when absent.
-    async fn hash_get_all(&self, key: &str) -> Result<Vec<(String, Vec<u8>)>>;
+    async fn hash_get_all(&self, key: &str) -> Result<HashFields>;
 
     /// Subscribes to the exact `channels` and the glob `patterns` (Redis
     /// `PSUBSCRIBE` syntax: `*`, `?`, `[abc]`, `[^a-z]`, `\` escapes). The

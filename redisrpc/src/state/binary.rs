@@ -28,7 +28,7 @@ use serde_json::{Value, json};
 const MARKER: &str = "$binary";
 
 /// Hash fields: `(name, bytes)`.
-pub type Fields = Vec<(String, Vec<u8>)>;
+pub type Fields = crate::backend::HashFields;
 
 /// How a binary type is stored in a Redis hash.
 ///

@@ -24,6 +24,16 @@ pub enum Segment {
 }
 
 /// A parsed path: a top-level key and the steps into its document.
+///
+/// Syntax: a top-level key followed by steps: `.name` enters an object
+/// member, `[index]` an array element (from 0), `["any text"]` an object
+/// member whose name is not a plain name (a JSON string literal, escapes
+/// allowed). Plain names are non-empty and contain none of `.`, `[`, `]`,
+/// `"` or whitespace; the top-level key must be plain. Examples:
+/// `robot.arm.angle`, `robot.joints[2]`, `robot["odd.name"][0].x`.
+///
+/// Paths print in canonical form (quoted names only where needed), which
+/// is what notifications carry and what names binary values in Redis.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct Path {
     key: String,
@@ -31,7 +41,7 @@ pub struct Path {
 }
 
 impl Path {
-    /// Parses `text` (see the [module docs](self) for the syntax).
+    /// Parses `text` (see [`Path`] for the syntax).
     pub fn parse(text: &str) -> Result<Path> {
         Parser { text, at: 0 }.path()
     }

@@ -14,7 +14,7 @@ use tokio::sync::broadcast;
 use tokio::sync::broadcast::error::RecvError;
 
 use super::glob;
-use crate::backend::{Commit, CommitOutcome, PubSubEvent, StoredDoc, Subscription};
+use crate::backend::{Commit, CommitOutcome, HashFields, PubSubEvent, StoredDoc, Subscription};
 
 /// How many notifications a subscriber may fall behind before it misses
 /// some (it is then told, as after a lost connection in Redis).
@@ -31,7 +31,7 @@ pub(super) struct Documents {
 #[derive(Default)]
 struct DocStore {
     docs: HashMap<String, StoredDoc>,
-    hashes: HashMap<String, Vec<(String, Vec<u8>)>>,
+    hashes: HashMap<String, HashFields>,
     /// The last version given out, shared by all documents so that no
     /// version is ever reused.
     clock: u64,
@@ -56,7 +56,7 @@ impl Documents {
         self.lock().docs.get(key).cloned()
     }
 
-    pub(super) fn hash_get_all(&self, key: &str) -> Vec<(String, Vec<u8>)> {
+    pub(super) fn hash_get_all(&self, key: &str) -> HashFields {
         self.lock().hashes.get(key).cloned().unwrap_or_default()
     }
 

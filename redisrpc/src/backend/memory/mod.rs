@@ -44,7 +44,7 @@ use tokio::sync::oneshot;
 use tokio::time::Instant;
 
 use self::documents::Documents;
-use super::{Backend, Commit, CommitOutcome, StoredDoc, Subscription, Ttl};
+use super::{Backend, Commit, CommitOutcome, HashFields, StoredDoc, Subscription, Ttl};
 use crate::Result;
 
 mod documents;
@@ -509,7 +509,7 @@ impl Backend for Memory {
         Ok(self.documents.commit(commit))
     }
 
-    async fn hash_get_all(&self, key: &str) -> Result<Vec<(String, Vec<u8>)>> {
+    async fn hash_get_all(&self, key: &str) -> Result<HashFields> {
         Ok(self.documents.hash_get_all(key))
     }
 

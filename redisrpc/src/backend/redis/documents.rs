@@ -14,7 +14,7 @@ use redis::{Client, ErrorKind, ServerErrorKind, Value};
 use tokio::sync::{OnceCell, mpsc, oneshot};
 
 use super::map_error;
-use crate::backend::{Commit, CommitOutcome, PubSubEvent, StoredDoc, Subscription};
+use crate::backend::{Commit, CommitOutcome, HashFields, PubSubEvent, StoredDoc, Subscription};
 use crate::{Error, Result};
 
 /// The key of the counter that gives out versions (see [`StoredDoc::version`]).
@@ -80,7 +80,7 @@ pub(super) async fn doc_get(manager: &ConnectionManager, key: &str) -> Result<Op
     })
 }
 
-pub(super) async fn hash_get_all(manager: &ConnectionManager, key: &str) -> Result<Vec<(String, Vec<u8>)>> {
+pub(super) async fn hash_get_all(manager: &ConnectionManager, key: &str) -> Result<HashFields> {
     redis::cmd("HGETALL")
         .arg(key)
         .query_async(&mut manager.clone())

@@ -52,7 +52,7 @@ use redis::{Client, ConnectionAddr, ErrorKind, FromRedisValue, IntoConnectionInf
 
 use self::blocking::Blocking;
 use self::documents::Scripts;
-use super::{Backend, Commit, CommitOutcome, StoredDoc, Subscription, Ttl};
+use super::{Backend, Commit, CommitOutcome, HashFields, StoredDoc, Subscription, Ttl};
 use crate::{Error, Result};
 
 /// Settings for [`Redis::connect_with`].
@@ -380,7 +380,7 @@ impl Backend for Redis {
         documents::doc_commit(&self.inner.manager, &self.inner.scripts, commit).await
     }
 
-    async fn hash_get_all(&self, key: &str) -> Result<Vec<(String, Vec<u8>)>> {
+    async fn hash_get_all(&self, key: &str) -> Result<HashFields> {
         documents::hash_get_all(&self.inner.manager, key).await
     }
 
