@@ -3,12 +3,14 @@
 //! * [`calc`]: the calculator service every RedisRPC implementation ships,
 //!   and the client sequence that checks one.
 //! * [`cli`]: the command-line options the binaries share.
+//! * [`bench_state`]: the shared-state measurements of `bench --suite state`.
 //! * [`robot`]: a simulated arm sharing its state, and a follower of it.
 //!
 //! The binaries in `src/bin/` are thin: `calculator` (server and client in
 //! one process on the embedded backend), `calc-server`, `calc-client`,
 //! `robot-state`, and `bench`.
 
+pub mod bench_state;
 pub mod calc;
 pub mod cli;
 pub mod robot;
