@@ -107,4 +107,22 @@ common::backend_tests! {
         assert!(calls >= TASKS * 50);
         Ok(())
     }
+
+    async fn a_store_whose_last_write_is_stale_still_writes_correctly(backend: SharedBackend) -> anyhow::Result<()> {
+        // Two stores on one backend, as two processes: each starts its
+        // writes from the document as it last wrote it.
+        let (a, b) = (State::new(backend.clone()), State::new(backend));
+        a.set("robot", &json!({"x": 1})).await?;
+        b.set("robot.list", &json!([])).await?;
+        // `a` last saw no `list`; the append must still find it.
+        assert_eq!(a.append("robot.list", &1).await?, 1);
+        b.delete("robot").await?;
+        a.set("robot.y", &2).await?;
+        assert_eq!(b.get_value("robot").await?, json!({"y": 2}));
+        b.set("robot.y", &"text").await?;
+        // On `a`'s copy `y` is a number; on the store it is not.
+        assert!(a.incr("robot.y", 1).await.unwrap_err().is_wrong_type());
+        assert_eq!(b.get_value("robot").await?, json!({"y": "text"}));
+        Ok(())
+    }
 }

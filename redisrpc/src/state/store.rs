@@ -5,7 +5,12 @@
 //! if the version is unchanged. On a conflict the backend returns the
 //! current document and the change is computed again, so writers of
 //! different paths of one document never undo each other's writes, and
-//! numbers never pass through a lossy decoder.
+//! numbers never pass through a lossy decoder. A write that finds the
+//! document as this process last wrote it needs one round trip; otherwise
+//! two, plus one per conflict.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
 use serde::Serialize;
 use serde::de::DeserializeOwned;
@@ -27,6 +32,9 @@ pub const CHANNEL_PREFIX: &str = "__state__:";
 /// this is only reached under a storm of writers on one document.
 const MAX_ATTEMPTS: usize = 100_000;
 
+/// How many documents a [`State`] remembers as it wrote them (see `Cache`).
+const CACHED_DOCUMENTS: usize = 1024;
+
 /// How often a binary read is retried when the value was replaced between
 /// reading its marker and reading its hash.
 const BINARY_READ_ATTEMPTS: usize = 10;
@@ -39,6 +47,8 @@ const BINARY_READ_ATTEMPTS: usize = 10;
 #[derive(Clone, Debug)]
 pub struct State {
     backend: SharedBackend,
+    /// The documents as this process last wrote them, shared by clones.
+    cache: Arc<Cache>,
 }
 
 /// A document change: what the caller gets back, and the binary hashes to
@@ -50,6 +60,7 @@ impl State {
     pub fn new(backend: impl IntoBackend) -> State {
         State {
             backend: backend.into_backend(),
+            cache: Arc::default(),
         }
     }
 
@@ -302,6 +313,12 @@ impl State {
     /// The read-compute-commit loop behind every write. `edit` may run
     /// several times, once per attempt, on a fresh copy of the document;
     /// when it fails, nothing is written.
+    ///
+    /// The first attempt starts from the document as this process last wrote
+    /// it, when it is cached, which saves the read: if another process wrote
+    /// since, the commit conflicts and brings the current document along.
+    /// An error computed from the cached copy is only reported once it
+    /// recurs on the current document.
     async fn change<R>(
         &self,
         path: &Path,
@@ -309,21 +326,77 @@ impl State {
         mut edit: impl FnMut(&mut Doc) -> Result<Edit<R>>,
     ) -> Result<R> {
         let key = path.key();
-        let mut current = self.backend.doc_get(key).await?;
+        let (mut version, mut old, mut cached) = match self.cache.get(key) {
+            Some((version, document)) => (version, document, true),
+            None => {
+                let (version, document) = self.read(key).await?;
+                (version, document, false)
+            }
+        };
         for _ in 0..MAX_ATTEMPTS {
-            let (version, old) = parse(key, current)?;
             let mut new = old.clone();
-            let (result, hashes) = edit(&mut new)?;
+            let (result, hashes) = match edit(&mut new) {
+                Ok(edited) => edited,
+                Err(_) if cached => {
+                    (version, old) = self.read(key).await?;
+                    cached = false;
+                    continue;
+                }
+                Err(error) => return Err(error),
+            };
             let commit = commit(key, version, &old, &new, hashes, publish)?;
-            match self.backend.doc_commit(&commit).await? {
-                CommitOutcome::Committed(_) => return Ok(result),
-                CommitOutcome::Conflict(now) => current = now,
+            let outcome = self.backend.doc_commit(&commit).await;
+            match outcome {
+                Ok(CommitOutcome::Committed(version)) => {
+                    self.cache.put(key, version, new);
+                    return Ok(result);
+                }
+                Ok(CommitOutcome::Conflict(now)) => {
+                    (version, old) = parse(key, now)?;
+                    cached = false;
+                }
+                Err(error) => {
+                    // Whether it was applied is unknown.
+                    self.cache.forget(key);
+                    return Err(error);
+                }
             }
         }
         Err(Error::Contention {
             path: path.to_string(),
             attempts: MAX_ATTEMPTS,
         })
+    }
+}
+
+/// The documents as this process last wrote them, with their versions: the
+/// likely current state, from which a write can start without a read.
+/// Never used to answer a read.
+#[derive(Debug, Default)]
+struct Cache {
+    /// A plain mutex: held to copy one entry in or out, never across an await.
+    documents: Mutex<HashMap<String, (u64, Doc)>>,
+}
+
+impl Cache {
+    fn lock(&self) -> MutexGuard<'_, HashMap<String, (u64, Doc)>> {
+        self.documents.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    fn get(&self, key: &str) -> Option<(u64, Doc)> {
+        self.lock().get(key).cloned()
+    }
+
+    fn put(&self, key: &str, version: u64, document: Doc) {
+        let mut documents = self.lock();
+        if documents.len() >= CACHED_DOCUMENTS && !documents.contains_key(key) {
+            documents.clear();
+        }
+        documents.insert(key.to_owned(), (version, document));
+    }
+
+    fn forget(&self, key: &str) {
+        self.lock().remove(key);
     }
 }
 

@@ -26,6 +26,11 @@
 //!   lost. The pop's own timeout is enforced by Redis itself instead, and a
 //!   dead peer is detected by TCP keepalive.
 //!
+//! - **One pub/sub connection per subscription** of the shared state
+//!   ([`Backend::subscribe`]), owned by a task that reconnects and
+//!   resubscribes with backoff when it drops (see `documents.rs`, which also
+//!   holds the compare-and-set Lua script of the documents).
+//!
 //! # Cancel safety
 //!
 //! Each `BLPOP` runs in a spawned task that owns its dedicated connection;
