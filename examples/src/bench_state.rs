@@ -118,6 +118,15 @@ pub async fn run(state: &State, ops: usize) -> anyhow::Result<Figures> {
     let rate = megabytes / started.elapsed().as_secs_f64();
     figures.add("frame get 640x480x3", format!("{rate:.0} MB/s"), json!(rate.round()));
 
+    // Measured on a runtime worker, as the throughput figures are (the
+    // main thread's wake-ups cost extra).
+    let (state, ops) = (state.clone(), ops);
+    figures = tokio::spawn(async move { latency(&state, ops, figures).await }).await??;
+    Ok(figures)
+}
+
+/// Adds the read round trip and publish-to-mirror latencies to `figures`.
+async fn latency(state: &State, ops: usize, mut figures: Figures) -> anyhow::Result<Figures> {
     // A read of a tiny document: one round trip, the unit of comparison.
     let samples = (ops / 10).clamp(100, 2_000);
     let mut round_trips = Vec::with_capacity(samples);
