@@ -9,7 +9,8 @@ use redisrpc_testkit::RedisServer;
 use serde_json::Value;
 use support::CalcServer;
 
-fn bench(args: &[&str]) -> Value {
+/// Runs `bench`; returns its output and the figures of its last line.
+fn run(args: &[&str]) -> (String, Value) {
     let output = Command::new(env!("CARGO_BIN_EXE_bench"))
         .args(args)
         .output()
@@ -20,8 +21,13 @@ fn bench(args: &[&str]) -> Value {
         "bench {args:?} failed:\n{stdout}\n{}",
         String::from_utf8_lossy(&output.stderr)
     );
+    let figures = serde_json::from_str(stdout.lines().last().unwrap()).expect("a JSON last line");
+    (stdout, figures)
+}
+
+fn bench(args: &[&str]) -> Value {
+    let (stdout, figures) = run(args);
     assert!(stdout.contains("calls/s") && stdout.contains("p99"), "{stdout}");
-    let figures: Value = serde_json::from_str(stdout.lines().last().unwrap()).expect("a JSON last line");
     for field in ["calls_per_second", "p50_us", "p99_us", "max_us"] {
         assert!(figures[field].as_f64().is_some_and(|x| x > 0.0), "{field} in {figures}");
     }
@@ -60,17 +66,7 @@ fn bench_measures_the_shared_state_on_both_backends() {
         vec!["--suite", "state", "--calls", "500"],
         vec!["--suite", "state", "--calls", "500", "--redis", &url],
     ] {
-        let output = Command::new(env!("CARGO_BIN_EXE_bench"))
-            .args(&args)
-            .output()
-            .expect("bench runs");
-        let stdout = String::from_utf8(output.stdout).unwrap();
-        assert!(
-            output.status.success(),
-            "bench {args:?} failed:\n{stdout}\n{}",
-            String::from_utf8_lossy(&output.stderr)
-        );
-        let figures: Value = serde_json::from_str(stdout.lines().last().unwrap()).expect("a JSON last line");
+        let (_, figures) = run(&args);
         for field in [
             "get_small_x1",
             "get_small_x32",
