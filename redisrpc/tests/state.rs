@@ -107,6 +107,10 @@ common::backend_tests! {
         assert!(state.delete("robot").await?);
         assert!(!state.exists("robot").await?);
         assert!(!state.delete("robot").await?);
+        // A document is an ordinary key: `DEL` removes it on both backends.
+        state.set("gone", &1).await?;
+        assert!(state.backend().del("gone").await?);
+        assert!(!state.exists("gone").await?);
         Ok(())
     }
 

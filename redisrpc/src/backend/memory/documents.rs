@@ -56,6 +56,13 @@ impl Documents {
         self.lock().docs.get(key).cloned()
     }
 
+    /// Deletes the document or hash at `key`; false when there was none.
+    pub(super) fn remove(&self, key: &str) -> bool {
+        let mut store = self.lock();
+        let document = store.docs.remove(key).is_some();
+        store.hashes.remove(key).is_some() || document
+    }
+
     pub(super) fn hash_get_all(&self, key: &str) -> HashFields {
         self.lock().hashes.get(key).cloned().unwrap_or_default()
     }

@@ -518,7 +518,10 @@ impl Backend for Memory {
     }
 
     async fn del(&self, key: &str) -> Result<bool> {
-        Ok(self.with(|store, now| store.entry(key, now).is_some() && store.entries.remove(key).is_some()))
+        let list = self.with(|store, now| store.entry(key, now).is_some() && store.entries.remove(key).is_some());
+        // As in Redis, one key space: documents and hashes go too.
+        let document = self.documents.remove(key);
+        Ok(list || document)
     }
 }
 
