@@ -372,10 +372,16 @@ impl State {
 /// The documents as this process last wrote them, with their versions: the
 /// likely current state, from which a write can start without a read.
 /// Never used to answer a read.
-#[derive(Debug, Default)]
+#[derive(Default)]
 struct Cache {
     /// A plain mutex: held to copy one entry in or out, never across an await.
     documents: Mutex<HashMap<String, (u64, Doc)>>,
+}
+
+impl std::fmt::Debug for Cache {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Cache").field("documents", &self.lock().len()).finish()
+    }
 }
 
 impl Cache {
