@@ -98,6 +98,21 @@ async fn python_writes_numpy_arrays_and_we_read_them() {
         };
         assert_eq!(bits(&got), bits(&want), "{name}");
     }
+    // A document written without a version still reads, and takes writes.
+    let mut admin = redis::Client::open(server.url())
+        .unwrap()
+        .get_multiplexed_async_connection()
+        .await
+        .unwrap();
+    let () = redis::cmd("HSET")
+        .arg("bare")
+        .arg("json")
+        .arg(r#"{"a":[1]}"#)
+        .query_async(&mut admin)
+        .await
+        .unwrap();
+    assert_eq!(state.append("bare.a", &2).await.unwrap(), 2);
+    assert_eq!(state.get_value("bare").await.unwrap(), json!({"a": [1, 2]}));
     // Our writes keep working on a document Python wrote.
     state.incr("py.frames_seen", 1).await.unwrap_err();
     state.set("py.frames_seen", &1).await.unwrap();

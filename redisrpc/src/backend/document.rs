@@ -18,9 +18,10 @@ pub type HashFields = Vec<(String, Vec<u8>)>;
 /// A document as stored: the version of its last write and its JSON text.
 #[derive(Clone, PartialEq, Eq)]
 pub struct StoredDoc {
-    /// Never 0 for a stored document; strictly increasing over all writes to
-    /// all documents of one store, so a version is never reused, not even
-    /// after the document is deleted and created again.
+    /// Strictly increasing over all writes to all documents of one store,
+    /// so a version is never reused, not even after the document is deleted
+    /// and created again. 0 only for a document another program wrote
+    /// without a version.
     pub version: u64,
     /// The document, as JSON text.
     pub json: Vec<u8>,

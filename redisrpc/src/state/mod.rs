@@ -95,7 +95,9 @@
 //!
 //! Another program that writes must keep this layout and take a version
 //! from the counter (`INCR __state__:clock`) with every write, in a
-//! `MULTI`/`EXEC` or a script that also checks the version it read.
+//! `MULTI`/`EXEC` or a script that also checks the version it read, so that
+//! concurrent writers here notice its writes. A document with only a `json`
+//! field reads as version 0; the first write from here gives it a version.
 //!
 //! # Delivery
 //!

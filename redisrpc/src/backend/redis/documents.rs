@@ -35,7 +35,7 @@ const BACKOFF: (Duration, Duration) = (Duration::from_millis(20), Duration::from
 const COMMIT_SCRIPT: &str = r#"
 local current = redis.call('HMGET', KEYS[1], 'version', 'json')
 if (current[1] or '0') ~= ARGV[1] then
-  if current[1] then return {0, current[1], current[2]} end
+  if current[2] then return {0, current[1] or '0', current[2]} end
   return {0}
 end
 local deletes = tonumber(ARGV[7])
@@ -74,10 +74,12 @@ pub(super) async fn doc_get(manager: &ConnectionManager, key: &str) -> Result<Op
         .query_async(&mut manager.clone())
         .await
         .map_err(map_error)?;
-    Ok(match (version, json) {
-        (Some(version), Some(json)) => Some(StoredDoc { version, json }),
-        _ => None,
-    })
+    // A document another program wrote without a version reads as version
+    // 0, which the script also compares it as.
+    Ok(json.map(|json| StoredDoc {
+        version: version.unwrap_or(0),
+        json,
+    }))
 }
 
 pub(super) async fn hash_get_all(manager: &ConnectionManager, key: &str) -> Result<HashFields> {
