@@ -178,6 +178,24 @@ common::backend_tests! {
         assert!(matches!(error, redisrpc::Error::Deserialize { .. }), "{error}");
         assert!(state.update("robot.nothing", |_: &mut i32| {}).await.unwrap_err().is_not_found());
         assert_eq!(state.get::<Pose>("robot.pose").await?, pose);
+
+        // A closure that refuses writes nothing.
+        let version = state.backend().doc_get("robot").await?.unwrap().version;
+        let refused = state
+            .try_update("robot.pose", |pose: &mut Pose| {
+                pose.x = 100.0;
+                if pose.x > 10.0 { Err("out of reach") } else { Ok(()) }
+            })
+            .await?;
+        assert_eq!(refused.unwrap_err(), "out of reach");
+        assert_eq!(state.get::<Pose>("robot.pose").await?, pose);
+        assert_eq!(state.backend().doc_get("robot").await?.unwrap().version, version);
+        let moved = state.try_update("robot.pose", |pose: &mut Pose| {
+            pose.y = 2.0;
+            Ok::<_, String>(())
+        });
+        assert_eq!(moved.await?.unwrap().y, 2.0);
+        assert_eq!(state.get::<f64>("robot.pose.y").await?, 2.0);
         Ok(())
     }
 }

@@ -123,6 +123,11 @@ common::backend_tests! {
         // On `a`'s copy `y` is a number; on the store it is not.
         assert!(a.incr("robot.y", 1).await.unwrap_err().is_wrong_type());
         assert_eq!(b.get_value("robot").await?, json!({"y": "text"}));
+        // Writing what `a`'s copy already holds still writes.
+        a.set("robot.z", &1).await?;
+        b.set("robot.z", &2).await?;
+        a.set("robot.z", &1).await?;
+        assert_eq!(b.get::<i32>("robot.z").await?, 1);
         Ok(())
     }
 }

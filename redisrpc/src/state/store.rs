@@ -228,6 +228,27 @@ impl State {
         .await
     }
 
+    /// Like [`State::update`], but `f` may refuse: when it returns `Err`,
+    /// nothing is written and its error comes back as the inner `Err`. The
+    /// outer `Result` carries the store's own errors.
+    pub async fn try_update<T, E, F>(&self, path: impl IntoPath, mut f: F) -> Result<Result<T, E>>
+    where
+        T: DeserializeOwned + Serialize,
+        F: FnMut(&mut T) -> std::result::Result<(), E>,
+    {
+        let path = path.into_path()?;
+        self.change(&path, None, |document| {
+            let mut value: T = convert(&path, doc::get(document, &path)?.clone())?;
+            if let Err(refused) = f(&mut value) {
+                // The document is untouched, so nothing is committed.
+                return Ok((Err(refused), Vec::new()));
+            }
+            doc::set(document, &path, to_json(&value)?)?;
+            Ok((Ok(value), Vec::new()))
+        })
+        .await
+    }
+
     /// Stores `value` with `marshaller` in a Redis hash beside the document,
     /// and a marker at `path` (see [`binary`](super::binary)).
     pub async fn set_binary<M: Marshaller>(&self, path: impl IntoPath, marshaller: &M, value: &M::Value) -> Result<()> {
@@ -344,6 +365,11 @@ impl State {
                 }
                 Err(error) => return Err(error),
             };
+            if !cached && publish.is_none() && hashes.is_empty() && new == old {
+                // Nothing to write: the operation took effect when it read.
+                // (A cached copy may be stale, so it cannot tell.)
+                return Ok(result);
+            }
             let commit = commit(key, version, &old, &new, hashes, publish)?;
             let outcome = self.backend.doc_commit(&commit).await;
             match outcome {
