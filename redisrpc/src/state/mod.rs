@@ -56,7 +56,8 @@
 //! [`incr`](State::incr), [`decr`](State::decr), [`mul`](State::mul),
 //! [`div`](State::div), [`append`](State::append),
 //! [`extend`](State::extend), and [`update`](State::update), a typed
-//! read-modify-write of a subtree that retries on conflict. A bad path, a
+//! read-modify-write of a subtree that retries on conflict
+//! ([`try_update`](State::try_update) when the change may be refused). A bad path, a
 //! type mismatch (incrementing a string, indexing past an array's end) or a
 //! missing key is an error ([`Error::InvalidPath`](crate::Error::InvalidPath),
 //! [`WrongType`](crate::Error::WrongType),
