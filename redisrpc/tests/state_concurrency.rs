@@ -128,6 +128,19 @@ common::backend_tests! {
         b.set("robot.z", &2).await?;
         a.set("robot.z", &1).await?;
         assert_eq!(b.get::<i32>("robot.z").await?, 1);
+        // A refusal judged on `a`'s stale copy is judged again on the store's.
+        a.set("robot.limit", &100).await?;
+        b.set("robot.limit", &1).await?;
+        let raised = a
+            .try_update("robot.limit", |limit: &mut i64| {
+                if *limit > 10 {
+                    return Err("too high");
+                }
+                *limit += 1;
+                Ok(())
+            })
+            .await?;
+        assert_eq!(raised, Ok(2));
         Ok(())
     }
 }

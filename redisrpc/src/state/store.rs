@@ -338,8 +338,10 @@ impl State {
     /// The first attempt starts from the document as this process last wrote
     /// it, when it is cached, which saves the read: if another process wrote
     /// since, the commit conflicts and brings the current document along.
-    /// An error computed from the cached copy is only reported once it
-    /// recurs on the current document.
+    /// An error, or a change that changes nothing, computed from the cached
+    /// copy is only taken as final once it recurs on the current document;
+    /// a change that changes nothing on the current document is not
+    /// written.
     async fn change<R>(
         &self,
         path: &Path,
@@ -356,18 +358,18 @@ impl State {
         };
         for _ in 0..MAX_ATTEMPTS {
             let mut new = old.clone();
-            let (result, hashes) = match edit(&mut new) {
-                Ok(edited) => edited,
-                Err(_) if cached => {
-                    (version, old) = self.read(key).await?;
-                    cached = false;
-                    continue;
-                }
-                Err(error) => return Err(error),
-            };
-            if !cached && publish.is_none() && hashes.is_empty() && new == old {
+            let edited = edit(&mut new);
+            let unchanged = matches!(&edited, Ok((_, hashes)) if hashes.is_empty() && publish.is_none() && new == old);
+            if cached && (edited.is_err() || unchanged) {
+                // Judged on a copy that may be stale: judge again on the
+                // current document.
+                (version, old) = self.read(key).await?;
+                cached = false;
+                continue;
+            }
+            let (result, hashes) = edited?;
+            if unchanged {
                 // Nothing to write: the operation took effect when it read.
-                // (A cached copy may be stale, so it cannot tell.)
                 return Ok(result);
             }
             let commit = commit(key, version, &old, &new, hashes, publish)?;
