@@ -38,10 +38,11 @@ fn tenths(x: f64) -> f64 {
     (x * 10.0).round() / 10.0
 }
 
-/// Runs `ops` calls of `op` from `concurrency` tasks; returns ops per second.
+/// Runs `ops` calls of `op(task, n)` from `concurrency` tasks, `n` counting
+/// each task's calls from 1; returns ops per second.
 async fn throughput<F, Fut>(ops: usize, concurrency: usize, op: F) -> anyhow::Result<f64>
 where
-    F: Fn(usize) -> Fut + Send + Sync + 'static,
+    F: Fn(usize, u64) -> Fut + Send + Sync + 'static,
     Fut: Future<Output = redisrpc::Result<()>> + Send,
 {
     let op = Arc::new(op);
@@ -51,11 +52,13 @@ where
         .map(|task| {
             let (op, remaining) = (op.clone(), remaining.clone());
             tokio::spawn(async move {
+                let mut count = 0;
                 while remaining
                     .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |n| n.checked_sub(1))
                     .is_ok()
                 {
-                    op(task).await?;
+                    count += 1;
+                    op(task, count).await?;
                 }
                 anyhow::Ok(())
             })
@@ -77,7 +80,7 @@ pub async fn run(state: &State, ops: usize) -> anyhow::Result<Figures> {
     }
     for concurrency in [1, 32] {
         let reader = state.clone();
-        let rate = throughput(ops, concurrency, move |task| {
+        let rate = throughput(ops, concurrency, move |task, _| {
             let state = reader.clone();
             async move { state.get::<f64>(format!("bench{task}.pose.x")).await.map(drop) }
         })
@@ -88,9 +91,10 @@ pub async fn run(state: &State, ops: usize) -> anyhow::Result<Figures> {
             json!(rate.round()),
         );
         let writer = state.clone();
-        let rate = throughput(ops, concurrency, move |task| {
+        let rate = throughput(ops, concurrency, move |task, n| {
             let state = writer.clone();
-            async move { state.set(format!("bench{task}.pose.x"), &(task as f64 * 0.1)).await }
+            // A new value every time: writing the value already there is not a write.
+            async move { state.set(format!("bench{task}.pose.x"), &(n as f64 * 0.1)).await }
         })
         .await?;
         figures.add(
