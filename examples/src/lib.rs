@@ -5,11 +5,15 @@
 //! * [`inventory`]: a parts inventory whose methods pass structs, enums,
 //!   options, lists, maps and text: the richer `#[rpc]` example.
 //! * [`cli`]: the command-line options the binaries share.
+//! * [`bench_state`]: the shared-state measurements of `bench --suite state`.
+//! * [`robot`]: a simulated arm sharing its state, and a follower of it.
 //!
 //! The binaries in `src/bin/` are thin: `calculator` (server and client in
 //! one process on the embedded backend), `calc-server`, `calc-client`,
-//! `inventory` (likewise), `inventory-server`, and `bench`.
+//! `inventory` (likewise), `inventory-server`, `robot-state`, and `bench`.
 
+pub mod bench_state;
 pub mod calc;
 pub mod cli;
 pub mod inventory;
+pub mod robot;

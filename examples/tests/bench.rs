@@ -9,7 +9,8 @@ use redisrpc_testkit::RedisServer;
 use serde_json::Value;
 use support::ServerProcess;
 
-fn bench(args: &[&str]) -> Value {
+/// Runs `bench`; returns its output and the figures of its last line.
+fn run(args: &[&str]) -> (String, Value) {
     let output = Command::new(env!("CARGO_BIN_EXE_bench"))
         .args(args)
         .output()
@@ -20,8 +21,13 @@ fn bench(args: &[&str]) -> Value {
         "bench {args:?} failed:\n{stdout}\n{}",
         String::from_utf8_lossy(&output.stderr)
     );
+    let figures = serde_json::from_str(stdout.lines().last().unwrap()).expect("a JSON last line");
+    (stdout, figures)
+}
+
+fn bench(args: &[&str]) -> Value {
+    let (stdout, figures) = run(args);
     assert!(stdout.contains("calls/s") && stdout.contains("p99"), "{stdout}");
-    let figures: Value = serde_json::from_str(stdout.lines().last().unwrap()).expect("a JSON last line");
     for field in ["calls_per_second", "p50_us", "p99_us", "max_us"] {
         assert!(figures[field].as_f64().is_some_and(|x| x > 0.0), "{field} in {figures}");
     }
@@ -50,4 +56,30 @@ fn bench_measures_redis_with_its_own_server_or_an_external_one() {
     let figures = bench(&["--redis", &url, "--queue", "calc", "--no-server", "--calls", "300"]);
     assert_eq!(figures["calls"], 300);
     assert!(server.interrupt().success());
+}
+
+#[test]
+fn bench_measures_the_shared_state_on_both_backends() {
+    let Some(redis) = RedisServer::start() else { return };
+    let url = redis.url();
+    for args in [
+        vec!["--suite", "state", "--calls", "500"],
+        vec!["--suite", "state", "--calls", "500", "--redis", &url],
+    ] {
+        let (_, figures) = run(&args);
+        for field in [
+            "get_small_x1",
+            "get_small_x32",
+            "set_small_x1",
+            "set_small_x32",
+            "frame_set_640x480x3",
+            "frame_get_640x480x3",
+        ] {
+            assert!(figures[field].as_f64().is_some_and(|x| x > 0.0), "{field} in {figures}");
+        }
+        assert!(
+            figures["publish_to_mirror"]["p99_us"].as_f64().is_some_and(|x| x > 0.0),
+            "{figures}"
+        );
+    }
 }

@@ -95,6 +95,93 @@ pub enum Error {
     /// A connection URL or another setting is invalid.
     #[error("invalid configuration: {0}")]
     Config(String),
+
+    /// A shared-state path is not valid path syntax (see [`crate::state`]).
+    #[error("invalid path `{path}`: {reason}")]
+    InvalidPath {
+        /// The path as given.
+        path: String,
+        /// What is wrong with it.
+        reason: String,
+    },
+
+    /// The shared state has no value at this path: the top-level key does
+    /// not exist, an object has no such member, or an index is past the end
+    /// of an array.
+    #[error("no value at `{path}`{}", if reason.is_empty() { String::new() } else { format!(": {reason}") })]
+    NotFound {
+        /// The path asked for.
+        path: String,
+        /// Which part is missing, when more can be said than the path.
+        reason: String,
+    },
+
+    /// The value at a path has another type than the operation works on
+    /// (incrementing a string, indexing into a number, taking the length of
+    /// a boolean, reading plain JSON as a binary array …).
+    #[error("wrong type at `{path}`: expected {expected}, found {found}")]
+    WrongType {
+        /// Where the value is.
+        path: String,
+        /// What the operation needed.
+        expected: String,
+        /// What is there.
+        found: String,
+    },
+
+    /// Arithmetic on a stored number failed: an integer overflowed, a
+    /// division by zero, or a result JSON cannot hold (infinite or NaN).
+    #[error("arithmetic on `{path}` failed: {reason}")]
+    Arithmetic {
+        /// Where the number is.
+        path: String,
+        /// What went wrong.
+        reason: String,
+    },
+
+    /// A stored value could not be converted to the type asked for.
+    #[error("cannot read `{path}` as {expected}: {source}")]
+    Deserialize {
+        /// Where the value is.
+        path: String,
+        /// The Rust type asked for.
+        expected: &'static str,
+        /// The decoder's complaint.
+        #[source]
+        source: BoxError,
+    },
+
+    /// A binary value (an array beside a document) is missing or cannot be
+    /// decoded: an unknown dtype, a shape that does not fit its bytes, a
+    /// marshaller for another label.
+    #[error("binary value at `{path}`: {reason}")]
+    Binary {
+        /// Where the value is.
+        path: String,
+        /// What is wrong.
+        reason: String,
+    },
+
+    /// A live mirror is not in sync with the store (its subscription is
+    /// reconnecting, or it could not read the document), so it refuses to
+    /// serve what could be stale.
+    #[error("the mirror of `{path}` is not in sync with the store: {reason}")]
+    OutOfSync {
+        /// The mirrored path.
+        path: String,
+        /// Why it is not in sync.
+        reason: String,
+    },
+
+    /// A read-modify-write kept conflicting with concurrent writers and gave
+    /// up after this many attempts.
+    #[error("gave up updating `{path}` after {attempts} conflicting attempts")]
+    Contention {
+        /// The path being updated.
+        path: String,
+        /// How many attempts were made.
+        attempts: usize,
+    },
 }
 
 impl Error {
@@ -126,6 +213,26 @@ impl Error {
     /// True when something could not be encoded as JSON.
     pub fn is_encode(&self) -> bool {
         matches!(self, Error::Encode { .. })
+    }
+
+    /// True when a shared-state path has no value.
+    pub fn is_not_found(&self) -> bool {
+        matches!(self, Error::NotFound { .. })
+    }
+
+    /// True when a shared-state value has another type than the operation needs.
+    pub fn is_wrong_type(&self) -> bool {
+        matches!(self, Error::WrongType { .. })
+    }
+
+    /// True when a shared-state path is not valid syntax.
+    pub fn is_invalid_path(&self) -> bool {
+        matches!(self, Error::InvalidPath { .. })
+    }
+
+    /// True when a live mirror refused to serve possibly stale state.
+    pub fn is_out_of_sync(&self) -> bool {
+        matches!(self, Error::OutOfSync { .. })
     }
 
     /// The exception text of a [`Error::Remote`] error.

@@ -201,6 +201,9 @@
 //!   registered by `#[rpc]`.
 //! * [`Server`] (`server.rs`): serving a queue with bounded concurrency,
 //!   graceful shutdown, and robustness against anything a client can push.
+//! * [`state`]: shared state beside RPC: nested JSON documents addressed by
+//!   paths, binary arrays in numpy's layout, publish/subscribe with live
+//!   mirrors.
 //! * [`Error`] (`error.rs`): the one error type.
 
 pub mod backend;
@@ -210,6 +213,7 @@ mod error;
 pub mod protocol;
 mod server;
 pub mod service;
+pub mod state;
 
 pub use client::{Call, Client};
 pub use error::{BoxError, Error, Result};

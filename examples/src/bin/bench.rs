@@ -9,6 +9,14 @@
 //! It starts its own server of an `echo` method on the chosen backend,
 //! unless `--no-server` points it at an external one (then it calls the
 //! calculator's `add`). It prints the figures, then one JSON line of them.
+//!
+//! `--suite state` measures the shared state instead (`--calls` small
+//! operations per figure): small-value get and set with 1 and 32 tasks,
+//! 640x480x3 frame set and get, and publish-to-mirror latency.
+//!
+//! ```text
+//! cargo run --release -p redisrpc-examples --bin bench -- --suite state --redis redis://127.0.0.1:6379 --calls 100000
+//! ```
 
 use std::convert::Infallible;
 use std::sync::Arc;
@@ -29,9 +37,20 @@ enum BackendKind {
     Redis,
 }
 
+#[derive(Clone, Copy, Debug, ValueEnum, PartialEq)]
+enum Suite {
+    /// RPC calls.
+    Rpc,
+    /// The shared state.
+    State,
+}
+
 /// Benchmarks redisrpc calls.
 #[derive(Parser)]
 struct Options {
+    /// What to measure.
+    #[arg(long, value_enum, default_value = "rpc")]
+    suite: Suite,
     /// Which backend to run on; giving --redis implies `redis`.
     #[arg(long, value_enum)]
     backend: Option<BackendKind>,
@@ -71,6 +90,14 @@ async fn main() -> anyhow::Result<()> {
                 .into_backend()
         }
     };
+    if options.suite == Suite::State {
+        println!("backend:                     {kind:?}");
+        let figures = redisrpc_examples::bench_state::run(&redisrpc::state::State::new(backend), options.calls).await?;
+        let mut json = figures.to_json();
+        json["backend"] = format!("{kind:?}").to_lowercase().into();
+        println!("{json}");
+        return Ok(());
+    }
     let server = (!options.no_server).then(|| {
         let echo = Methods::new(()).method("add", &["number"], |_, (number,): (f64,)| async move {
             Ok::<_, Infallible>(number)

@@ -9,7 +9,13 @@
 //!
 //! Values are raw bytes; keys are strings. Every method is one atomic
 //! operation on the store.
+//!
+//! Beside the list operations of RPC, the trait has the few document-level
+//! primitives the shared state ([`crate::state`]) is built on (see
+//! [`document`]): a versioned read, an atomic compare-and-set write that can
+//! publish a notification, a hash read, and a pub/sub subscription.
 
+pub mod document;
 pub mod memory;
 pub mod redis;
 
@@ -18,6 +24,7 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 
+pub use self::document::{Commit, CommitOutcome, HashFields, Notification, PubSubEvent, StoredDoc, Subscription};
 pub use self::memory::Memory;
 pub use self::redis::{Redis, RedisOptions, TlsIdentity};
 use crate::Result;
@@ -96,6 +103,23 @@ pub trait Backend: Send + Sync + std::fmt::Debug + 'static {
     /// request that arrived at that moment. Backends that put elements back
     /// synchronously need not override it.
     async fn settle(&self) {}
+
+    /// The document at `key` with its version, or `None` when absent.
+    async fn doc_get(&self, key: &str) -> Result<Option<StoredDoc>>;
+
+    /// Applies `commit` atomically if the document's version is still
+    /// `commit.expected` (see [`Commit`]).
+    async fn doc_commit(&self, commit: &Commit) -> Result<CommitOutcome>;
+
+    /// Every field of the hash at `key` (`HGETALL`); empty when absent.
+    async fn hash_get_all(&self, key: &str) -> Result<HashFields>;
+
+    /// Subscribes to the exact `channels` and the glob `patterns` (Redis
+    /// `PSUBSCRIBE` syntax: `*`, `?`, `[abc]`, `[^a-z]`, `\` escapes). The
+    /// subscription is active when this returns: everything published after
+    /// is delivered. After a lost connection it resubscribes by itself and
+    /// reports the gap (see [`PubSubEvent`]).
+    async fn subscribe(&self, channels: &[String], patterns: &[String]) -> Result<Subscription>;
 }
 
 /// A backend shared by clients and servers; cheap to clone.

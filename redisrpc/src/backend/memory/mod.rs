@@ -43,8 +43,12 @@ use async_trait::async_trait;
 use tokio::sync::oneshot;
 use tokio::time::Instant;
 
-use super::{Backend, Ttl};
+use self::documents::Documents;
+use super::{Backend, Commit, CommitOutcome, HashFields, StoredDoc, Subscription, Ttl};
 use crate::Result;
+
+mod documents;
+mod glob;
 
 /// Expiry times beyond this are clamped to it, so that no deadline overflows
 /// the clock (Redis refuses them outright; a century is "never" in practice).
@@ -79,6 +83,8 @@ const HEAP_SLACK: usize = 64;
 #[derive(Clone, Default)]
 pub struct Memory {
     store: Arc<Mutex<Store>>,
+    /// The shared state's documents, hashes and pub/sub (`documents.rs`).
+    documents: Arc<Documents>,
 }
 
 impl Memory {
@@ -495,8 +501,27 @@ impl Backend for Memory {
         }))
     }
 
+    async fn doc_get(&self, key: &str) -> Result<Option<StoredDoc>> {
+        Ok(self.documents.get(key))
+    }
+
+    async fn doc_commit(&self, commit: &Commit) -> Result<CommitOutcome> {
+        Ok(self.documents.commit(commit))
+    }
+
+    async fn hash_get_all(&self, key: &str) -> Result<HashFields> {
+        Ok(self.documents.hash_get_all(key))
+    }
+
+    async fn subscribe(&self, channels: &[String], patterns: &[String]) -> Result<Subscription> {
+        Ok(self.documents.subscribe(channels, patterns))
+    }
+
     async fn del(&self, key: &str) -> Result<bool> {
-        Ok(self.with(|store, now| store.entry(key, now).is_some() && store.entries.remove(key).is_some()))
+        let list = self.with(|store, now| store.entry(key, now).is_some() && store.entries.remove(key).is_some());
+        // As in Redis, one key space: documents and hashes go too.
+        let document = self.documents.remove(key);
+        Ok(list || document)
     }
 }
 

@@ -26,6 +26,11 @@
 //!   lost. The pop's own timeout is enforced by Redis itself instead, and a
 //!   dead peer is detected by TCP keepalive.
 //!
+//! - **One pub/sub connection per subscription** of the shared state
+//!   ([`Backend::subscribe`]), owned by a task that reconnects and
+//!   resubscribes with backoff when it drops (see `documents.rs`, which also
+//!   holds the compare-and-set Lua script of the documents).
+//!
 //! # Cancel safety
 //!
 //! Each `BLPOP` runs in a spawned task that owns its dedicated connection;
@@ -39,6 +44,7 @@
 //! sent on it would be lost.
 
 mod blocking;
+mod documents;
 
 use std::fmt;
 use std::sync::Arc;
@@ -50,7 +56,8 @@ use redis::io::tcp::TcpSettings;
 use redis::{Client, ConnectionAddr, ErrorKind, FromRedisValue, IntoConnectionInfo, RedisError};
 
 use self::blocking::Blocking;
-use super::{Backend, Ttl};
+use self::documents::Scripts;
+use super::{Backend, Commit, CommitOutcome, HashFields, StoredDoc, Subscription, Ttl};
 use crate::{Error, Result};
 
 /// Settings for [`Redis::connect_with`].
@@ -170,6 +177,10 @@ struct Inner {
     manager: ConnectionManager,
     /// The dedicated `BLPOP` connections.
     blocking: Arc<Blocking>,
+    /// For the shared state's pub/sub connections, one per subscription.
+    client: Client,
+    /// The shared state's Lua script, once loaded.
+    scripts: Scripts,
     /// Where we are connected, without credentials, for `Debug`.
     server: String,
     options: RedisOptions,
@@ -255,7 +266,7 @@ impl Redis {
             .map_err(connect_error)?;
 
         let blocking = Arc::new(Blocking::new(
-            client,
+            client.clone(),
             manager.clone(),
             options.connect_timeout,
             options.max_idle_blocking_connections,
@@ -265,6 +276,8 @@ impl Redis {
             inner: Arc::new(Inner {
                 manager,
                 blocking,
+                client,
+                scripts: Scripts::default(),
                 server,
                 options,
             }),
@@ -362,6 +375,23 @@ impl Backend for Redis {
             m if m < 0 => Ttl::Missing,
             m => Ttl::Expires(Duration::from_millis(m.unsigned_abs())),
         })
+    }
+
+    async fn doc_get(&self, key: &str) -> Result<Option<StoredDoc>> {
+        documents::doc_get(&self.inner.manager, key).await
+    }
+
+    async fn doc_commit(&self, commit: &Commit) -> Result<CommitOutcome> {
+        documents::doc_commit(&self.inner.manager, &self.inner.scripts, commit).await
+    }
+
+    async fn hash_get_all(&self, key: &str) -> Result<HashFields> {
+        documents::hash_get_all(&self.inner.manager, key).await
+    }
+
+    async fn subscribe(&self, channels: &[String], patterns: &[String]) -> Result<Subscription> {
+        let timeout = self.inner.options.connect_timeout;
+        documents::subscribe(&self.inner.client, timeout, channels, patterns).await
     }
 
     async fn del(&self, key: &str) -> Result<bool> {

@@ -1,0 +1,171 @@
+//! The shared-state suite of `bench`: small-value get and set, camera
+//! frames, and publish-to-mirror latency.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+use anyhow::ensure;
+use redisrpc::state::{NdArray, State};
+use serde_json::{Value, json};
+
+/// The figures of one run.
+#[derive(Debug, Default)]
+pub struct Figures {
+    rows: Vec<(String, String)>,
+    json: serde_json::Map<String, Value>,
+}
+
+impl Figures {
+    fn add(&mut self, name: &str, text: String, value: Value) {
+        println!("{name:<28} {text}");
+        self.rows.push((name.into(), text));
+        self.json.insert(name.replace(' ', "_"), value);
+    }
+
+    /// All figures as one JSON object.
+    pub fn to_json(&self) -> Value {
+        Value::Object(self.json.clone())
+    }
+}
+
+/// Percentile `p` (0–1) of sorted durations, in microseconds.
+fn percentile(sorted: &[Duration], p: f64) -> f64 {
+    sorted[((sorted.len() - 1) as f64 * p).round() as usize].as_secs_f64() * 1e6
+}
+
+fn tenths(x: f64) -> f64 {
+    (x * 10.0).round() / 10.0
+}
+
+/// Runs `ops` calls of `op(task, n)` from `concurrency` tasks, `n` counting
+/// each task's calls from 1; returns ops per second.
+async fn throughput<F, Fut>(ops: usize, concurrency: usize, op: F) -> anyhow::Result<f64>
+where
+    F: Fn(usize, u64) -> Fut + Send + Sync + 'static,
+    Fut: Future<Output = redisrpc::Result<()>> + Send,
+{
+    let op = Arc::new(op);
+    let remaining = Arc::new(AtomicUsize::new(ops));
+    let started = Instant::now();
+    let tasks: Vec<_> = (0..concurrency)
+        .map(|task| {
+            let (op, remaining) = (op.clone(), remaining.clone());
+            tokio::spawn(async move {
+                let mut count = 0;
+                while remaining
+                    .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |n| n.checked_sub(1))
+                    .is_ok()
+                {
+                    count += 1;
+                    op(task, count).await?;
+                }
+                anyhow::Ok(())
+            })
+        })
+        .collect();
+    for task in tasks {
+        task.await??;
+    }
+    Ok(ops as f64 / started.elapsed().as_secs_f64())
+}
+
+/// Runs the suite with `ops` small operations per measurement.
+pub async fn run(state: &State, ops: usize) -> anyhow::Result<Figures> {
+    let mut figures = Figures::default();
+    for task in 0..32 {
+        state
+            .set(format!("bench{task}"), &json!({"pose": {"x": 0.5, "y": 1.5}, "n": 0}))
+            .await?;
+    }
+    for concurrency in [1, 32] {
+        let reader = state.clone();
+        let rate = throughput(ops, concurrency, move |task, _| {
+            let state = reader.clone();
+            async move { state.get::<f64>(format!("bench{task}.pose.x")).await.map(drop) }
+        })
+        .await?;
+        figures.add(
+            &format!("get small x{concurrency}"),
+            format!("{rate:.0} ops/s"),
+            json!(rate.round()),
+        );
+        let writer = state.clone();
+        let rate = throughput(ops, concurrency, move |task, n| {
+            let state = writer.clone();
+            // A new value every time: writing the value already there is not a write.
+            async move { state.set(format!("bench{task}.pose.x"), &(n as f64 * 0.1)).await }
+        })
+        .await?;
+        figures.add(
+            &format!("set small x{concurrency}"),
+            format!("{rate:.0} ops/s"),
+            json!(rate.round()),
+        );
+    }
+
+    let pixels: Vec<u8> = (0..480 * 640 * 3).map(|i| (i % 251) as u8).collect();
+    let frame = NdArray::from_elements(vec![480, 640, 3], &pixels).map_err(anyhow::Error::msg)?;
+    let rounds = (ops / 100).clamp(10, 200);
+    let megabytes = (frame.bytes().len() * rounds) as f64 / 1e6;
+    let started = Instant::now();
+    for _ in 0..rounds {
+        state.set_array("bench_camera.frame", &frame).await?;
+    }
+    let rate = megabytes / started.elapsed().as_secs_f64();
+    figures.add("frame set 640x480x3", format!("{rate:.0} MB/s"), json!(rate.round()));
+    let started = Instant::now();
+    for _ in 0..rounds {
+        let back = state.get_array("bench_camera.frame").await?;
+        ensure!(back.bytes().len() == frame.bytes().len(), "short frame");
+    }
+    let rate = megabytes / started.elapsed().as_secs_f64();
+    figures.add("frame get 640x480x3", format!("{rate:.0} MB/s"), json!(rate.round()));
+
+    // Measured on a runtime worker, as the throughput figures are (the
+    // main thread's wake-ups cost extra).
+    let (state, ops) = (state.clone(), ops);
+    figures = tokio::spawn(async move { latency(&state, ops, figures).await }).await??;
+    Ok(figures)
+}
+
+/// Adds the read round trip and publish-to-mirror latencies to `figures`.
+async fn latency(state: &State, ops: usize, mut figures: Figures) -> anyhow::Result<Figures> {
+    // A read of a tiny document: one round trip, the unit of comparison.
+    let samples = (ops / 10).clamp(100, 2_000);
+    let mut round_trips = Vec::with_capacity(samples);
+    for _ in 0..samples {
+        let started = Instant::now();
+        state.get::<f64>("bench0.pose.y").await?;
+        round_trips.push(started.elapsed());
+    }
+    round_trips.sort_unstable();
+    let round_trip = percentile(&round_trips, 0.5);
+    figures.add(
+        "read round trip p50",
+        format!("{round_trip:.1} µs"),
+        json!(tenths(round_trip)),
+    );
+
+    let mut mirror = state.mirror("bench_pub").await?;
+    let mut latencies = Vec::with_capacity(samples);
+    for seq in 0..samples as u64 {
+        let started = Instant::now();
+        state.publish("bench_pub.seq", &seq).await?;
+        while mirror.get::<u64>("bench_pub.seq").ok() != Some(seq) {
+            tokio::time::timeout(Duration::from_secs(5), mirror.changed()).await??;
+        }
+        latencies.push(started.elapsed());
+    }
+    latencies.sort_unstable();
+    let (p50, p99) = (percentile(&latencies, 0.5), percentile(&latencies, 0.99));
+    figures.add(
+        "publish to mirror",
+        format!(
+            "p50 {p50:.1} µs, p99 {p99:.1} µs ({:.1}x a round trip)",
+            p50 / round_trip
+        ),
+        json!({"p50_us": tenths(p50), "p99_us": tenths(p99), "round_trips": tenths(p50 / round_trip)}),
+    );
+    Ok(figures)
+}

@@ -1,0 +1,62 @@
+//! `robot-state` runs embedded in one process, and over Redis as a
+//! publisher and a subscriber in two.
+
+use std::process::{Command, Output};
+
+use redisrpc_testkit::RedisServer;
+
+fn robot_state(args: &[&str]) -> std::process::Child {
+    Command::new(env!("CARGO_BIN_EXE_robot-state"))
+        .args(args)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("robot-state starts")
+}
+
+fn success(output: Output, what: &str) -> String {
+    let stdout = String::from_utf8(output.stdout).unwrap();
+    assert!(
+        output.status.success(),
+        "{what} failed:\n{stdout}\n{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    stdout
+}
+
+/// The sequence numbers of the poses printed.
+fn seqs(stdout: &str) -> Vec<u64> {
+    stdout
+        .lines()
+        .filter_map(|line| line.strip_prefix("seq ")?.split_whitespace().next()?.parse().ok())
+        .collect()
+}
+
+#[test]
+fn runs_embedded_in_one_process() {
+    let stdout = success(
+        robot_state(&["embedded", "--seconds", "1"]).wait_with_output().unwrap(),
+        "embedded",
+    );
+    let seqs = seqs(&stdout);
+    assert!(seqs.len() >= 5, "{stdout}");
+    assert!(seqs.windows(2).all(|w| w[0] <= w[1]), "{stdout}");
+    assert!(stdout.contains("tip ("), "{stdout}");
+}
+
+#[test]
+fn runs_over_redis_in_two_processes() {
+    let Some(redis) = RedisServer::start() else { return };
+    let url = redis.url();
+    let publisher = robot_state(&["publish", "--redis", &url, "--seconds", "3"]);
+    let subscriber = robot_state(&["subscribe", "--redis", &url, "--seconds", "2"]);
+    let stdout = success(subscriber.wait_with_output().unwrap(), "subscribe");
+    let published = success(publisher.wait_with_output().unwrap(), "publish");
+    assert!(published.contains("published"), "{published}");
+    let seqs = seqs(&stdout);
+    assert!(seqs.len() >= 5, "{stdout}");
+    assert!(
+        seqs.windows(2).all(|w| w[0] <= w[1]) && seqs.last() > seqs.first(),
+        "{stdout}"
+    );
+}

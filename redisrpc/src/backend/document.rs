@@ -1,0 +1,120 @@
+//! The document-level primitives the shared state ([`crate::state`]) needs
+//! from a backend, and the values they exchange.
+//!
+//! The state module computes every change in Rust and hands the backend a
+//! finished [`Commit`], which the backend applies atomically if the
+//! document's version is still the one the change was computed from. Keeping
+//! the backends to this small compare-and-set keeps all document logic, and
+//! the exactness of its numbers, in one place that both backends share.
+
+use std::fmt;
+use std::pin::Pin;
+
+use futures::Stream;
+
+/// The fields of a Redis hash: `(name, value)` pairs.
+pub type HashFields = Vec<(String, Vec<u8>)>;
+
+/// A document as stored: the version of its last write and its JSON text.
+#[derive(Clone, PartialEq, Eq)]
+pub struct StoredDoc {
+    /// Strictly increasing over all writes to all documents of one store,
+    /// so a version is never reused, not even after the document is deleted
+    /// and created again. 0 only for a document another program wrote
+    /// without a version.
+    pub version: u64,
+    /// The document, as JSON text.
+    pub json: Vec<u8>,
+}
+
+impl fmt::Debug for StoredDoc {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("StoredDoc")
+            .field("version", &self.version)
+            .field("json", &String::from_utf8_lossy(&self.json))
+            .finish()
+    }
+}
+
+/// One atomic write of a document, with the side writes that go with it.
+///
+/// Applied all or nothing, and only when the document's current version is
+/// [`Commit::expected`]. In order: the keys in [`Commit::delete`] are
+/// deleted, the hashes in [`Commit::hashes`] replace what was at their keys,
+/// the document is written (or deleted) with a new version, and the
+/// notification, if any, is published.
+#[derive(Debug, Clone, Default)]
+pub struct Commit {
+    /// The document's key.
+    pub key: String,
+    /// The version the change was computed from; 0 when the document was
+    /// absent.
+    pub expected: u64,
+    /// The new JSON text; `None` deletes the document.
+    pub json: Option<Vec<u8>>,
+    /// Keys to delete (binary values no longer referenced).
+    pub delete: Vec<String>,
+    /// Hashes to write, each replacing its key entirely: `(key, fields)`.
+    pub hashes: Vec<(String, HashFields)>,
+    /// The notification to publish once written.
+    pub publish: Option<Notification>,
+}
+
+/// A pub/sub message published by a [`Commit`]. Its payload is
+/// `head`, the commit's new version in decimal, then `tail`: the version is
+/// only known once the commit is applied.
+#[derive(Debug, Clone, Default)]
+pub struct Notification {
+    /// The channel.
+    pub channel: String,
+    /// The payload before the version.
+    pub head: Vec<u8>,
+    /// The payload after the version.
+    pub tail: Vec<u8>,
+}
+
+impl Notification {
+    /// The payload for a commit that got `version`.
+    pub fn payload(&self, version: u64) -> Vec<u8> {
+        let version = version.to_string();
+        let mut payload = Vec::with_capacity(self.head.len() + version.len() + self.tail.len());
+        payload.extend_from_slice(&self.head);
+        payload.extend_from_slice(version.as_bytes());
+        payload.extend_from_slice(&self.tail);
+        payload
+    }
+}
+
+/// What became of a [`Commit`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum CommitOutcome {
+    /// Applied; the document now has this version (0 when it was deleted).
+    Committed(u64),
+    /// Not applied: the document changed since it was read. It is now this
+    /// (`None`: absent), so the caller can recompute without another read.
+    Conflict(Option<StoredDoc>),
+}
+
+/// What a [`Subscription`] delivers.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PubSubEvent {
+    /// A message published on a subscribed channel or one matching a
+    /// subscribed pattern.
+    Message {
+        /// The channel it was published on.
+        channel: String,
+        /// The payload.
+        payload: Vec<u8>,
+    },
+    /// The subscription stopped receiving: the connection dropped, or the
+    /// subscriber fell too far behind. Messages from now until the next
+    /// [`PubSubEvent::Resubscribed`] are lost.
+    Disconnected,
+    /// The subscription receives again, after a [`PubSubEvent::Disconnected`].
+    /// Whoever keeps state from the messages must re-read it now.
+    Resubscribed,
+}
+
+/// A live subscription: a stream of [`PubSubEvent`]s that ends only when the
+/// backend is gone. Dropping it unsubscribes.
+pub type Subscription = Pin<Box<dyn Stream<Item = PubSubEvent> + Send>>;

@@ -1,0 +1,327 @@
+//! Binary values beside a document: n-dimensional arrays in numpy's layout,
+//! and the [`Marshaller`] trait for other binary types.
+//!
+//! Large numeric data (camera frames, point clouds) would be slow and big
+//! as JSON. A binary value is stored in a Redis hash of its own, and the
+//! document holds a small marker in its place:
+//!
+//! ```json
+//! {"$binary": {"label": "ndarray", "key": "robot.camera.frame"}}
+//! ```
+//!
+//! `key` is the hash's Redis key (the value's path when it was written, as
+//! REEM names its arrays; a different one if that name was taken) and
+//! `label` names the marshaller that wrote it. The hash is written,
+//! replaced and deleted atomically with the document: setting or deleting
+//! any path that contained a marker deletes the hash too. An object whose
+//! only member is `$binary` is therefore reserved for markers.
+//!
+//! [`NdArray`] is stored by [`NdArrayMarshaller`] as the REEM Python library
+//! stores numpy arrays: fields `arr` (the raw little-endian bytes, C order),
+//! `dtype` (`uint8`, `int32`, `int64`, `float32`, `float64`) and `shape`
+//! (numpy's printed tuple, `(480, 640, 3)`, `(5,)`, `()`). In Python:
+//! `h = r.hgetall(key); numpy.frombuffer(h[b"arr"], h[b"dtype"].decode()).reshape(shape)`.
+
+use serde_json::{Value, json};
+
+/// The member that marks a binary value in a document.
+const MARKER: &str = "$binary";
+
+/// Hash fields: `(name, bytes)`.
+pub type Fields = crate::backend::HashFields;
+
+/// How a binary type is stored in a Redis hash.
+///
+/// The store writes the hash (and deletes it when the value is replaced or
+/// deleted) atomically with the document, so a marshaller only converts
+/// between its value and the hash's fields. Its [`label`](Marshaller::label)
+/// is recorded in the document's marker, so readers know how to decode the
+/// hash, and reading with a marshaller of another label is an error.
+pub trait Marshaller: Send + Sync {
+    /// The Rust type it stores.
+    type Value;
+
+    /// A name unique to this encoding, recorded beside every value.
+    fn label(&self) -> &str;
+
+    /// The hash fields that store `value`.
+    fn write(&self, value: &Self::Value) -> Result<Fields, String>;
+
+    /// Rebuilds a value from the fields [`write`](Marshaller::write) made.
+    fn read(&self, fields: Fields) -> Result<Self::Value, String>;
+}
+
+/// Where a binary value lives, as its marker in the document says.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Marker {
+    pub(crate) label: String,
+    pub(crate) key: String,
+}
+
+impl Marker {
+    /// The marker `value` is, if it is one.
+    pub(crate) fn of(value: &Value) -> Option<Marker> {
+        let map = value.as_object().filter(|map| map.len() == 1)?;
+        let inner = map.get(MARKER)?.as_object()?;
+        Some(Marker {
+            label: inner.get("label")?.as_str()?.to_owned(),
+            key: inner.get("key")?.as_str()?.to_owned(),
+        })
+    }
+
+    pub(crate) fn to_value(&self) -> Value {
+        json!({ MARKER: { "label": self.label, "key": self.key } })
+    }
+
+    /// Every marker's key in `value`, depth first.
+    pub(crate) fn collect(value: &Value, keys: &mut Vec<String>) {
+        if let Some(marker) = Marker::of(value) {
+            keys.push(marker.key);
+            return;
+        }
+        match value {
+            Value::Array(items) => items.iter().for_each(|item| Marker::collect(item, keys)),
+            Value::Object(map) => map.values().for_each(|item| Marker::collect(item, keys)),
+            _ => {}
+        }
+    }
+}
+
+/// The element types of an [`NdArray`], named as numpy names them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Dtype {
+    /// `uint8`.
+    U8,
+    /// `int32`.
+    I32,
+    /// `int64`.
+    I64,
+    /// `float32`.
+    F32,
+    /// `float64`.
+    F64,
+}
+
+impl Dtype {
+    /// numpy's name: `uint8`, `int32`, `int64`, `float32`, `float64`.
+    pub fn name(self) -> &'static str {
+        match self {
+            Dtype::U8 => "uint8",
+            Dtype::I32 => "int32",
+            Dtype::I64 => "int64",
+            Dtype::F32 => "float32",
+            Dtype::F64 => "float64",
+        }
+    }
+
+    /// The bytes of one element.
+    pub fn size(self) -> usize {
+        match self {
+            Dtype::U8 => 1,
+            Dtype::I32 | Dtype::F32 => 4,
+            Dtype::I64 | Dtype::F64 => 8,
+        }
+    }
+
+    /// Parses numpy's name (`float32`) or little-endian type string (`<f4`).
+    pub fn parse(name: &str) -> Option<Dtype> {
+        Some(match name {
+            "uint8" | "|u1" | "u1" => Dtype::U8,
+            "int32" | "<i4" | "i4" => Dtype::I32,
+            "int64" | "<i8" | "i8" => Dtype::I64,
+            "float32" | "<f4" | "f4" => Dtype::F32,
+            "float64" | "<f8" | "f8" => Dtype::F64,
+            _ => return None,
+        })
+    }
+}
+
+/// A Rust element type of an [`NdArray`]: `u8`, `i32`, `i64`, `f32`, `f64`.
+pub trait Element: Copy + Send + Sync + 'static {
+    /// Its [`Dtype`].
+    const DTYPE: Dtype;
+    /// Appends its little-endian bytes.
+    fn put(self, out: &mut Vec<u8>);
+    /// Reads it from exactly `DTYPE.size()` little-endian bytes.
+    fn take(bytes: &[u8]) -> Self;
+}
+
+macro_rules! element {
+    ($($ty:ty => $dtype:ident),*) => {$(
+        impl Element for $ty {
+            const DTYPE: Dtype = Dtype::$dtype;
+            fn put(self, out: &mut Vec<u8>) {
+                out.extend_from_slice(&self.to_le_bytes());
+            }
+            fn take(bytes: &[u8]) -> Self {
+                <$ty>::from_le_bytes(bytes.try_into().expect("one element's bytes"))
+            }
+        }
+    )*};
+}
+
+element!(u8 => U8, i32 => I32, i64 => I64, f32 => F32, f64 => F64);
+
+/// An n-dimensional array: element type, shape, and its elements as raw
+/// little-endian bytes in C (row-major) order, as numpy holds them.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NdArray {
+    dtype: Dtype,
+    shape: Vec<usize>,
+    bytes: Vec<u8>,
+}
+
+impl NdArray {
+    /// An array from raw little-endian bytes; fails when their length is not
+    /// the shape's element count times the element size.
+    pub fn from_bytes(dtype: Dtype, shape: Vec<usize>, bytes: Vec<u8>) -> Result<NdArray, String> {
+        let count = shape
+            .iter()
+            .try_fold(1usize, |n, &d| n.checked_mul(d))
+            .ok_or("the shape's element count overflows")?;
+        if count.checked_mul(dtype.size()) != Some(bytes.len()) {
+            return Err(format!(
+                "shape {} of {} needs {count} × {} bytes, got {}",
+                shape_text(&shape),
+                dtype.name(),
+                dtype.size(),
+                bytes.len()
+            ));
+        }
+        Ok(NdArray { dtype, shape, bytes })
+    }
+
+    /// An array of `elements` with `shape`; fails when the counts differ.
+    pub fn from_elements<T: Element>(shape: Vec<usize>, elements: &[T]) -> Result<NdArray, String> {
+        let mut bytes = Vec::with_capacity(elements.len() * T::DTYPE.size());
+        for element in elements {
+            element.put(&mut bytes);
+        }
+        NdArray::from_bytes(T::DTYPE, shape, bytes)
+    }
+
+    /// The element type.
+    pub fn dtype(&self) -> Dtype {
+        self.dtype
+    }
+
+    /// The length of each dimension.
+    pub fn shape(&self) -> &[usize] {
+        &self.shape
+    }
+
+    /// The raw little-endian bytes.
+    pub fn bytes(&self) -> &[u8] {
+        &self.bytes
+    }
+
+    /// The raw bytes, without copying.
+    pub fn into_bytes(self) -> Vec<u8> {
+        self.bytes
+    }
+
+    /// The elements, in C order; fails when `T` is not the array's type.
+    pub fn to_vec<T: Element>(&self) -> Result<Vec<T>, String> {
+        if T::DTYPE != self.dtype {
+            return Err(format!(
+                "the array holds {}, not {}",
+                self.dtype.name(),
+                T::DTYPE.name()
+            ));
+        }
+        Ok(self.bytes.chunks_exact(self.dtype.size()).map(T::take).collect())
+    }
+}
+
+/// numpy's printed shape: `()`, `(5,)`, `(480, 640, 3)`.
+fn shape_text(shape: &[usize]) -> String {
+    match shape {
+        [one] => format!("({one},)"),
+        _ => format!(
+            "({})",
+            shape.iter().map(usize::to_string).collect::<Vec<_>>().join(", ")
+        ),
+    }
+}
+
+fn parse_shape(text: &str) -> Option<Vec<usize>> {
+    let inner = text.trim().strip_prefix('(')?.strip_suffix(')')?;
+    inner
+        .split(',')
+        .map(str::trim)
+        .filter(|part| !part.is_empty())
+        // Python 2 printed long integers with an `L`.
+        .map(|part| part.trim_end_matches('L').parse().ok())
+        .collect()
+}
+
+/// Stores an [`NdArray`] in REEM's numpy layout (label `ndarray`; see the
+/// [module docs](self)).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct NdArrayMarshaller;
+
+impl Marshaller for NdArrayMarshaller {
+    type Value = NdArray;
+
+    fn label(&self) -> &str {
+        "ndarray"
+    }
+
+    fn write(&self, array: &NdArray) -> Result<Fields, String> {
+        Ok(vec![
+            ("arr".into(), array.bytes.clone()),
+            ("dtype".into(), array.dtype.name().into()),
+            ("shape".into(), shape_text(&array.shape).into_bytes()),
+        ])
+    }
+
+    fn read(&self, fields: Fields) -> Result<NdArray, String> {
+        let (mut arr, mut dtype, mut shape) = (None, None, None);
+        for (name, value) in fields {
+            match name.as_str() {
+                "arr" => arr = Some(value),
+                "dtype" => dtype = Some(value),
+                "shape" => shape = Some(value),
+                _ => {}
+            }
+        }
+        let text = |field: Option<Vec<u8>>, name: &str| {
+            String::from_utf8(field.ok_or(format!("the hash has no `{name}` field"))?)
+                .map_err(|_| format!("the `{name}` field is not text"))
+        };
+        let dtype_name = text(dtype, "dtype")?;
+        let dtype = Dtype::parse(&dtype_name).ok_or(format!(
+            "unsupported dtype `{dtype_name}` (supported: uint8, int32, int64, float32, float64)"
+        ))?;
+        let shape_field = text(shape, "shape")?;
+        let shape = parse_shape(&shape_field).ok_or(format!("cannot read the shape `{shape_field}`"))?;
+        let arr = arr.ok_or("the hash has no `arr` field")?;
+        NdArray::from_bytes(dtype, shape, arr)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn shapes_print_and_parse_as_numpy() {
+        for (shape, text) in [(vec![], "()"), (vec![5], "(5,)"), (vec![480, 640, 3], "(480, 640, 3)")] {
+            assert_eq!(shape_text(&shape), text);
+            assert_eq!(parse_shape(text), Some(shape));
+        }
+        assert_eq!(parse_shape("(2L, 3L)"), Some(vec![2, 3]));
+        assert_eq!(parse_shape("2, 3"), None);
+    }
+
+    #[test]
+    fn arrays_check_their_size_and_type() {
+        let array = NdArray::from_elements(vec![2, 2], &[1.5f32, -0.0, 3.0, 4.0]).unwrap();
+        assert_eq!(array.bytes().len(), 16);
+        assert_eq!(array.to_vec::<f32>().unwrap()[1].to_bits(), (-0.0f32).to_bits());
+        assert!(array.to_vec::<f64>().is_err());
+        assert!(NdArray::from_elements(vec![3], &[1u8, 2]).is_err());
+        let fields = NdArrayMarshaller.write(&array).unwrap();
+        assert_eq!(NdArrayMarshaller.read(fields).unwrap(), array);
+    }
+}

@@ -1,0 +1,276 @@
+//! A live local copy of a document or subtree, current with every publish.
+//!
+//! The mirror subscribes first and reads the document second, so no publish
+//! falls between the two. Each notification carries the document's version
+//! before and after the publish: the mirror applies it when the version
+//! before is the one it holds, ignores it when it already holds a later
+//! version, and otherwise (a write it did not see, such as a plain `set` or
+//! a publish to another part of the document) reads the document again.
+//! When the subscription drops, the mirror refuses reads until it has
+//! resubscribed and read again.
+
+use std::sync::{Arc, PoisonError, RwLock};
+use std::time::Duration;
+
+use serde::de::DeserializeOwned;
+use serde_json::Value;
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
+
+use super::doc::{self, Doc};
+use super::path::{IntoPath, Path, Segment};
+use super::pubsub::{Payload, glob_escape};
+use super::store::{CHANNEL_PREFIX, State};
+use crate::backend::{PubSubEvent, Subscription};
+use crate::{Error, Result};
+
+/// How long a mirror waits between failed reads while resynchronising.
+const RETRY: (Duration, Duration) = (Duration::from_millis(20), Duration::from_secs(1));
+
+/// A live local copy of the value at a path (see [`State::mirror`]).
+///
+/// Reads are local: no round trip. They fail with [`Error::OutOfSync`]
+/// while the mirror cannot vouch for its copy. Dropping the mirror stops
+/// following.
+#[derive(Debug)]
+pub struct Mirror {
+    shared: Arc<Shared>,
+    changes: watch::Receiver<u64>,
+    task: JoinHandle<()>,
+}
+
+#[derive(Debug)]
+struct Shared {
+    path: Path,
+    /// A plain lock: held only to copy in or out, never across an await.
+    local: RwLock<Local>,
+    /// Bumped on every change of `local`, for [`Mirror::changed`].
+    changes: watch::Sender<u64>,
+}
+
+#[derive(Debug)]
+struct Local {
+    /// The mirrored value; `None` when nothing is at the path.
+    value: Option<Value>,
+    /// The document version the value is from.
+    version: u64,
+    /// `Err(reason)` while not in sync.
+    sync: Result<(), String>,
+}
+
+impl State {
+    /// A live mirror of the value at `path` (a whole document or any
+    /// subtree), following every publish to it, to its ancestors, or to its
+    /// descendants. Returns once the mirror holds the current value.
+    pub async fn mirror(&self, path: impl IntoPath) -> Result<Mirror> {
+        let path = path.into_path()?;
+        let (channels, patterns) = channels(&path);
+        let subscription = self.backend().subscribe(&channels, &patterns).await?;
+        let (value, version) = read(self, &path).await?;
+        let (changes, receiver) = watch::channel(0);
+        let shared = Arc::new(Shared {
+            path,
+            local: RwLock::new(Local {
+                value,
+                version,
+                sync: Ok(()),
+            }),
+            changes,
+        });
+        let task = tokio::spawn(follow(self.clone(), shared.clone(), subscription));
+        Ok(Mirror {
+            shared,
+            changes: receiver,
+            task,
+        })
+    }
+}
+
+/// The channels that carry updates of `path`: those of its ancestors and
+/// itself exactly, and patterns for its descendants.
+fn channels(path: &Path) -> (Vec<String>, Vec<String>) {
+    let exact = (0..=path.segments().len())
+        .map(|len| format!("{CHANNEL_PREFIX}{}", path.prefix(len)))
+        .collect();
+    let base = glob_escape(&format!("{CHANNEL_PREFIX}{path}"));
+    (exact, vec![format!("{base}.*"), format!("{base}\\[*")])
+}
+
+/// The value at `path` now, with its document's version.
+async fn read(state: &State, path: &Path) -> Result<(Option<Value>, u64)> {
+    let (version, document) = state.read(path.key()).await?;
+    let value = doc::get(&document, path).ok().cloned();
+    Ok((value, version))
+}
+
+async fn follow(state: State, shared: Arc<Shared>, mut subscription: Subscription) {
+    use futures::StreamExt;
+    while let Some(event) = subscription.next().await {
+        match event {
+            PubSubEvent::Message { payload, .. } => {
+                let applied = Payload::parse(&payload)
+                    .is_some_and(|update| shared.apply(&update.path, update.base, update.version, update.value));
+                if !applied {
+                    resync(&state, &shared).await;
+                }
+            }
+            PubSubEvent::Disconnected => shared.lose_sync("the subscription lost its connection; reconnecting"),
+            PubSubEvent::Resubscribed => resync(&state, &shared).await,
+        }
+    }
+    shared.lose_sync("the backend is gone");
+}
+
+/// Reads the value again until that works.
+async fn resync(state: &State, shared: &Shared) {
+    let mut wait = RETRY.0;
+    loop {
+        match read(state, &shared.path).await {
+            Ok((value, version)) => {
+                shared.update(|local| {
+                    *local = Local {
+                        value,
+                        version,
+                        sync: Ok(()),
+                    }
+                });
+                return;
+            }
+            Err(error) => {
+                shared.lose_sync(&format!("cannot read the document: {error}"));
+                tokio::time::sleep(wait).await;
+                wait = (wait * 2).min(RETRY.1);
+            }
+        }
+    }
+}
+
+impl Shared {
+    fn update(&self, f: impl FnOnce(&mut Local)) {
+        f(&mut self.local.write().unwrap_or_else(PoisonError::into_inner));
+        self.changes.send_modify(|n| *n += 1);
+    }
+
+    fn lose_sync(&self, reason: &str) {
+        self.update(|local| local.sync = Err(reason.to_owned()));
+    }
+
+    /// Applies a published update; false when the mirror must read again
+    /// (it missed a write, or the update does not fit its copy).
+    fn apply(&self, path: &Path, base: u64, version: u64, value: Value) -> bool {
+        let mut local = self.local.write().unwrap_or_else(PoisonError::into_inner);
+        if local.sync.is_err() {
+            return false;
+        }
+        if version <= local.version {
+            return true; // Already in the copy (read after it was published).
+        }
+        if base != local.version {
+            return false;
+        }
+        let applied = if path.starts_with(&self.path) {
+            // At or below the mirrored path: set it within the copy.
+            let relative =
+                Path::root(self.path.key()).map(|root| relative(&root, &path.segments()[self.path.segments().len()..]));
+            let mut copy: Doc = local.value.clone();
+            match relative {
+                Ok(relative) if doc::set(&mut copy, &relative, value).is_ok() => {
+                    local.value = copy;
+                    true
+                }
+                _ => false,
+            }
+        } else {
+            // An ancestor was replaced: take our part of it.
+            local.value = doc::get_within(&value, path, &self.path).ok().cloned();
+            true
+        };
+        if applied {
+            local.version = version;
+            drop(local);
+            self.changes.send_modify(|n| *n += 1);
+        }
+        applied
+    }
+}
+
+fn relative(root: &Path, segments: &[Segment]) -> Path {
+    segments.iter().fold(root.clone(), |path, segment| match segment {
+        Segment::Key(name) => path.child(name.clone()),
+        Segment::Index(index) => path.index(*index),
+    })
+}
+
+impl Mirror {
+    /// The mirrored path.
+    pub fn path(&self) -> &Path {
+        &self.shared.path
+    }
+
+    /// True while the copy is current (as of the last notification).
+    pub fn is_in_sync(&self) -> bool {
+        self.local().sync.is_ok()
+    }
+
+    /// The document version the copy is from (0: the document is absent).
+    pub fn version(&self) -> u64 {
+        self.local().version
+    }
+
+    fn local(&self) -> std::sync::RwLockReadGuard<'_, Local> {
+        self.shared.local.read().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// The value at `path`, which must be the mirrored path or inside it,
+    /// as JSON; from the local copy.
+    pub fn get_value(&self, path: impl IntoPath) -> Result<Value> {
+        let path = path.into_path()?;
+        if !path.starts_with(&self.shared.path) {
+            return Err(Error::InvalidPath {
+                path: path.to_string(),
+                reason: format!("outside the mirrored `{}`", self.shared.path),
+            });
+        }
+        let local = self.local();
+        if let Err(reason) = &local.sync {
+            return Err(Error::OutOfSync {
+                path: self.shared.path.to_string(),
+                reason: reason.clone(),
+            });
+        }
+        let Some(value) = &local.value else {
+            return Err(Error::NotFound {
+                path: path.to_string(),
+                reason: format!("nothing is at the mirrored `{}`", self.shared.path),
+            });
+        };
+        doc::get_within(value, &self.shared.path, &path).cloned()
+    }
+
+    /// The value at `path` (the mirrored path or inside it) as `T`.
+    pub fn get<T: DeserializeOwned>(&self, path: impl IntoPath) -> Result<T> {
+        let path = path.into_path()?;
+        let value = self.get_value(&path)?;
+        serde_json::from_value(value).map_err(|e| Error::Deserialize {
+            path: path.to_string(),
+            expected: std::any::type_name::<T>(),
+            source: e.into(),
+        })
+    }
+
+    /// Waits until the copy changes (a new value, or a change of its sync
+    /// state). Returns at once if it changed since the last call.
+    pub async fn changed(&mut self) -> Result<()> {
+        self.changes.changed().await.map_err(|_| Error::OutOfSync {
+            path: self.shared.path.to_string(),
+            reason: "the mirror stopped".into(),
+        })
+    }
+}
+
+impl Drop for Mirror {
+    fn drop(&mut self) {
+        // The task holds the subscription; ending it unsubscribes.
+        self.task.abort();
+    }
+}

@@ -1,0 +1,139 @@
+//! Shared state: one nested dictionary shared by every process, binary
+//! arrays beside it, and live updates.
+//!
+//! Robot processes share poses, joint angles, settings and camera frames
+//! beside their RPC calls. [`State`] stores them as nested JSON documents
+//! under top-level keys, addressed by paths; every operation is atomic on
+//! the server, so processes writing different paths of one document never
+//! undo each other's writes. [`State::publish`] stores a value and notifies
+//! subscribers: a [`Mirror`] keeps a local copy current, [`Updates`] streams
+//! what changed. It runs the same on Redis (stock Redis ≥ 7 or Valkey, no
+//! module needed) and on the embedded backend.
+//!
+//! ```
+//! use redisrpc::backend::Memory;
+//! use redisrpc::state::{NdArray, State};
+//! use serde_json::json;
+//!
+//! # #[tokio::main(flavor = "current_thread")]
+//! # async fn main() -> redisrpc::Result<()> {
+//! let state = State::new(Memory::new()); // or `Redis::connect(url).await?`
+//! state.set("robot", &json!({"arm": {"angle": 0.5}, "joints": [0.0, 0.1, 0.2]})).await?;
+//! state.set("robot.gripper.open", &true).await?; // creates `gripper`
+//! assert_eq!(state.incr("robot.joints[2]", 0.25).await?.as_f64(), Some(0.45));
+//! let angle: f64 = state.get("robot.arm.angle").await?;
+//! assert_eq!(angle, 0.5);
+//!
+//! // A camera frame, stored as raw bytes in numpy's layout.
+//! let frame = NdArray::from_elements(vec![2, 3], &[1u8, 2, 3, 4, 5, 6]).unwrap();
+//! state.set_array("robot.camera.frame", &frame).await?;
+//! assert_eq!(state.get_array("robot.camera.frame").await?, frame);
+//!
+//! // A live mirror, read without a round trip.
+//! let mut mirror = state.mirror("robot.arm").await?;
+//! state.publish("robot.arm.angle", &0.75).await?;
+//! while mirror.get::<f64>("robot.arm.angle")? != 0.75 {
+//!     mirror.changed().await?;
+//! }
+//! # Ok(()) }
+//! ```
+//!
+//! # Paths
+//!
+//! `robot.arm.angle`: the top-level key `robot`, then object members.
+//! `robot.joints[2]`: an array element (from 0). `robot["odd.name"]`: a
+//! member whose name is not plain, as a JSON string. Plain names are
+//! non-empty and hold none of `.`, `[`, `]`, `"` or whitespace; top-level
+//! keys must be plain. See [`Path`].
+//!
+//! # Operations
+//!
+//! [`get`](State::get) (typed through serde) and
+//! [`get_value`](State::get_value), [`set`](State::set) (creating missing
+//! parent objects, not arrays or array elements),
+//! [`delete`](State::delete), [`exists`](State::exists),
+//! [`type_of`](State::type_of), [`len`](State::len),
+//! [`incr`](State::incr), [`decr`](State::decr), [`mul`](State::mul),
+//! [`div`](State::div), [`append`](State::append),
+//! [`extend`](State::extend), and [`update`](State::update), a typed
+//! read-modify-write of a subtree that retries on conflict
+//! ([`try_update`](State::try_update) when the change may be refused). A bad path, a
+//! type mismatch (incrementing a string, indexing past an array's end) or a
+//! missing key is an error ([`Error::InvalidPath`](crate::Error::InvalidPath),
+//! [`WrongType`](crate::Error::WrongType),
+//! [`NotFound`](crate::Error::NotFound)) and changes nothing.
+//!
+//! Values round-trip exactly: every `f64` bit for bit (including `-0.0`),
+//! the whole `i64` and `u64` ranges, empty arrays and objects, any Unicode
+//! text. Numbers are never decoded anywhere but in Rust.
+//!
+//! # How the data lies in Redis
+//!
+//! A program in any language can read it with a plain Redis client:
+//!
+//! | what | Redis key | type | content |
+//! | --- | --- | --- | --- |
+//! | document `robot` | `robot` | hash | `json`: the document as JSON text; `version`: its version, a decimal integer |
+//! | binary value at `robot.camera.frame` | `robot.camera.frame` (or that with `#<hex>` appended, if taken) | hash | the marshaller's fields; for arrays `arr`, `dtype`, `shape` as REEM's numpy arrays |
+//! | version counter | `__state__:clock` | string | the last version given out |
+//! | notifications of `robot.arm` | channel `__state__:robot.arm` | pub/sub | `{"path":"robot.arm","base":B,"value":V,"version":N}` |
+//!
+//! In the document, a binary value appears as its marker,
+//! `{"$binary": {"label": "ndarray", "key": "robot.camera.frame"}}` (see
+//! [`binary`]). Versions come from the one counter, so they increase over
+//! all writes and are never reused. Every write is one Lua script that
+//! checks the version, writes the document and its binary hashes, and
+//! publishes, all at once.
+//!
+//! ```python
+//! import json, numpy, redis
+//! r = redis.Redis()
+//! robot = json.loads(r.hget("robot", "json"))
+//! h = r.hgetall(robot["camera"]["frame"]["$binary"]["key"])
+//! shape = tuple(int(n) for n in h[b"shape"].decode()[1:-1].split(",") if n.strip())
+//! frame = numpy.frombuffer(h[b"arr"], h[b"dtype"].decode()).reshape(shape)
+//! ```
+//!
+//! Another program that writes must keep this layout and take a version
+//! from the counter (`INCR __state__:clock`) with every write, in a
+//! `MULTI`/`EXEC` or a script that also checks the version it read, so that
+//! concurrent writers here notice its writes. A document with only a `json`
+//! field reads as version 0; the first write from here gives it a version.
+//!
+//! # Delivery
+//!
+//! Only [`publish`](State::publish) (and `publish_binary`/`publish_array`)
+//! notifies; plain writes do not. Notifications are published in the same
+//! atomic step as the write, so they arrive in the order of the writes.
+//!
+//! * [`Updates`] delivers **every update** published while it is connected,
+//!   in order. When its connection drops it says so
+//!   ([`Event::Disconnected`]), reconnects and resubscribes by itself with
+//!   backoff, and says so again ([`Event::Resubscribed`]): updates published
+//!   in between are lost, as Redis pub/sub does not keep them.
+//! * A [`Mirror`] always converges to the **latest state**: it applies each
+//!   update in order, and re-reads the document whenever it may have missed
+//!   one (a version gap, a reconnect, a plain write seen at the next
+//!   publish). While it cannot vouch for its copy (disconnected) its reads
+//!   fail with [`Error::OutOfSync`](crate::Error::OutOfSync) instead of
+//!   serving stale state; [`Mirror::is_in_sync`] says which.
+//!
+//! A subscriber that falls far behind is treated like a dropped connection
+//! (Redis disconnects slow pub/sub clients; the embedded backend keeps the
+//! last 4,096 notifications).
+
+pub mod binary;
+mod doc;
+mod mirror;
+mod number;
+mod path;
+mod pubsub;
+mod store;
+
+pub use binary::{Dtype, Element, Marshaller, NdArray, NdArrayMarshaller};
+pub use doc::ValueType;
+pub use mirror::Mirror;
+pub use number::Operand;
+pub use path::{IntoPath, Path, Segment};
+pub use pubsub::{Event, Update, Updates};
+pub use store::{CHANNEL_PREFIX, State};

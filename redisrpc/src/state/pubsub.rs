@@ -1,0 +1,132 @@
+//! Following published updates as a stream.
+
+use std::pin::Pin;
+use std::task::{Context, Poll};
+
+use futures::{Stream, StreamExt};
+use serde::Deserialize;
+use serde_json::Value;
+
+use super::path::Path;
+use super::store::{CHANNEL_PREFIX, State};
+use crate::Result;
+use crate::backend::{PubSubEvent, Subscription};
+
+/// One published value.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Update {
+    /// The path it was published at.
+    pub path: Path,
+    /// The value published (binary values as their markers).
+    pub value: Value,
+    /// The document's version after the publish.
+    pub version: u64,
+    /// The document's version before it; when a reader's copy has another,
+    /// it missed a write in between.
+    pub base: u64,
+}
+
+/// What an [`Updates`] stream delivers.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Event {
+    /// A value was published on a matching path.
+    Update(Update),
+    /// The subscription lost its connection; it is reconnecting.
+    Disconnected,
+    /// The subscription is back after [`Event::Disconnected`] (or after
+    /// falling too far behind). Updates published in between were missed:
+    /// re-read what you need.
+    Resubscribed,
+}
+
+/// The payload of a notification, as [`State::publish`] writes it.
+#[derive(Deserialize)]
+pub(crate) struct Payload {
+    pub(crate) path: String,
+    pub(crate) base: u64,
+    pub(crate) value: Value,
+    pub(crate) version: u64,
+}
+
+impl Payload {
+    pub(crate) fn parse(payload: &[u8]) -> Option<Update> {
+        let payload: Payload = serde_json::from_slice(payload).ok()?;
+        Some(Update {
+            path: Path::parse(&payload.path).ok()?,
+            value: payload.value,
+            version: payload.version,
+            base: payload.base,
+        })
+    }
+}
+
+/// A live stream of updates matching a pattern (see [`State::subscribe`]).
+/// Dropping it unsubscribes.
+pub struct Updates {
+    inner: Subscription,
+}
+
+impl std::fmt::Debug for Updates {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Updates").finish_non_exhaustive()
+    }
+}
+
+impl Updates {
+    /// The next event; `None` only when the backend is gone.
+    pub async fn next(&mut self) -> Option<Event> {
+        StreamExt::next(self).await
+    }
+}
+
+impl Stream for Updates {
+    type Item = Event;
+
+    fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Event>> {
+        loop {
+            let event = match self.inner.as_mut().poll_next(cx) {
+                Poll::Ready(Some(event)) => event,
+                Poll::Ready(None) => return Poll::Ready(None),
+                Poll::Pending => return Poll::Pending,
+            };
+            let event = match event {
+                PubSubEvent::Message { channel, payload } => match Payload::parse(&payload) {
+                    Some(update) => Event::Update(update),
+                    None => {
+                        // Someone else's message on our channel namespace.
+                        tracing::warn!(channel, "ignoring a message that is not a state update");
+                        continue;
+                    }
+                },
+                PubSubEvent::Disconnected => Event::Disconnected,
+                PubSubEvent::Resubscribed => Event::Resubscribed,
+            };
+            return Poll::Ready(Some(event));
+        }
+    }
+}
+
+/// Escapes the glob characters of a literal channel name.
+pub(crate) fn glob_escape(text: &str) -> String {
+    let mut escaped = String::with_capacity(text.len());
+    for c in text.chars() {
+        if matches!(c, '*' | '?' | '[' | ']' | '\\') {
+            escaped.push('\\');
+        }
+        escaped.push(c);
+    }
+    escaped
+}
+
+impl State {
+    /// Follows the values published at paths matching `pattern`, a Redis
+    /// glob over the path text: `robot.*` matches `robot.arm.angle` (not
+    /// `robot` itself), `robot.joints\[*` every element of `robot.joints`,
+    /// and a path without glob characters just that path. The subscription
+    /// is active when this returns.
+    pub async fn subscribe(&self, pattern: &str) -> Result<Updates> {
+        let channel = format!("{CHANNEL_PREFIX}{pattern}");
+        let inner = self.backend().subscribe(&[], &[channel]).await?;
+        Ok(Updates { inner })
+    }
+}

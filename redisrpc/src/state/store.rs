@@ -1,0 +1,531 @@
+//! [`State`]: the store's operations, each an atomic read-modify-write.
+//!
+//! Every write reads the document with its version, computes the new
+//! document in Rust, and commits it with a compare-and-set that applies only
+//! if the version is unchanged. On a conflict the backend returns the
+//! current document and the change is computed again, so writers of
+//! different paths of one document never undo each other's writes, and
+//! numbers never pass through a lossy decoder. A write that finds the
+//! document as this process last wrote it needs one round trip; otherwise
+//! two, plus one per conflict.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+use serde_json::{Number, Value};
+
+use super::binary::{Fields, Marker, Marshaller, NdArray, NdArrayMarshaller};
+use super::doc::{self, Doc, ValueType};
+use super::number::{self, Op, Operand};
+use super::path::{IntoPath, Path};
+use crate::backend::{Commit, CommitOutcome, IntoBackend, Notification, SharedBackend, StoredDoc};
+use crate::{Error, Result};
+
+/// The prefix of the pub/sub channel of a path: updates of `robot.arm` are
+/// published on `__state__:robot.arm`.
+pub const CHANNEL_PREFIX: &str = "__state__:";
+
+/// How often a write is recomputed after conflicts before it gives up
+/// ([`Error::Contention`]). Each conflict means another writer succeeded, so
+/// this is only reached under a storm of writers on one document.
+const MAX_ATTEMPTS: usize = 100_000;
+
+/// How many documents a [`State`] remembers as it wrote them (see `Cache`).
+const CACHED_DOCUMENTS: usize = 1024;
+
+/// How often a binary read is retried when the value was replaced between
+/// reading its marker and reading its hash.
+const BINARY_READ_ATTEMPTS: usize = 10;
+
+/// A shared store of nested JSON documents, binary arrays, and live
+/// updates, on any backend. Cheap to clone; clones share the backend.
+///
+/// See the [module docs](super) for the path syntax, the layout in Redis and
+/// the guarantees.
+#[derive(Clone, Debug)]
+pub struct State {
+    backend: SharedBackend,
+    /// The documents as this process last wrote them, shared by clones.
+    cache: Arc<Cache>,
+}
+
+/// A document change: what the caller gets back, and the binary hashes to
+/// write with it.
+type Edit<R> = (R, Vec<(String, Fields)>);
+
+impl State {
+    /// A store on `backend` (a `Memory`, a `Redis`, or a `SharedBackend`).
+    pub fn new(backend: impl IntoBackend) -> State {
+        State {
+            backend: backend.into_backend(),
+            cache: Arc::default(),
+        }
+    }
+
+    /// The backend it runs on.
+    pub fn backend(&self) -> &SharedBackend {
+        &self.backend
+    }
+
+    /// Reads a document with its version (0 when absent).
+    pub(crate) async fn read(&self, key: &str) -> Result<(u64, Doc)> {
+        parse(key, self.backend.doc_get(key).await?)
+    }
+
+    /// The value at `path`, converted to `T`.
+    pub async fn get<T: DeserializeOwned>(&self, path: impl IntoPath) -> Result<T> {
+        let path = path.into_path()?;
+        let value = self.get_value(&path).await?;
+        convert(&path, value)
+    }
+
+    /// The value at `path` as JSON. Binary values appear as their markers.
+    pub async fn get_value(&self, path: impl IntoPath) -> Result<Value> {
+        let path = path.into_path()?;
+        let (_, document) = self.read(path.key()).await?;
+        doc::get(&document, &path).cloned()
+    }
+
+    /// True when there is a value at `path`.
+    pub async fn exists(&self, path: impl IntoPath) -> Result<bool> {
+        let path = path.into_path()?;
+        let (_, document) = self.read(path.key()).await?;
+        match doc::get(&document, &path) {
+            Ok(_) => Ok(true),
+            Err(Error::NotFound { .. }) => Ok(false),
+            Err(error) => Err(error),
+        }
+    }
+
+    /// The type of the value at `path`.
+    pub async fn type_of(&self, path: impl IntoPath) -> Result<ValueType> {
+        Ok(ValueType::of(&self.get_value(path).await?))
+    }
+
+    /// The number of elements of the array, members of the object, or
+    /// characters (Unicode scalar values) of the string at `path`.
+    pub async fn len(&self, path: impl IntoPath) -> Result<usize> {
+        let path = path.into_path()?;
+        let (_, document) = self.read(path.key()).await?;
+        doc::len(&document, &path)
+    }
+
+    /// Sets the value at `path`, creating missing parent objects. Setting a
+    /// top-level key replaces its whole document.
+    pub async fn set<T: Serialize + ?Sized>(&self, path: impl IntoPath, value: &T) -> Result<()> {
+        self.write(path.into_path()?, to_json(value)?, false).await
+    }
+
+    /// Sets the value at `path` as [`State::set`] does and notifies the
+    /// subscribers of `path` (see [`State::subscribe`], [`State::mirror`]).
+    pub async fn publish<T: Serialize + ?Sized>(&self, path: impl IntoPath, value: &T) -> Result<()> {
+        self.write(path.into_path()?, to_json(value)?, true).await
+    }
+
+    async fn write(&self, path: Path, value: Value, publish: bool) -> Result<()> {
+        let publish = publish.then_some(&path);
+        self.change(&path, publish, |document| {
+            doc::set(document, &path, value.clone())?;
+            Ok(((), Vec::new()))
+        })
+        .await
+    }
+
+    /// Deletes the value at `path` (a whole document for a top-level key);
+    /// false when there was none. Later elements of an array move down.
+    pub async fn delete(&self, path: impl IntoPath) -> Result<bool> {
+        let path = path.into_path()?;
+        let result = self
+            .change(&path, None, |document| {
+                doc::delete(document, &path)?;
+                Ok(((), Vec::new()))
+            })
+            .await;
+        match result {
+            Ok(()) => Ok(true),
+            Err(Error::NotFound { .. }) => Ok(false),
+            Err(error) => Err(error),
+        }
+    }
+
+    /// Adds `by` to the number at `path`; returns the new value. Integers
+    /// stay exact integers; see [`Operand`].
+    pub async fn incr(&self, path: impl IntoPath, by: impl Into<Operand>) -> Result<Number> {
+        self.arithmetic(path.into_path()?, Op::Add, by.into()).await
+    }
+
+    /// Subtracts `by` from the number at `path`; returns the new value.
+    pub async fn decr(&self, path: impl IntoPath, by: impl Into<Operand>) -> Result<Number> {
+        self.arithmetic(path.into_path()?, Op::Sub, by.into()).await
+    }
+
+    /// Multiplies the number at `path` by `by`; returns the new value.
+    pub async fn mul(&self, path: impl IntoPath, by: impl Into<Operand>) -> Result<Number> {
+        self.arithmetic(path.into_path()?, Op::Mul, by.into()).await
+    }
+
+    /// Divides the number at `path` by `by`; returns the new value. An
+    /// integer divided exactly stays an integer, otherwise the result is a
+    /// float; dividing by zero is an error.
+    pub async fn div(&self, path: impl IntoPath, by: impl Into<Operand>) -> Result<Number> {
+        self.arithmetic(path.into_path()?, Op::Div, by.into()).await
+    }
+
+    async fn arithmetic(&self, path: Path, op: Op, operand: Operand) -> Result<Number> {
+        self.change(&path, None, |document| {
+            let value = doc::get_mut(document, &path)?;
+            let Value::Number(current) = value else {
+                return Err(doc::wrong_type(&path, "number", value));
+            };
+            let result = number::apply(current, op, operand).map_err(|reason| Error::Arithmetic {
+                path: path.to_string(),
+                reason,
+            })?;
+            *value = Value::Number(result.clone());
+            Ok((result, Vec::new()))
+        })
+        .await
+    }
+
+    /// Appends `item` to the array at `path`; returns its new length.
+    pub async fn append<T: Serialize + ?Sized>(&self, path: impl IntoPath, item: &T) -> Result<usize> {
+        self.append_values(path.into_path()?, vec![to_json(item)?]).await
+    }
+
+    /// Appends every item to the array at `path`, in one atomic step;
+    /// returns its new length.
+    pub async fn extend<T: Serialize>(&self, path: impl IntoPath, items: impl IntoIterator<Item = T>) -> Result<usize> {
+        let items = items.into_iter().map(|item| to_json(&item)).collect::<Result<_>>()?;
+        self.append_values(path.into_path()?, items).await
+    }
+
+    async fn append_values(&self, path: Path, items: Vec<Value>) -> Result<usize> {
+        self.change(&path, None, |document| {
+            Ok((doc::append(document, &path, items.clone())?, Vec::new()))
+        })
+        .await
+    }
+
+    /// Reads the value at `path` as `T`, lets `f` change it, and writes it
+    /// back, atomically: if another writer changed the document meanwhile,
+    /// it reads again and calls `f` again (so `f` may run more than once and
+    /// should only compute). Returns the value written. Nothing is written
+    /// when reading or converting fails.
+    pub async fn update<T, F>(&self, path: impl IntoPath, mut f: F) -> Result<T>
+    where
+        T: DeserializeOwned + Serialize,
+        F: FnMut(&mut T),
+    {
+        let path = path.into_path()?;
+        self.change(&path, None, |document| {
+            let mut value: T = convert(&path, doc::get(document, &path)?.clone())?;
+            f(&mut value);
+            doc::set(document, &path, to_json(&value)?)?;
+            Ok((value, Vec::new()))
+        })
+        .await
+    }
+
+    /// Like [`State::update`], but `f` may refuse: when it returns `Err`,
+    /// nothing is written and its error comes back as the inner `Err`. The
+    /// outer `Result` carries the store's own errors.
+    pub async fn try_update<T, E, F>(&self, path: impl IntoPath, mut f: F) -> Result<Result<T, E>>
+    where
+        T: DeserializeOwned + Serialize,
+        F: FnMut(&mut T) -> std::result::Result<(), E>,
+    {
+        let path = path.into_path()?;
+        self.change(&path, None, |document| {
+            let mut value: T = convert(&path, doc::get(document, &path)?.clone())?;
+            if let Err(refused) = f(&mut value) {
+                // The document is untouched, so nothing is committed.
+                return Ok((Err(refused), Vec::new()));
+            }
+            doc::set(document, &path, to_json(&value)?)?;
+            Ok((Ok(value), Vec::new()))
+        })
+        .await
+    }
+
+    /// Stores `value` with `marshaller` in a Redis hash beside the document,
+    /// and a marker at `path` (see [`binary`](super::binary)).
+    pub async fn set_binary<M: Marshaller>(&self, path: impl IntoPath, marshaller: &M, value: &M::Value) -> Result<()> {
+        self.write_binary(path.into_path()?, marshaller, value, false).await
+    }
+
+    /// [`State::set_binary`], and notifies the subscribers of `path`; they
+    /// receive the marker.
+    pub async fn publish_binary<M: Marshaller>(
+        &self,
+        path: impl IntoPath,
+        marshaller: &M,
+        value: &M::Value,
+    ) -> Result<()> {
+        self.write_binary(path.into_path()?, marshaller, value, true).await
+    }
+
+    async fn write_binary<M: Marshaller>(
+        &self,
+        path: Path,
+        marshaller: &M,
+        value: &M::Value,
+        publish: bool,
+    ) -> Result<()> {
+        let fields = marshaller.write(value).map_err(|reason| Error::Binary {
+            path: path.to_string(),
+            reason,
+        })?;
+        let label = marshaller.label().to_owned();
+        let unique = uuid::Uuid::new_v4().simple().to_string();
+        self.change(&path, publish.then_some(&path), |document| {
+            let key = binary_key(document, &path, &unique);
+            let marker = Marker {
+                label: label.clone(),
+                key: key.clone(),
+            };
+            doc::set(document, &path, marker.to_value())?;
+            Ok(((), vec![(key, fields.clone())]))
+        })
+        .await
+    }
+
+    /// Reads the binary value at `path` with `marshaller`.
+    pub async fn get_binary<M: Marshaller>(&self, path: impl IntoPath, marshaller: &M) -> Result<M::Value> {
+        let path = path.into_path()?;
+        let binary_error = |reason: String| Error::Binary {
+            path: path.to_string(),
+            reason,
+        };
+        for _ in 0..BINARY_READ_ATTEMPTS {
+            let value = self.get_value(&path).await?;
+            let expected = format!("binary value ({})", marshaller.label());
+            let marker = Marker::of(&value).ok_or_else(|| doc::wrong_type(&path, &expected, &value))?;
+            if marker.label != marshaller.label() {
+                return Err(doc::wrong_type(&path, &expected, &value));
+            }
+            let fields = self.backend.hash_get_all(&marker.key).await?;
+            // Empty: replaced or deleted since the marker was read; read again.
+            if !fields.is_empty() {
+                return marshaller.read(fields).map_err(binary_error);
+            }
+        }
+        Err(binary_error(
+            "its hash keeps disappearing under concurrent writes".into(),
+        ))
+    }
+
+    /// Stores an n-dimensional array at `path` in numpy's layout.
+    pub async fn set_array(&self, path: impl IntoPath, array: &NdArray) -> Result<()> {
+        self.set_binary(path, &NdArrayMarshaller, array).await
+    }
+
+    /// [`State::set_array`], and notifies the subscribers of `path`.
+    pub async fn publish_array(&self, path: impl IntoPath, array: &NdArray) -> Result<()> {
+        self.publish_binary(path, &NdArrayMarshaller, array).await
+    }
+
+    /// The n-dimensional array at `path`.
+    pub async fn get_array(&self, path: impl IntoPath) -> Result<NdArray> {
+        self.get_binary(path, &NdArrayMarshaller).await
+    }
+
+    /// The read-compute-commit loop behind every write. `edit` may run
+    /// several times, once per attempt, on a fresh copy of the document;
+    /// when it fails, nothing is written.
+    ///
+    /// The first attempt starts from the document as this process last wrote
+    /// it, when it is cached, which saves the read: if another process wrote
+    /// since, the commit conflicts and brings the current document along.
+    /// An error, or a change that changes nothing, computed from the cached
+    /// copy is only taken as final once it recurs on the current document;
+    /// a change that changes nothing on the current document is not
+    /// written.
+    async fn change<R>(
+        &self,
+        path: &Path,
+        publish: Option<&Path>,
+        mut edit: impl FnMut(&mut Doc) -> Result<Edit<R>>,
+    ) -> Result<R> {
+        let key = path.key();
+        let (mut version, mut old, mut cached) = match self.cache.get(key) {
+            Some((version, document)) => (version, document, true),
+            None => {
+                let (version, document) = self.read(key).await?;
+                (version, document, false)
+            }
+        };
+        for _ in 0..MAX_ATTEMPTS {
+            let mut new = old.clone();
+            let edited = edit(&mut new);
+            let unchanged = matches!(&edited, Ok((_, hashes)) if hashes.is_empty() && publish.is_none() && new == old);
+            if cached && (edited.is_err() || unchanged) {
+                // Judged on a copy that may be stale: judge again on the
+                // current document.
+                (version, old) = self.read(key).await?;
+                cached = false;
+                continue;
+            }
+            let (result, hashes) = edited?;
+            if unchanged {
+                // Nothing to write: the operation took effect when it read.
+                return Ok(result);
+            }
+            let commit = commit(key, version, &old, &new, hashes, publish)?;
+            let outcome = self.backend.doc_commit(&commit).await;
+            match outcome {
+                Ok(CommitOutcome::Committed(version)) => {
+                    self.cache.put(key, version, new);
+                    return Ok(result);
+                }
+                Ok(CommitOutcome::Conflict(now)) => {
+                    (version, old) = parse(key, now)?;
+                    cached = false;
+                }
+                Err(error) => {
+                    // Whether it was applied is unknown.
+                    self.cache.forget(key);
+                    return Err(error);
+                }
+            }
+        }
+        Err(Error::Contention {
+            path: path.to_string(),
+            attempts: MAX_ATTEMPTS,
+        })
+    }
+}
+
+/// The documents as this process last wrote them, with their versions: the
+/// likely current state, from which a write can start without a read.
+/// Never used to answer a read.
+#[derive(Default)]
+struct Cache {
+    /// A plain mutex: held to copy one entry in or out, never across an await.
+    documents: Mutex<HashMap<String, (u64, Doc)>>,
+}
+
+impl std::fmt::Debug for Cache {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Cache").field("documents", &self.lock().len()).finish()
+    }
+}
+
+impl Cache {
+    fn lock(&self) -> MutexGuard<'_, HashMap<String, (u64, Doc)>> {
+        self.documents.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    fn get(&self, key: &str) -> Option<(u64, Doc)> {
+        self.lock().get(key).cloned()
+    }
+
+    fn put(&self, key: &str, version: u64, document: Doc) {
+        let mut documents = self.lock();
+        if documents.len() >= CACHED_DOCUMENTS && !documents.contains_key(key) {
+            documents.clear();
+        }
+        documents.insert(key.to_owned(), (version, document));
+    }
+
+    fn forget(&self, key: &str) {
+        self.lock().remove(key);
+    }
+}
+
+/// Parses a stored document.
+pub(crate) fn parse(key: &str, stored: Option<StoredDoc>) -> Result<(u64, Doc)> {
+    let Some(stored) = stored else { return Ok((0, None)) };
+    let value = serde_json::from_slice(&stored.json).map_err(|e| Error::Deserialize {
+        path: key.to_owned(),
+        expected: "a JSON document",
+        source: e.into(),
+    })?;
+    Ok((stored.version, Some(value)))
+}
+
+fn convert<T: DeserializeOwned>(path: &Path, value: Value) -> Result<T> {
+    serde_json::from_value(value).map_err(|e| Error::Deserialize {
+        path: path.to_string(),
+        expected: std::any::type_name::<T>(),
+        source: e.into(),
+    })
+}
+
+fn to_json<T: Serialize + ?Sized>(value: &T) -> Result<Value> {
+    crate::protocol::to_json_value(value).map_err(|reason| Error::Encode {
+        what: std::any::type_name::<T>().to_owned(),
+        reason,
+    })
+}
+
+/// The Redis key for a binary value at `path`: the path itself, as REEM
+/// names its arrays, unless that is the document's own key or another
+/// marker of the document already uses it (after array elements moved).
+fn binary_key(document: &Doc, path: &Path, unique: &str) -> String {
+    let natural = path.to_string();
+    let mut others = Vec::new();
+    if let Some(root) = document {
+        let mut without = Some(root.clone());
+        // The value being replaced gives its key up.
+        if doc::get(&without, path).is_ok() {
+            let _ = doc::set(&mut without, path, Value::Null);
+        }
+        Marker::collect(without.as_ref().expect("set keeps the document"), &mut others);
+    }
+    if path.segments().is_empty() || others.contains(&natural) {
+        format!("{natural}#{unique}")
+    } else {
+        natural
+    }
+}
+
+/// The commit of a change from `old` to `new`.
+fn commit(
+    key: &str,
+    version: u64,
+    old: &Doc,
+    new: &Doc,
+    hashes: Vec<(String, Fields)>,
+    publish: Option<&Path>,
+) -> Result<Commit> {
+    let (mut before, mut after) = (Vec::new(), Vec::new());
+    if let Some(old) = old {
+        Marker::collect(old, &mut before);
+    }
+    if let Some(new) = new {
+        Marker::collect(new, &mut after);
+    }
+    before.retain(|k| !after.contains(k));
+    let json = new
+        .as_ref()
+        .map(|value| serde_json::to_vec(value).expect("a JSON value always encodes"));
+    let publish = match (publish, new) {
+        (Some(path), _) => Some(notification(path, version, doc::get(new, path)?)),
+        (None, _) => None,
+    };
+    Ok(Commit {
+        key: key.to_owned(),
+        expected: version,
+        json,
+        delete: before,
+        hashes,
+        publish,
+    })
+}
+
+/// The notification of a publish at `path`: the payload is
+/// `{"path":…,"base":…,"value":…,"version":…}` (see the module docs).
+fn notification(path: &Path, base: u64, value: &Value) -> Notification {
+    let mut head = br#"{"path":"#.to_vec();
+    serde_json::to_writer(&mut head, &path.to_string()).expect("a string always encodes");
+    head.extend_from_slice(format!(r#","base":{base},"value":"#).as_bytes());
+    serde_json::to_writer(&mut head, value).expect("a JSON value always encodes");
+    head.extend_from_slice(br#","version":"#);
+    Notification {
+        channel: format!("{CHANNEL_PREFIX}{path}"),
+        head,
+        tail: b"}".to_vec(),
+    }
+}
