@@ -17,6 +17,7 @@ use std::sync::mpsc;
 use std::thread;
 use std::time::{Duration, Instant};
 
+use redisrpc_testkit::peers;
 use serde_json::Value;
 
 use crate::script::{Outcome, Step};
@@ -44,16 +45,12 @@ impl Peer {
         }
     }
 
-    /// The interpreter: `$REDISRPC_PYTHON` or `python3`, `$REDISRPC_RUBY` or `ruby`.
+    /// The interpreter (see [`redisrpc_testkit::peers`]).
     fn interpreter(self) -> String {
-        let (variable, default) = match self {
-            Peer::Python => ("REDISRPC_PYTHON", "python3"),
-            Peer::Ruby => ("REDISRPC_RUBY", "ruby"),
-        };
-        std::env::var(variable)
-            .ok()
-            .filter(|value| !value.is_empty())
-            .unwrap_or_else(|| default.to_owned())
+        match self {
+            Peer::Python => peers::python(),
+            Peer::Ruby => peers::ruby(),
+        }
     }
 
     /// The peer's command-line script.
@@ -83,17 +80,7 @@ impl Peer {
             Peer::Python => (&PYTHON, "-c", "import redis, json"),
             Peer::Ruby => (&RUBY, "-e", "require 'redis'; require 'json'"),
         };
-        cell.get_or_init(|| {
-            let interpreter = self.interpreter();
-            match Command::new(&interpreter).args([flag, code]).output() {
-                Ok(output) if output.status.success() => Ok(()),
-                Ok(output) => Err(format!(
-                    "`{interpreter} {flag} \"{code}\"` failed: {}",
-                    String::from_utf8_lossy(&output.stderr).trim()
-                )),
-                Err(error) => Err(format!("cannot run `{interpreter}`: {error}")),
-            }
-        })
+        cell.get_or_init(|| peers::probe(&self.interpreter(), flag, code))
     }
 
     /// True when the peer can run. Otherwise prints
@@ -101,13 +88,11 @@ impl Peer {
     /// `REDISRPC_REQUIRE_PEERS=1`.
     pub fn available(self) -> bool {
         let Err(problem) = self.probe() else { return true };
-        let hint = format!("{} peer needs {} ({problem})", self.name(), self.install_hint());
-        if std::env::var("REDISRPC_REQUIRE_PEERS").as_deref() == Ok("1") {
-            panic!("REDISRPC_REQUIRE_PEERS=1 but the {hint}");
-        }
-        // libtest names each test's thread after the test.
-        let current = thread::current();
-        eprintln!("SKIPPED {}: the {hint}", current.name().unwrap_or("<unknown test>"));
+        peers::skip_without(&format!(
+            "the {} peer: {} ({problem})",
+            self.name(),
+            self.install_hint()
+        ));
         false
     }
 

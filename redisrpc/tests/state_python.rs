@@ -11,32 +11,26 @@ use std::process::{Command, Stdio};
 
 use redisrpc::backend::Redis;
 use redisrpc::state::{Dtype, NdArray, State};
-use redisrpc_testkit::RedisServer;
+use redisrpc_testkit::{RedisServer, peers};
 use serde_json::{Value, json};
 
 const SCRIPT: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/python/numpy_interop.py");
 
-/// True when python3 can import redis and numpy; otherwise skips loudly or,
+/// True when Python can import redis and numpy; otherwise skips loudly or,
 /// when peers are required, fails.
 fn python_ready() -> bool {
-    let probe = Command::new("python3").args(["-c", "import redis, numpy"]).output();
-    let problem = match probe {
-        Ok(out) if out.status.success() => return true,
-        Ok(out) => String::from_utf8_lossy(&out.stderr).trim().to_owned(),
-        Err(e) => format!("python3 not found: {e}"),
+    let Err(problem) = peers::probe(&peers::python(), "-c", "import redis, numpy") else {
+        return true;
     };
-    let message = format!(
-        "SKIPPED numpy interop test: {problem}\n  install: apt-get install python3 python3-pip && pip install redis numpy"
-    );
-    if std::env::var("REDISRPC_REQUIRE_PEERS").is_ok_and(|v| v == "1") {
-        panic!("{message}\n  (REDISRPC_REQUIRE_PEERS=1: peers are required)");
-    }
-    eprintln!("{message}");
+    peers::skip_without(&format!(
+        "python3 with the `redis` and `numpy` packages ({problem}); install with: \
+         apt-get install python3-pip && pip install redis numpy"
+    ));
     false
 }
 
 fn python(mode: &str, url: &str, stdin: &str) -> String {
-    let mut child = Command::new("python3")
+    let mut child = Command::new(peers::python())
         .args([SCRIPT, mode, url])
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())

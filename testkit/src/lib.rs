@@ -24,6 +24,9 @@
 //!   `valkey-server`); default `redis-server` from `PATH`.
 //! - `REDISRPC_REQUIRE_REDIS=1`: panic instead of skipping when the binary is
 //!   missing.
+//!
+//! [`peers`] does the same for the Python and Ruby interpreters the
+//! cross-language tests run.
 
 use std::fs::{self, File};
 use std::io::{self, Read, Write};
@@ -34,6 +37,8 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use tempfile::TempDir;
+
+pub mod peers;
 
 /// How long a started server has to answer `PING` before we give up.
 const STARTUP_TIMEOUT: Duration = Duration::from_secs(10);
