@@ -3,6 +3,8 @@
 
 mod common;
 
+use std::future::Future;
+
 use redisrpc::backend::SharedBackend;
 use redisrpc::state::{State, ValueType};
 use serde::{Deserialize, Serialize};
@@ -15,18 +17,18 @@ struct Pose {
     theta: f64,
 }
 
-/// Asserts that `result` is an error of the kind `is` checks, and that the
-/// document `key` is unchanged.
+/// Runs `operation`, asserts that it fails with an error of the kind `is`
+/// checks, and that the document `key` is the same after as before.
 async fn fails_and_changes_nothing<T: std::fmt::Debug>(
     state: &State,
     key: &str,
-    result: redisrpc::Result<T>,
+    operation: impl Future<Output = redisrpc::Result<T>>,
     is: fn(&redisrpc::Error) -> bool,
 ) {
-    let before = state.get_value(key).await.ok();
-    let error = result.expect_err("the operation must fail");
+    let before = state.backend().doc_get(key).await.unwrap();
+    let error = operation.await.expect_err("the operation must fail");
     assert!(is(&error), "unexpected error: {error}");
-    assert_eq!(state.get_value(key).await.ok(), before, "after: {error}");
+    assert_eq!(state.backend().doc_get(key).await.unwrap(), before, "after: {error}");
 }
 
 common::backend_tests! {
@@ -138,24 +140,24 @@ common::backend_tests! {
         state.set("r", &json!({"name": "arm", "joints": [1, 2], "max": u64::MAX, "zero": 0})).await?;
         let wrong = redisrpc::Error::is_wrong_type;
         let missing = redisrpc::Error::is_not_found;
-        fails_and_changes_nothing(&state, "r", state.incr("r.name", 1).await, wrong).await;
-        fails_and_changes_nothing(&state, "r", state.set("r.joints[2]", &0).await, missing).await;
-        fails_and_changes_nothing(&state, "r", state.set("r.joints.x", &0).await, wrong).await;
-        fails_and_changes_nothing(&state, "r", state.set("r.name.first", &0).await, wrong).await;
-        fails_and_changes_nothing(&state, "r", state.set("r.legs[0]", &0).await, missing).await;
-        fails_and_changes_nothing(&state, "r", state.append("r.name", &0).await, wrong).await;
-        fails_and_changes_nothing(&state, "r", state.len("r.max").await, wrong).await;
-        fails_and_changes_nothing(&state, "r", state.get::<i32>("r.joints[9]").await, missing).await;
-        fails_and_changes_nothing(&state, "r", state.incr("r.absent", 1).await, missing).await;
+        fails_and_changes_nothing(&state, "r", state.incr("r.name", 1), wrong).await;
+        fails_and_changes_nothing(&state, "r", state.set("r.joints[2]", &0), missing).await;
+        fails_and_changes_nothing(&state, "r", state.set("r.joints.x", &0), wrong).await;
+        fails_and_changes_nothing(&state, "r", state.set("r.name.first", &0), wrong).await;
+        fails_and_changes_nothing(&state, "r", state.set("r.legs[0]", &0), missing).await;
+        fails_and_changes_nothing(&state, "r", state.append("r.name", &0), wrong).await;
+        fails_and_changes_nothing(&state, "r", state.len("r.max"), wrong).await;
+        fails_and_changes_nothing(&state, "r", state.get::<i32>("r.joints[9]"), missing).await;
+        fails_and_changes_nothing(&state, "r", state.incr("r.absent", 1), missing).await;
         let arithmetic = |e: &redisrpc::Error| matches!(e, redisrpc::Error::Arithmetic { .. });
-        fails_and_changes_nothing(&state, "r", state.incr("r.max", 1).await, arithmetic).await;
-        fails_and_changes_nothing(&state, "r", state.div("r.joints[0]", 0).await, arithmetic).await;
-        fails_and_changes_nothing(&state, "r", state.set("r.nan", &f64::NAN).await, redisrpc::Error::is_encode).await;
+        fails_and_changes_nothing(&state, "r", state.incr("r.max", 1), arithmetic).await;
+        fails_and_changes_nothing(&state, "r", state.div("r.joints[0]", 0), arithmetic).await;
+        fails_and_changes_nothing(&state, "r", state.set("r.nan", &f64::NAN), redisrpc::Error::is_encode).await;
         let decode = |e: &redisrpc::Error| matches!(e, redisrpc::Error::Deserialize { .. });
-        fails_and_changes_nothing(&state, "r", state.get::<String>("r.max").await, decode).await;
+        fails_and_changes_nothing(&state, "r", state.get::<String>("r.max"), decode).await;
         let invalid = redisrpc::Error::is_invalid_path;
-        fails_and_changes_nothing(&state, "r", state.set("r..x", &0).await, invalid).await;
-        fails_and_changes_nothing(&state, "r", state.get_value("r[x]").await, invalid).await;
+        fails_and_changes_nothing(&state, "r", state.set("r..x", &0), invalid).await;
+        fails_and_changes_nothing(&state, "r", state.get_value("r[x]"), invalid).await;
 
         let error = state.get_value("nobody.x").await.unwrap_err();
         assert!(error.is_not_found());
@@ -198,4 +200,81 @@ common::backend_tests! {
         assert_eq!(state.get::<f64>("robot.pose.y").await?, 2.0);
         Ok(())
     }
+
+    async fn writing_minus_zero_over_zero_is_a_change(backend: SharedBackend) -> anyhow::Result<()> {
+        let state = State::new(backend);
+        let bits = |value: f64| value.to_bits();
+        state.set("r.x", &0.0).await?;
+        state.set("r.x", &-0.0).await?;
+        assert_eq!(bits(state.get::<f64>("r.x").await?), bits(-0.0));
+        state.update("r.x", |x: &mut f64| *x = 0.0).await?;
+        assert_eq!(bits(state.get::<f64>("r.x").await?), bits(0.0));
+        state.update("r", |r: &mut serde_json::Value| r["x"] = json!(-0.0)).await?;
+        assert_eq!(bits(state.get::<f64>("r.x").await?), bits(-0.0));
+        // Integer 0 and float 0.0 differ too.
+        state.set("r.x", &0).await?;
+        assert_eq!(state.type_of("r.x").await?, ValueType::Integer);
+        Ok(())
+    }
+
+    async fn the_store_s_own_keys_are_not_documents(backend: SharedBackend) {
+        let state = State::new(backend);
+        for path in ["__state__:clock", "__state__:clock.x", "__state__:robot"] {
+            let error = state.set(path, &1).await.unwrap_err();
+            assert!(error.is_invalid_path() && error.to_string().contains("the store's own"), "{path}: {error}");
+        }
+        state.set("robot.x", &1).await.unwrap();
+        assert_eq!(state.incr("robot.x", 1).await.unwrap(), 2.into());
+    }
+}
+
+/// A hash another program keeps at a top-level key (a REEM array, say) is
+/// neither read as an absent document nor replaced by a write.
+#[tokio::test]
+async fn another_program_s_hash_is_not_taken_for_a_document() {
+    let Some((server, backend)) = common::redis_backend().await else {
+        return;
+    };
+    let redis = redisrpc::backend::Redis::connect(&server.url()).await.unwrap();
+    let state = State::new(backend);
+    let mut admin = ::redis::Client::open(server.url())
+        .unwrap()
+        .get_multiplexed_async_connection()
+        .await
+        .unwrap();
+    let () = ::redis::cmd("HSET")
+        .arg("camera")
+        .arg("arr")
+        .arg(&[1u8, 2, 3][..])
+        .arg("dtype")
+        .arg("uint8")
+        .query_async(&mut admin)
+        .await
+        .unwrap();
+    assert!(state.get_value("camera").await.unwrap_err().is_wrong_type());
+    assert!(state.set("camera.exposure", &1).await.unwrap_err().is_wrong_type());
+    // A writer whose copy of a document lets it skip the read meets the
+    // script's refusal when another program has put a hash there since.
+    let writer = State::new(redis);
+    writer.set("lens", &json!({"zoom": 1})).await.unwrap();
+    let () = ::redis::pipe()
+        .cmd("DEL")
+        .arg("lens")
+        .ignore()
+        .cmd("HSET")
+        .arg("lens")
+        .arg("dtype")
+        .arg("uint8")
+        .ignore()
+        .query_async(&mut admin)
+        .await
+        .unwrap();
+    let error = writer.set("lens.zoom", &2).await.unwrap_err();
+    assert!(error.to_string().contains("not a state document"), "{error}");
+    let fields: Vec<(String, Vec<u8>)> = ::redis::cmd("HGETALL")
+        .arg("camera")
+        .query_async(&mut admin)
+        .await
+        .unwrap();
+    assert_eq!(fields.len(), 2, "the hash is untouched: {fields:?}");
 }

@@ -154,4 +154,27 @@ common::backend_tests! {
         assert!(backend.hash_get_all("sensors.battery").await?.is_empty());
         Ok(())
     }
+
+    async fn only_a_document_s_own_binary_hashes_die_with_it(backend: SharedBackend) -> anyhow::Result<()> {
+        let state = State::new(backend);
+        let frame = NdArray::from_elements(vec![2, 2], &[1u8, 2, 3, 4]).unwrap();
+        state.set_array("robot.frame", &frame).await?;
+        state.set("victim", &json!({"n": 1})).await?;
+        // A marker copied into another document, and one written by hand
+        // naming another document's key.
+        let marker = state.get_value("robot.frame").await?;
+        state.set("backup.frame", &marker).await?;
+        state.set("rogue.x", &json!({"$binary": {"label": "ndarray", "key": "victim"}})).await?;
+        state.delete("backup").await?;
+        state.delete("rogue").await?;
+        assert_eq!(state.get_array("robot.frame").await?, frame);
+        assert_eq!(state.get_value("victim").await?, json!({"n": 1}));
+        // A copy within one document keeps the hash while either refers to it.
+        state.set("robot.copy", &marker).await?;
+        state.delete("robot.frame").await?;
+        assert_eq!(state.get_array("robot.copy").await?, frame);
+        state.delete("robot.copy").await?;
+        assert!(state.backend().hash_get_all("robot.frame").await?.is_empty(), "the last reference took it");
+        Ok(())
+    }
 }

@@ -143,4 +143,27 @@ common::backend_tests! {
         assert_eq!(raised, Ok(2));
         Ok(())
     }
+
+    async fn update_recomputes_after_a_conflicting_write(backend: SharedBackend) -> anyhow::Result<()> {
+        // Two stores on one backend, as two processes.
+        let (a, b) = (State::new(backend.clone()), State::new(backend));
+        a.set("robot", &json!({"x": 1, "y": 0})).await?;
+        let mut calls = 0;
+        let x = a
+            .update("robot.x", |x: &mut i64| {
+                calls += 1;
+                if calls == 1 {
+                    // Another process writes a sibling between this attempt's
+                    // read and its commit.
+                    let handle = tokio::runtime::Handle::current();
+                    tokio::task::block_in_place(|| handle.block_on(b.set("robot.y", &5))).unwrap();
+                }
+                *x += 10;
+            })
+            .await?;
+        assert_eq!(calls, 2, "the conflict made the closure run again on the current document");
+        assert_eq!(x, 11);
+        assert_eq!(a.get_value("robot").await?, json!({"x": 11, "y": 5}));
+        Ok(())
+    }
 }

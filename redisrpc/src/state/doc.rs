@@ -1,8 +1,9 @@
 //! Operations on one document held as a [`serde_json::Value`].
 //!
 //! Every store operation reads a document, applies one of these functions
-//! and writes the result back atomically. They are pure: on error they
-//! leave the document as it was, so a failed operation changes nothing.
+//! to a copy and writes the copy back atomically, only when the function
+//! succeeded: a failed operation changes nothing (a function may have
+//! changed the copy before failing, which is then thrown away).
 
 use serde_json::{Map, Value};
 
@@ -12,6 +13,34 @@ use crate::{Error, Result};
 
 /// A document as read: `None` when its key does not exist.
 pub(crate) type Doc = Option<Value>;
+
+/// Whether two documents are the same to the last bit: unlike `==`, which
+/// takes `-0.0` for `0.0`, floats compare by their bits, so writing `-0.0`
+/// over `0.0` is a change.
+pub(crate) fn identical(a: &Doc, b: &Doc) -> bool {
+    match (a, b) {
+        (Some(a), Some(b)) => identical_values(a, b),
+        (None, None) => true,
+        _ => false,
+    }
+}
+
+fn identical_values(a: &Value, b: &Value) -> bool {
+    match (a, b) {
+        (Value::Number(x), Value::Number(y)) if x.is_f64() && y.is_f64() => {
+            x.as_f64().map(f64::to_bits) == y.as_f64().map(f64::to_bits)
+        }
+        (Value::Array(x), Value::Array(y)) => {
+            x.len() == y.len() && x.iter().zip(y).all(|(x, y)| identical_values(x, y))
+        }
+        (Value::Object(x), Value::Object(y)) => {
+            x.len() == y.len()
+                && x.iter()
+                    .all(|(name, x)| y.get(name).is_some_and(|y| identical_values(x, y)))
+        }
+        _ => a == b,
+    }
+}
 
 /// The kind of value at a path, as [`State::type_of`](super::State::type_of)
 /// reports it.

@@ -44,7 +44,8 @@
 //! `robot.joints[2]`: an array element (from 0). `robot["odd.name"]`: a
 //! member whose name is not plain, as a JSON string. Plain names are
 //! non-empty and hold none of `.`, `[`, `]`, `"` or whitespace; top-level
-//! keys must be plain. See [`Path`].
+//! keys must be plain, and may not start with `__state__:`, which the store
+//! keeps for itself. See [`Path`].
 //!
 //! # Operations
 //!
@@ -99,6 +100,12 @@
 //! `MULTI`/`EXEC` or a script that also checks the version it read, so that
 //! concurrent writers here notice its writes. A document with only a `json`
 //! field reads as version 0; the first write from here gives it a version.
+//! A hash without a `json` field (a REEM array, say) is not a document:
+//! reading or writing a path in it is an
+//! [`Error::WrongType`](crate::Error::WrongType), and it is left alone.
+//! Deleting or replacing a value deletes the binary hashes its markers name
+//! only when the document owns them (their key is the document's key
+//! followed by `.`, `[` or `#`) and no other marker in it names them.
 //!
 //! # Delivery
 //!

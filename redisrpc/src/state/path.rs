@@ -12,6 +12,7 @@
 use std::fmt;
 use std::str::FromStr;
 
+use super::store::CHANNEL_PREFIX;
 use crate::{Error, Result};
 
 /// One step into a document.
@@ -52,6 +53,12 @@ impl Path {
             return Err(invalid(
                 key,
                 "a top-level key is a plain name: no `.`, `[`, `]`, `\"` or spaces",
+            ));
+        }
+        if key.starts_with(CHANNEL_PREFIX) {
+            return Err(invalid(
+                key,
+                format!("keys starting with `{CHANNEL_PREFIX}` are the store's own (its version counter)"),
             ));
         }
         Ok(Path {

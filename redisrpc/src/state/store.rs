@@ -30,7 +30,7 @@ pub const CHANNEL_PREFIX: &str = "__state__:";
 /// How often a write is recomputed after conflicts before it gives up
 /// ([`Error::Contention`]). Each conflict means another writer succeeded, so
 /// this is only reached under a storm of writers on one document.
-const MAX_ATTEMPTS: usize = 100_000;
+const MAX_ATTEMPTS: usize = 1_000;
 
 /// How many documents a [`State`] remembers as it wrote them (see `Cache`).
 const CACHED_DOCUMENTS: usize = 1024;
@@ -359,7 +359,7 @@ impl State {
         for _ in 0..MAX_ATTEMPTS {
             let mut new = old.clone();
             let edited = edit(&mut new);
-            let unchanged = matches!(&edited, Ok((_, hashes)) if hashes.is_empty() && publish.is_none() && new == old);
+            let unchanged = matches!(&edited, Ok((_, hashes)) if hashes.is_empty() && publish.is_none() && doc::identical(&new, &old));
             if cached && (edited.is_err() || unchanged) {
                 // Judged on a copy that may be stale: judge again on the
                 // current document.
@@ -481,6 +481,14 @@ fn binary_key(document: &Doc, path: &Path, unique: &str) -> String {
     }
 }
 
+/// Whether `binary_key` is one the document `key` gives its binary values:
+/// its own paths (`key.…`, `key[…]`) or `key#…` (see [`binary_key`]).
+fn owned_by(key: &str, binary_key: &str) -> bool {
+    binary_key
+        .strip_prefix(key)
+        .is_some_and(|rest| rest.starts_with(['.', '[', '#']))
+}
+
 /// The commit of a change from `old` to `new`.
 fn commit(
     key: &str,
@@ -497,7 +505,10 @@ fn commit(
     if let Some(new) = new {
         Marker::collect(new, &mut after);
     }
-    before.retain(|k| !after.contains(k));
+    // Only hashes this document owns are deleted with it: a marker copied
+    // in from another document (or written by hand) must not take that
+    // document's data, or any other key, with it.
+    before.retain(|k| !after.contains(k) && owned_by(key, k));
     let json = new
         .as_ref()
         .map(|value| serde_json::to_vec(value).expect("a JSON value always encodes"));

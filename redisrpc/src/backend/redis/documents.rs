@@ -34,6 +34,9 @@ const BACKOFF: (Duration, Duration) = (Duration::from_millis(20), Duration::from
 /// number of keys to delete, then per hash its field count and fields.
 const COMMIT_SCRIPT: &str = r#"
 local current = redis.call('HMGET', KEYS[1], 'version', 'json')
+if not current[2] and redis.call('EXISTS', KEYS[1]) == 1 then
+  return redis.error_reply('WRONGTYPE ' .. KEYS[1] .. ' is a hash without a json field, not a state document')
+end
 if (current[1] or '0') ~= ARGV[1] then
   if current[2] then return {0, current[1] or '0', current[2]} end
   return {0}
@@ -67,19 +70,33 @@ pub(super) struct Scripts {
 }
 
 pub(super) async fn doc_get(manager: &ConnectionManager, key: &str) -> Result<Option<StoredDoc>> {
-    let (version, json): (Option<u64>, Option<Vec<u8>>) = redis::cmd("HMGET")
+    let ((version, json), exists): ((Option<u64>, Option<Vec<u8>>), bool) = redis::pipe()
+        .cmd("HMGET")
         .arg(key)
         .arg("version")
         .arg("json")
+        .cmd("EXISTS")
+        .arg(key)
         .query_async(&mut manager.clone())
         .await
         .map_err(map_error)?;
-    // A document another program wrote without a version reads as version
-    // 0, which the script also compares it as.
-    Ok(json.map(|json| StoredDoc {
-        version: version.unwrap_or(0),
-        json,
-    }))
+    match json {
+        // A document another program wrote without a version reads as
+        // version 0, which the script also compares it as.
+        Some(json) => Ok(Some(StoredDoc {
+            version: version.unwrap_or(0),
+            json,
+        })),
+        // Another program's hash (a REEM array, say) is not taken for an
+        // absent document, which a write would replace; the script refuses
+        // it likewise.
+        None if exists => Err(Error::WrongType {
+            path: key.to_owned(),
+            expected: "a state document (a hash with a `json` field)".to_owned(),
+            found: "a Redis hash without a `json` field".to_owned(),
+        }),
+        None => Ok(None),
+    }
 }
 
 pub(super) async fn hash_get_all(manager: &ConnectionManager, key: &str) -> Result<HashFields> {
