@@ -218,14 +218,11 @@ impl State {
         T: DeserializeOwned + Serialize,
         F: FnMut(&mut T),
     {
-        let path = path.into_path()?;
-        self.change(&path, None, |document| {
-            let mut value: T = convert(&path, doc::get(document, &path)?.clone())?;
-            f(&mut value);
-            doc::set(document, &path, to_json(&value)?)?;
-            Ok((value, Vec::new()))
-        })
-        .await
+        let updated = self.try_update(path, |value: &mut T| {
+            f(value);
+            Ok::<(), std::convert::Infallible>(())
+        });
+        updated.await.map(|Ok(value)| value)
     }
 
     /// Like [`State::update`], but `f` may refuse: when it returns `Err`,
@@ -421,8 +418,13 @@ impl Cache {
         self.lock().get(key).cloned()
     }
 
+    /// Remembers `document` at `version`, unless a clone already remembers
+    /// a later version (tasks of one `State` may finish out of order).
     fn put(&self, key: &str, version: u64, document: Doc) {
         let mut documents = self.lock();
+        if documents.get(key).is_some_and(|(known, _)| *known > version) {
+            return;
+        }
         if documents.len() >= CACHED_DOCUMENTS && !documents.contains_key(key) {
             documents.clear();
         }
@@ -512,10 +514,9 @@ fn commit(
     let json = new
         .as_ref()
         .map(|value| serde_json::to_vec(value).expect("a JSON value always encodes"));
-    let publish = match (publish, new) {
-        (Some(path), _) => Some(notification(path, version, doc::get(new, path)?)),
-        (None, _) => None,
-    };
+    let publish = publish
+        .map(|path| Ok(notification(path, version, doc::get(new, path)?)))
+        .transpose()?;
     Ok(Commit {
         key: key.to_owned(),
         expected: version,
