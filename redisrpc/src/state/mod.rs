@@ -76,7 +76,7 @@
 //! | --- | --- | --- | --- |
 //! | document `robot` | `robot` | hash | `json`: the document as JSON text; `version`: its version, a decimal integer |
 //! | binary value at `robot.camera.frame` | `robot.camera.frame` (or that with `#<hex>` appended, if taken) | hash | the marshaller's fields; for arrays `arr`, `dtype`, `shape` as REEM's numpy arrays |
-//! | version counter | `__state__:clock` | string | the last version given out |
+//! | version counter | `__state__:clock` | string | the last version given out; started at the server's time in microseconds when missing, so versions increase even across a `FLUSHALL` or a restart |
 //! | notifications of `robot.arm` | channel `__state__:robot.arm` | pub/sub | `{"path":"robot.arm","base":B,"value":V,"version":N}` |
 //!
 //! In the document, a binary value appears as its marker,

@@ -18,6 +18,13 @@ use crate::backend::{Commit, CommitOutcome, HashFields, PubSubEvent, StoredDoc, 
 use crate::{Error, Result};
 
 /// The key of the counter that gives out versions (see [`StoredDoc::version`]).
+///
+/// When it is missing (a new server, `FLUSHALL`, a restart without
+/// persistence) the script starts it at the server's time in microseconds,
+/// which is beyond any version given out before, since writes never come a
+/// million a second. So a version is never reused even when the counter is
+/// lost: a process's copy of a document from before cannot pass the
+/// compare-and-set, and a mirror sees the gap and reads again.
 pub(crate) const CLOCK_KEY: &str = "__state__:clock";
 
 /// How many pub/sub events may wait for a slow subscriber before the
@@ -49,6 +56,10 @@ for i = 3 + deletes, #KEYS do
   local n = tonumber(ARGV[a])
   for f = a + 1, a + 2 * n, 2 do redis.call('HSET', KEYS[i], ARGV[f], ARGV[f + 1]) end
   a = a + 1 + 2 * n
+end
+if redis.call('EXISTS', KEYS[2]) == 0 then
+  local now = redis.call('TIME')
+  redis.call('SET', KEYS[2], now[1] .. string.format('%06d', tonumber(now[2])))
 end
 local version = redis.call('INCR', KEYS[2])
 local written = 0
