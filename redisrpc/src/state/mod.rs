@@ -118,9 +118,13 @@
 //!   fail with [`Error::OutOfSync`](crate::Error::OutOfSync) instead of
 //!   serving stale state; [`Mirror::is_in_sync`] says which.
 //!
-//! A subscriber that falls far behind is treated like a dropped connection
-//! (Redis disconnects slow pub/sub clients; the embedded backend keeps the
-//! last 4,096 notifications).
+//! A subscriber that falls far behind is treated like a dropped connection:
+//! it is told [`Event::Disconnected`], then [`Event::Resubscribed`], and a
+//! mirror reads its document again. Each backend holds up to 4,096
+//! notifications for a subscriber; the embedded backend tells it at once and
+//! skips to the ones it still has, the Redis backend delivers those it holds
+//! first and drops the connection (its client library would otherwise
+//! buffer without limit, and Redis never sees a slow reader).
 
 pub mod binary;
 mod doc;

@@ -11,6 +11,7 @@ use std::time::Duration;
 use futures::StreamExt;
 use redis::aio::ConnectionManager;
 use redis::{Client, ErrorKind, ServerErrorKind, Value};
+use tokio::sync::mpsc::error::TrySendError;
 use tokio::sync::{OnceCell, mpsc, oneshot};
 
 use super::map_error;
@@ -20,10 +21,12 @@ use crate::{Error, Result};
 /// The key of the counter that gives out versions (see [`StoredDoc::version`]).
 pub(crate) const CLOCK_KEY: &str = "__state__:clock";
 
-/// How many pub/sub events may wait for a slow subscriber before the
-/// forwarding task stops reading, and Redis, in time, drops the connection
-/// (which the subscriber is then told about).
-const EVENT_BUFFER: usize = 1024;
+/// How many pub/sub events may wait for a slow subscriber. The `redis`
+/// crate reads the socket into an unbounded queue, so a slow reader never
+/// makes Redis push back: when this buffer is full the forwarding task drops
+/// the connection itself and reports the gap, as the embedded backend does
+/// when a subscriber falls behind by as many.
+const EVENT_BUFFER: usize = 4096;
 
 /// Reconnection backoff of a subscription: from the first to the longest.
 const BACKOFF: (Duration, Duration) = (Duration::from_millis(20), Duration::from_secs(1));
@@ -212,6 +215,15 @@ struct Listener {
     events: mpsc::Sender<PubSubEvent>,
 }
 
+/// Why [`Listener::forward`] stopped.
+enum Stopped {
+    /// The connection dropped, or the subscriber fell too far behind:
+    /// reconnect.
+    Dropped,
+    /// The [`Subscription`] was dropped: stop.
+    Unsubscribed,
+}
+
 impl Listener {
     /// Connects, reports the first outcome on `ready`, then forwards
     /// messages, reconnecting with backoff whenever the connection drops.
@@ -232,7 +244,7 @@ impl Listener {
                             }
                         }
                     }
-                    if !self.forward(pubsub).await {
+                    if let Stopped::Unsubscribed = self.forward(pubsub).await {
                         return;
                     }
                     tracing::debug!("pub/sub connection lost; resubscribing");
@@ -267,31 +279,44 @@ impl Listener {
             }
             Ok(pubsub)
         };
-        match tokio::time::timeout(self.connect_timeout, connect).await {
+        let timeout = self.connect_timeout;
+        match tokio::time::timeout(timeout, connect).await {
             Ok(result) => result.map_err(map_error),
             Err(_) => Err(Error::Connection {
-                source: format!("subscribing took longer than {:?}", self.connect_timeout).into(),
+                source: format!("subscribing took longer than {timeout:?}").into(),
             }),
         }
     }
 
-    /// Forwards messages until the connection drops (true) or the
-    /// subscription is dropped (false).
-    async fn forward(&self, pubsub: redis::aio::PubSub) -> bool {
+    /// Forwards messages until the connection drops or the subscription is
+    /// dropped.
+    ///
+    /// Never waits for the subscriber: the `redis` crate keeps reading the
+    /// socket into an unbounded queue whatever we do, so waiting here would
+    /// only move the growing backlog there. A full buffer drops the
+    /// connection instead, and the subscriber learns of the gap.
+    async fn forward(&self, pubsub: redis::aio::PubSub) -> Stopped {
         let mut messages = pubsub.into_on_message();
         loop {
             tokio::select! {
                 message = messages.next() => {
-                    let Some(message) = message else { return true };
+                    let Some(message) = message else { return Stopped::Dropped };
                     let event = PubSubEvent::Message {
                         channel: message.get_channel_name().to_owned(),
                         payload: message.get_payload_bytes().to_vec(),
                     };
-                    if self.events.send(event).await.is_err() {
-                        return false;
+                    match self.events.try_send(event) {
+                        Ok(()) => {}
+                        Err(TrySendError::Full(_)) => {
+                            tracing::warn!(
+                                "a subscriber fell {EVENT_BUFFER} messages behind; dropping its connection"
+                            );
+                            return Stopped::Dropped;
+                        }
+                        Err(TrySendError::Closed(_)) => return Stopped::Unsubscribed,
                     }
                 }
-                _ = self.events.closed() => return false,
+                _ = self.events.closed() => return Stopped::Unsubscribed,
             }
         }
     }
