@@ -177,3 +177,22 @@ common::backend_tests! {
         Ok(())
     }
 }
+
+/// A mirror that falls behind re-reads the document and shows the latest
+/// state. On a single-threaded runtime its task cannot run while the
+/// embedded backend publishes (which never yields), so it surely falls
+/// behind.
+#[tokio::test(flavor = "current_thread")]
+async fn a_mirror_that_falls_behind_shows_the_latest_state() {
+    let state = State::new(common::memory_backend());
+    let mut mirror = state.mirror("lag").await.unwrap();
+    for i in 0..5_000 {
+        state.publish("lag.n", &i).await.unwrap();
+    }
+    mirror_shows(&mut mirror, "lag", json!({"n": 4_999})).await;
+    assert!(mirror.is_in_sync());
+    assert_eq!(
+        mirror.version(),
+        state.backend().doc_get("lag").await.unwrap().unwrap().version
+    );
+}
