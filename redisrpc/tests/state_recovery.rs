@@ -106,6 +106,34 @@ async fn subscribers_recover_from_killed_connections() {
     }
 }
 
+/// A subscription dropped again and again, each time right after it is
+/// back, waits longer before each reconnection (20, 40, 80, 160, 320 ms)
+/// instead of reconnecting, and making every mirror re-read its document,
+/// in a tight loop.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_subscriber_dropped_again_and_again_backs_off() {
+    let Some(server) = RedisServer::start() else { return };
+    let state = State::new(Redis::connect(&server.url()).await.unwrap());
+    let mut updates = state.subscribe("robot.*").await.unwrap();
+    let mut admin = admin(&server).await;
+
+    let started = Instant::now();
+    for round in 1..=5 {
+        let killed: i64 = redis::cmd("CLIENT")
+            .arg("KILL")
+            .arg("TYPE")
+            .arg("pubsub")
+            .query_async(&mut admin)
+            .await
+            .unwrap();
+        assert_eq!(killed, 1, "round {round}");
+        assert_eq!(next(&mut updates).await, Some(Event::Disconnected), "round {round}");
+        assert_eq!(next(&mut updates).await, Some(Event::Resubscribed), "round {round}");
+    }
+    let took = started.elapsed();
+    assert!(took >= Duration::from_millis(620), "five reconnections in {took:?}");
+}
+
 /// Writes go on after the shared connection is killed and after Redis
 /// forgets the commit script (as after a restart, or `SCRIPT FLUSH`).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -6,7 +6,7 @@
 //! only compares the version and stores the text the caller computed, so
 //! values stay exact and any stock Redis ≥ 7 or Valkey runs it.
 
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use futures::StreamExt;
 use redis::aio::ConnectionManager;
@@ -29,6 +29,9 @@ pub(crate) const CLOCK_KEY: &str = "__state__:clock";
 const EVENT_BUFFER: usize = 4096;
 
 /// Reconnection backoff of a subscription: from the first to the longest.
+/// A connection must stay up this long (the longest) before the backoff
+/// starts again from the first, so a server that accepts and then drops
+/// connections is not retried in a tight loop.
 const BACKOFF: (Duration, Duration) = (Duration::from_millis(20), Duration::from_secs(1));
 
 /// The compare-and-set. KEYS: the document, the clock, the keys to delete,
@@ -233,7 +236,6 @@ impl Listener {
         loop {
             match self.connect().await {
                 Ok(pubsub) => {
-                    backoff = BACKOFF.0;
                     match ready.take() {
                         Some(ready) => {
                             let _ = ready.send(Ok(()));
@@ -244,12 +246,19 @@ impl Listener {
                             }
                         }
                     }
+                    let connected = Instant::now();
                     if let Stopped::Unsubscribed = self.forward(pubsub).await {
                         return;
                     }
                     tracing::debug!("pub/sub connection lost; resubscribing");
                     if self.events.send(PubSubEvent::Disconnected).await.is_err() {
                         return;
+                    }
+                    // Only a connection that stayed up a while earns a
+                    // quick retry; one dropped at once waits longer each
+                    // time, as a failed connect does.
+                    if connected.elapsed() >= BACKOFF.1 {
+                        backoff = BACKOFF.0;
                     }
                 }
                 Err(error) => {
@@ -258,13 +267,13 @@ impl Listener {
                         return;
                     }
                     tracing::debug!("resubscribing failed: {error}");
-                    tokio::select! {
-                        _ = tokio::time::sleep(backoff) => {}
-                        _ = self.events.closed() => return,
-                    }
-                    backoff = (backoff * 2).min(BACKOFF.1);
                 }
             }
+            tokio::select! {
+                _ = tokio::time::sleep(backoff) => {}
+                _ = self.events.closed() => return,
+            }
+            backoff = (backoff * 2).min(BACKOFF.1);
         }
     }
 
