@@ -127,6 +127,13 @@
 //! buffer without limit, and Redis never sees a slow reader). After a drop,
 //! the Redis backend waits before it reconnects, longer each time (20 ms up
 //! to 1 s) until a connection stays up for a second.
+//!
+//! On Redis, a connection whose peer vanished without closing it (a crashed
+//! host, a cut cable) is noticed by a `PING` sent every
+//! [`subscription_ping_interval`](crate::backend::RedisOptions::subscription_ping_interval)
+//! (5 s) that must be answered within the
+//! [`command_timeout`](crate::backend::RedisOptions::command_timeout)
+//! (10 s): by then a mirror may serve a copy that is that old.
 
 pub mod binary;
 mod doc;

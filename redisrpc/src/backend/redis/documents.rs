@@ -183,11 +183,23 @@ fn outcome(reply: Vec<Value>) -> Result<CommitOutcome> {
     }
 }
 
+/// How a subscription's connection is made and watched.
+#[derive(Debug, Clone, Copy)]
+pub(super) struct Timing {
+    /// How long connecting and subscribing may take.
+    pub(super) connect_timeout: Duration,
+    /// How often the connection is checked with a `PING`.
+    pub(super) ping_interval: Duration,
+    /// How long a `PING` may wait for its reply before the connection counts
+    /// as dropped.
+    pub(super) ping_timeout: Duration,
+}
+
 /// Subscribes on a pub/sub connection of its own, kept by a task that
 /// reconnects and resubscribes until the [`Subscription`] is dropped.
 pub(super) async fn subscribe(
     client: &Client,
-    connect_timeout: Duration,
+    timing: Timing,
     channels: &[String],
     patterns: &[String],
 ) -> Result<Subscription> {
@@ -195,7 +207,7 @@ pub(super) async fn subscribe(
     let (ready, first) = oneshot::channel();
     let listener = Listener {
         client: client.clone(),
-        connect_timeout,
+        timing,
         channels: channels.to_vec(),
         patterns: patterns.to_vec(),
         events,
@@ -212,7 +224,7 @@ pub(super) async fn subscribe(
 
 struct Listener {
     client: Client,
-    connect_timeout: Duration,
+    timing: Timing,
     channels: Vec<String>,
     patterns: Vec<String>,
     events: mpsc::Sender<PubSubEvent>,
@@ -220,8 +232,8 @@ struct Listener {
 
 /// Why [`Listener::forward`] stopped.
 enum Stopped {
-    /// The connection dropped, or the subscriber fell too far behind:
-    /// reconnect.
+    /// The connection dropped, stopped answering, or the subscriber fell
+    /// too far behind: reconnect.
     Dropped,
     /// The [`Subscription`] was dropped: stop.
     Unsubscribed,
@@ -288,7 +300,7 @@ impl Listener {
             }
             Ok(pubsub)
         };
-        let timeout = self.connect_timeout;
+        let timeout = self.timing.connect_timeout;
         match tokio::time::timeout(timeout, connect).await {
             Ok(result) => result.map_err(map_error),
             Err(_) => Err(Error::Connection {
@@ -304,8 +316,33 @@ impl Listener {
     /// socket into an unbounded queue whatever we do, so waiting here would
     /// only move the growing backlog there. A full buffer drops the
     /// connection instead, and the subscriber learns of the gap.
+    ///
+    /// A connection whose peer vanished without closing it (a cut cable, a
+    /// crashed host) delivers nothing and reports no error, so a `PING`
+    /// every [`Timing::ping_interval`] must be answered within
+    /// [`Timing::ping_timeout`]. The `redis` crate's own task reads the
+    /// reply, whatever the subscriber's pace, so a slow subscriber is not
+    /// mistaken for a dead connection.
     async fn forward(&self, pubsub: redis::aio::PubSub) -> Stopped {
-        let mut messages = pubsub.into_on_message();
+        let (mut sink, mut messages) = pubsub.split();
+        let timing = self.timing;
+        let heartbeat = async move {
+            loop {
+                tokio::time::sleep(timing.ping_interval).await;
+                match tokio::time::timeout(timing.ping_timeout, sink.ping::<Value>()).await {
+                    Ok(Ok(_)) => {}
+                    Ok(Err(error)) => {
+                        tracing::debug!("pub/sub PING failed: {error}");
+                        return;
+                    }
+                    Err(_) => {
+                        tracing::debug!("pub/sub PING unanswered for {:?}", timing.ping_timeout);
+                        return;
+                    }
+                }
+            }
+        };
+        tokio::pin!(heartbeat);
         loop {
             tokio::select! {
                 message = messages.next() => {
@@ -325,6 +362,7 @@ impl Listener {
                         Err(TrySendError::Closed(_)) => return Stopped::Unsubscribed,
                     }
                 }
+                () = &mut heartbeat => return Stopped::Dropped,
                 _ = self.events.closed() => return Stopped::Unsubscribed,
             }
         }
