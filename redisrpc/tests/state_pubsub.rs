@@ -189,6 +189,11 @@ async fn a_mirror_that_falls_behind_shows_the_latest_state() {
     for i in 0..5_000 {
         state.publish("lag.n", &i).await.unwrap();
     }
+    assert_eq!(
+        mirror.version(),
+        0,
+        "the mirror's task ran meanwhile: it did not fall behind"
+    );
     mirror_shows(&mut mirror, "lag", json!({"n": 4_999})).await;
     assert!(mirror.is_in_sync());
     assert_eq!(
