@@ -5,7 +5,7 @@
 
 use std::time::{Duration, Instant};
 
-use redisrpc::backend::Redis;
+use redisrpc::backend::{Redis, RedisOptions};
 use redisrpc::state::{Event, State, Updates};
 use redisrpc_testkit::RedisServer;
 use serde_json::json;
@@ -103,6 +103,70 @@ async fn subscribers_recover_from_killed_connections() {
             Some(Event::Update(update)) => assert_eq!(update.value, json!(round as f64 + 0.5)),
             other => panic!("round {round}: {other:?}"),
         }
+    }
+}
+
+/// A subscription dropped again and again, each time right after it is
+/// back, waits longer before each reconnection (20, 40, 80, 160, 320 ms)
+/// instead of reconnecting, and making every mirror re-read its document,
+/// in a tight loop.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_subscriber_dropped_again_and_again_backs_off() {
+    let Some(server) = RedisServer::start() else { return };
+    let state = State::new(Redis::connect(&server.url()).await.unwrap());
+    let mut updates = state.subscribe("robot.*").await.unwrap();
+    let mut admin = admin(&server).await;
+
+    let started = Instant::now();
+    for round in 1..=5 {
+        let killed: i64 = redis::cmd("CLIENT")
+            .arg("KILL")
+            .arg("TYPE")
+            .arg("pubsub")
+            .query_async(&mut admin)
+            .await
+            .unwrap();
+        assert_eq!(killed, 1, "round {round}");
+        assert_eq!(next(&mut updates).await, Some(Event::Disconnected), "round {round}");
+        assert_eq!(next(&mut updates).await, Some(Event::Resubscribed), "round {round}");
+    }
+    let took = started.elapsed();
+    assert!(took >= Duration::from_millis(620), "five reconnections in {took:?}");
+}
+
+/// A pub/sub connection that stops answering (the server is paused; a
+/// vanished peer looks the same) is noticed by its `PING` within the ping
+/// interval and the command timeout, not after minutes of TCP keepalive.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_subscriber_notices_a_server_that_stops_answering() {
+    let Some(server) = RedisServer::start() else { return };
+    let options = RedisOptions::default()
+        .with_subscription_ping_interval(Duration::from_millis(100))
+        .with_command_timeout(Some(Duration::from_millis(300)));
+    let state = State::new(Redis::connect_with(&server.url(), options).await.unwrap());
+    let mut updates = state.subscribe("robot.*").await.unwrap();
+    let mut admin = admin(&server).await;
+
+    let pause = Duration::from_secs(3);
+    let () = redis::cmd("CLIENT")
+        .arg("PAUSE")
+        .arg(pause.as_millis() as u64)
+        .arg("ALL")
+        .query_async(&mut admin)
+        .await
+        .unwrap();
+    // Bounded by the pause: after it the server answers again, and without
+    // the PING nothing would ever be noticed.
+    let event = tokio::time::timeout(pause - Duration::from_millis(500), updates.next())
+        .await
+        .expect("noticed while the server is paused");
+    assert_eq!(event, Some(Event::Disconnected));
+    // Back once the pause is over, and delivering.
+    assert_eq!(next(&mut updates).await, Some(Event::Resubscribed));
+    state.publish("robot.arm.angle", &1.5).await.unwrap();
+    match next(&mut updates).await {
+        Some(Event::Update(update)) => assert_eq!(update.value, json!(1.5)),
+        other => panic!("{other:?}"),
     }
 }
 

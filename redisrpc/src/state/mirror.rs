@@ -44,7 +44,15 @@ struct Shared {
     path: Path,
     /// A plain lock: held only to copy in or out, never across an await.
     local: RwLock<Local>,
-    /// Bumped on every change of `local`, for [`Mirror::changed`].
+}
+
+/// The follow task's hold on the copy, and the only sender of changes: when
+/// the task ends (its subscription ended, it panicked, or it was aborted)
+/// this is dropped, which marks the copy out of sync and closes the channel,
+/// so [`Mirror::changed`] fails instead of waiting for ever.
+struct Writer {
+    shared: Arc<Shared>,
+    /// Bumped on every change of the copy, for [`Mirror::changed`].
     changes: watch::Sender<u64>,
 }
 
@@ -66,7 +74,15 @@ impl State {
         let path = path.into_path()?;
         let (channels, patterns) = channels(&path);
         let subscription = self.backend().subscribe(&channels, &patterns).await?;
-        let (value, version) = read(self, &path).await?;
+        Mirror::start(self, path, subscription).await
+    }
+}
+
+impl Mirror {
+    /// Reads the value at `path` and follows `subscription`, which must be
+    /// active already so that no publish falls between the two.
+    async fn start(state: &State, path: Path, subscription: Subscription) -> Result<Mirror> {
+        let (value, version) = read(state, &path).await?;
         let (changes, receiver) = watch::channel(0);
         let shared = Arc::new(Shared {
             path,
@@ -75,9 +91,12 @@ impl State {
                 version,
                 sync: Ok(()),
             }),
-            changes,
         });
-        let task = tokio::spawn(follow(self.clone(), shared.clone(), subscription));
+        let writer = Writer {
+            shared: shared.clone(),
+            changes,
+        };
+        let task = tokio::spawn(follow(state.clone(), writer, subscription));
         Ok(Mirror {
             shared,
             changes: receiver,
@@ -103,31 +122,31 @@ async fn read(state: &State, path: &Path) -> Result<(Option<Value>, u64)> {
     Ok((value, version))
 }
 
-async fn follow(state: State, shared: Arc<Shared>, mut subscription: Subscription) {
+async fn follow(state: State, writer: Writer, mut subscription: Subscription) {
     use futures::StreamExt;
     while let Some(event) = subscription.next().await {
         match event {
             PubSubEvent::Message { payload, .. } => {
                 let applied = Payload::parse(&payload)
-                    .is_some_and(|update| shared.apply(&update.path, update.base, update.version, update.value));
+                    .is_some_and(|update| writer.apply(&update.path, update.base, update.version, update.value));
                 if !applied {
-                    resync(&state, &shared).await;
+                    resync(&state, &writer).await;
                 }
             }
-            PubSubEvent::Disconnected => shared.lose_sync("the subscription lost its connection; reconnecting"),
-            PubSubEvent::Resubscribed => resync(&state, &shared).await,
+            PubSubEvent::Disconnected => writer.lose_sync("the subscription lost its connection; reconnecting"),
+            PubSubEvent::Resubscribed => resync(&state, &writer).await,
         }
     }
-    shared.lose_sync("the backend is gone");
+    // The backend is gone; dropping `writer` says so.
 }
 
 /// Reads the value again until that works.
-async fn resync(state: &State, shared: &Shared) {
+async fn resync(state: &State, writer: &Writer) {
     let mut wait = RETRY.0;
     loop {
-        match read(state, &shared.path).await {
+        match read(state, &writer.shared.path).await {
             Ok((value, version)) => {
-                shared.update(|local| {
+                writer.update(|local| {
                     *local = Local {
                         value,
                         version,
@@ -137,7 +156,7 @@ async fn resync(state: &State, shared: &Shared) {
                 return;
             }
             Err(error) => {
-                shared.lose_sync(&format!("cannot read the document: {error}"));
+                writer.lose_sync(&format!("cannot read the document: {error}"));
                 tokio::time::sleep(wait).await;
                 wait = (wait * 2).min(RETRY.1);
             }
@@ -145,9 +164,9 @@ async fn resync(state: &State, shared: &Shared) {
     }
 }
 
-impl Shared {
+impl Writer {
     fn update(&self, f: impl FnOnce(&mut Local)) {
-        f(&mut self.local.write().unwrap_or_else(PoisonError::into_inner));
+        f(&mut self.shared.local.write().unwrap_or_else(PoisonError::into_inner));
         self.changes.send_modify(|n| *n += 1);
     }
 
@@ -158,7 +177,8 @@ impl Shared {
     /// Applies a published update; false when the mirror must read again
     /// (it missed a write, or the update does not fit its copy).
     fn apply(&self, path: &Path, base: u64, version: u64, value: Value) -> bool {
-        let mut local = self.local.write().unwrap_or_else(PoisonError::into_inner);
+        let mirrored = &self.shared.path;
+        let mut local = self.shared.local.write().unwrap_or_else(PoisonError::into_inner);
         if local.sync.is_err() {
             return false;
         }
@@ -168,10 +188,10 @@ impl Shared {
         if base != local.version {
             return false;
         }
-        let applied = if path.starts_with(&self.path) {
+        let applied = if path.starts_with(mirrored) {
             // At or below the mirrored path: set it within the copy.
             let relative =
-                Path::root(self.path.key()).map(|root| relative(&root, &path.segments()[self.path.segments().len()..]));
+                Path::root(mirrored.key()).map(|root| relative(&root, &path.segments()[mirrored.segments().len()..]));
             let mut copy: Doc = local.value.clone();
             match relative {
                 Ok(relative) if doc::set(&mut copy, &relative, value).is_ok() => {
@@ -182,7 +202,7 @@ impl Shared {
             }
         } else {
             // An ancestor was replaced: take our part of it.
-            local.value = doc::get_within(&value, path, &self.path).ok().cloned();
+            local.value = doc::get_within(&value, path, mirrored).ok().cloned();
             true
         };
         if applied {
@@ -191,6 +211,18 @@ impl Shared {
             self.changes.send_modify(|n| *n += 1);
         }
         applied
+    }
+}
+
+impl Drop for Writer {
+    fn drop(&mut self) {
+        let reason = if std::thread::panicking() {
+            "the mirror stopped: its task panicked"
+        } else {
+            "the mirror stopped: the backend is gone"
+        };
+        self.lose_sync(reason);
+        // Then the sender goes, which wakes every waiter with an error.
     }
 }
 
@@ -259,7 +291,9 @@ impl Mirror {
     }
 
     /// Waits until the copy changes (a new value, or a change of its sync
-    /// state). Returns at once if it changed since the last call.
+    /// state). Returns at once if it changed since the last call. Fails with
+    /// [`Error::OutOfSync`] once the mirror has stopped following for good
+    /// (its backend is gone, or its task failed); its reads fail the same.
     pub async fn changed(&mut self) -> Result<()> {
         self.changes.changed().await.map_err(|_| Error::OutOfSync {
             path: self.shared.path.to_string(),
@@ -272,5 +306,56 @@ impl Drop for Mirror {
     fn drop(&mut self) {
         // The task holds the subscription; ending it unsubscribes.
         self.task.abort();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    //! The follow task ending is not something the backends let a test
+    //! cause, so these hand the mirror a subscription that ends or panics.
+
+    use futures::StreamExt;
+
+    use super::*;
+    use crate::backend::Memory;
+
+    const WAIT: Duration = Duration::from_secs(10);
+
+    async fn mirror_on(subscription: Subscription) -> Mirror {
+        let state = State::new(Memory::new());
+        state.set("robot.arm", &1).await.unwrap();
+        let mirror = Mirror::start(&state, Path::parse("robot.arm").unwrap(), subscription)
+            .await
+            .unwrap();
+        assert_eq!(mirror.get::<i64>("robot.arm").unwrap(), 1);
+        mirror
+    }
+
+    /// Waits, bounded, until `changed` fails, then checks reads fail too.
+    async fn stops(mut mirror: Mirror) {
+        let error = tokio::time::timeout(WAIT, async {
+            loop {
+                if let Err(error) = mirror.changed().await {
+                    return error;
+                }
+            }
+        })
+        .await
+        .expect("changed() fails within 10 s once the mirror stopped");
+        assert!(error.is_out_of_sync(), "{error}");
+        assert!(!mirror.is_in_sync());
+        let error = mirror.get_value("robot.arm").unwrap_err();
+        assert!(error.is_out_of_sync(), "{error}");
+    }
+
+    #[tokio::test]
+    async fn a_mirror_whose_subscription_ends_says_so() {
+        stops(mirror_on(Box::pin(futures::stream::empty())).await).await;
+    }
+
+    #[tokio::test]
+    async fn a_mirror_whose_task_panics_says_so() {
+        let subscription = futures::stream::once(async { panic!("a bug in the follow task") });
+        stops(mirror_on(subscription.boxed()).await).await;
     }
 }

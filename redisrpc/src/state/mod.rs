@@ -125,9 +125,22 @@
 //!   fail with [`Error::OutOfSync`](crate::Error::OutOfSync) instead of
 //!   serving stale state; [`Mirror::is_in_sync`] says which.
 //!
-//! A subscriber that falls far behind is treated like a dropped connection
-//! (Redis disconnects slow pub/sub clients; the embedded backend keeps the
-//! last 4,096 notifications).
+//! A subscriber that falls far behind is treated like a dropped connection:
+//! it is told [`Event::Disconnected`], then [`Event::Resubscribed`], and a
+//! mirror reads its document again. Each backend holds up to 4,096
+//! notifications for a subscriber; the embedded backend tells it at once and
+//! skips to the ones it still has, the Redis backend delivers those it holds
+//! first and drops the connection (its client library would otherwise
+//! buffer without limit, and Redis never sees a slow reader). After a drop,
+//! the Redis backend waits before it reconnects, longer each time (20 ms up
+//! to 1 s) until a connection stays up for a second.
+//!
+//! On Redis, a connection whose peer vanished without closing it (a crashed
+//! host, a cut cable) is noticed by a `PING` sent every
+//! [`subscription_ping_interval`](crate::backend::RedisOptions::subscription_ping_interval)
+//! (5 s) that must be answered within the
+//! [`command_timeout`](crate::backend::RedisOptions::command_timeout)
+//! (10 s): by then a mirror may serve a copy that is that old.
 
 pub mod binary;
 mod doc;

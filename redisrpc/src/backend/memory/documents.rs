@@ -143,9 +143,9 @@ impl Listener {
                         });
                     }
                 }
-                // Fell behind: what Redis does to a slow subscriber is close
-                // its connection; we report the same gap, and the receiver
-                // already skipped ahead to the oldest message it still has.
+                // Fell behind: reported as a lost connection, as the Redis
+                // backend does when its buffer fills; the receiver already
+                // skipped ahead to the oldest message it still has.
                 Err(RecvError::Lagged(_)) => {
                     self.pending.push_back(PubSubEvent::Resubscribed);
                     return Some(PubSubEvent::Disconnected);

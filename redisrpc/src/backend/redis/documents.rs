@@ -6,11 +6,12 @@
 //! only compares the version and stores the text the caller computed, so
 //! values stay exact and any stock Redis ≥ 7 or Valkey runs it.
 
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use futures::StreamExt;
 use redis::aio::ConnectionManager;
 use redis::{Client, ErrorKind, ServerErrorKind, Value};
+use tokio::sync::mpsc::error::TrySendError;
 use tokio::sync::{OnceCell, mpsc, oneshot};
 
 use super::map_error;
@@ -27,12 +28,17 @@ use crate::{Error, Result};
 /// compare-and-set, and a mirror sees the gap and reads again.
 pub(crate) const CLOCK_KEY: &str = "__state__:clock";
 
-/// How many pub/sub events may wait for a slow subscriber before the
-/// forwarding task stops reading, and Redis, in time, drops the connection
-/// (which the subscriber is then told about).
-const EVENT_BUFFER: usize = 1024;
+/// How many pub/sub events may wait for a slow subscriber. The `redis`
+/// crate reads the socket into an unbounded queue, so a slow reader never
+/// makes Redis push back: when this buffer is full the forwarding task drops
+/// the connection itself and reports the gap, as the embedded backend does
+/// when a subscriber falls behind by as many.
+const EVENT_BUFFER: usize = 4096;
 
 /// Reconnection backoff of a subscription: from the first to the longest.
+/// A connection must stay up this long (the longest) before the backoff
+/// starts again from the first, so a server that accepts and then drops
+/// connections is not retried in a tight loop.
 const BACKOFF: (Duration, Duration) = (Duration::from_millis(20), Duration::from_secs(1));
 
 /// The compare-and-set. KEYS: the document, the clock, the keys to delete,
@@ -205,11 +211,23 @@ fn outcome(reply: Vec<Value>) -> Result<CommitOutcome> {
     }
 }
 
+/// How a subscription's connection is made and watched.
+#[derive(Debug, Clone, Copy)]
+pub(super) struct Timing {
+    /// How long connecting and subscribing may take.
+    pub(super) connect_timeout: Duration,
+    /// How often the connection is checked with a `PING`.
+    pub(super) ping_interval: Duration,
+    /// How long a `PING` may wait for its reply before the connection counts
+    /// as dropped.
+    pub(super) ping_timeout: Duration,
+}
+
 /// Subscribes on a pub/sub connection of its own, kept by a task that
 /// reconnects and resubscribes until the [`Subscription`] is dropped.
 pub(super) async fn subscribe(
     client: &Client,
-    connect_timeout: Duration,
+    timing: Timing,
     channels: &[String],
     patterns: &[String],
 ) -> Result<Subscription> {
@@ -217,7 +235,7 @@ pub(super) async fn subscribe(
     let (ready, first) = oneshot::channel();
     let listener = Listener {
         client: client.clone(),
-        connect_timeout,
+        timing,
         channels: channels.to_vec(),
         patterns: patterns.to_vec(),
         events,
@@ -234,10 +252,19 @@ pub(super) async fn subscribe(
 
 struct Listener {
     client: Client,
-    connect_timeout: Duration,
+    timing: Timing,
     channels: Vec<String>,
     patterns: Vec<String>,
     events: mpsc::Sender<PubSubEvent>,
+}
+
+/// Why [`Listener::forward`] stopped.
+enum Stopped {
+    /// The connection dropped, stopped answering, or the subscriber fell
+    /// too far behind: reconnect.
+    Dropped,
+    /// The [`Subscription`] was dropped: stop.
+    Unsubscribed,
 }
 
 impl Listener {
@@ -249,7 +276,6 @@ impl Listener {
         loop {
             match self.connect().await {
                 Ok(pubsub) => {
-                    backoff = BACKOFF.0;
                     match ready.take() {
                         Some(ready) => {
                             let _ = ready.send(Ok(()));
@@ -260,12 +286,19 @@ impl Listener {
                             }
                         }
                     }
-                    if !self.forward(pubsub).await {
+                    let connected = Instant::now();
+                    if let Stopped::Unsubscribed = self.forward(pubsub).await {
                         return;
                     }
                     tracing::debug!("pub/sub connection lost; resubscribing");
                     if self.events.send(PubSubEvent::Disconnected).await.is_err() {
                         return;
+                    }
+                    // Only a connection that stayed up a while earns a
+                    // quick retry; one dropped at once waits longer each
+                    // time, as a failed connect does.
+                    if connected.elapsed() >= BACKOFF.1 {
+                        backoff = BACKOFF.0;
                     }
                 }
                 Err(error) => {
@@ -274,13 +307,13 @@ impl Listener {
                         return;
                     }
                     tracing::debug!("resubscribing failed: {error}");
-                    tokio::select! {
-                        _ = tokio::time::sleep(backoff) => {}
-                        _ = self.events.closed() => return,
-                    }
-                    backoff = (backoff * 2).min(BACKOFF.1);
                 }
             }
+            tokio::select! {
+                _ = tokio::time::sleep(backoff) => {}
+                _ = self.events.closed() => return,
+            }
+            backoff = (backoff * 2).min(BACKOFF.1);
         }
     }
 
@@ -295,31 +328,70 @@ impl Listener {
             }
             Ok(pubsub)
         };
-        match tokio::time::timeout(self.connect_timeout, connect).await {
+        let timeout = self.timing.connect_timeout;
+        match tokio::time::timeout(timeout, connect).await {
             Ok(result) => result.map_err(map_error),
             Err(_) => Err(Error::Connection {
-                source: format!("subscribing took longer than {:?}", self.connect_timeout).into(),
+                source: format!("subscribing took longer than {timeout:?}").into(),
             }),
         }
     }
 
-    /// Forwards messages until the connection drops (true) or the
-    /// subscription is dropped (false).
-    async fn forward(&self, pubsub: redis::aio::PubSub) -> bool {
-        let mut messages = pubsub.into_on_message();
+    /// Forwards messages until the connection drops or the subscription is
+    /// dropped.
+    ///
+    /// Never waits for the subscriber: the `redis` crate keeps reading the
+    /// socket into an unbounded queue whatever we do, so waiting here would
+    /// only move the growing backlog there. A full buffer drops the
+    /// connection instead, and the subscriber learns of the gap.
+    ///
+    /// A connection whose peer vanished without closing it (a cut cable, a
+    /// crashed host) delivers nothing and reports no error, so a `PING`
+    /// every [`Timing::ping_interval`] must be answered within
+    /// [`Timing::ping_timeout`]. The `redis` crate's own task reads the
+    /// reply, whatever the subscriber's pace, so a slow subscriber is not
+    /// mistaken for a dead connection.
+    async fn forward(&self, pubsub: redis::aio::PubSub) -> Stopped {
+        let (mut sink, mut messages) = pubsub.split();
+        let timing = self.timing;
+        let heartbeat = async move {
+            loop {
+                tokio::time::sleep(timing.ping_interval).await;
+                match tokio::time::timeout(timing.ping_timeout, sink.ping::<Value>()).await {
+                    Ok(Ok(_)) => {}
+                    Ok(Err(error)) => {
+                        tracing::debug!("pub/sub PING failed: {error}");
+                        return;
+                    }
+                    Err(_) => {
+                        tracing::debug!("pub/sub PING unanswered for {:?}", timing.ping_timeout);
+                        return;
+                    }
+                }
+            }
+        };
+        tokio::pin!(heartbeat);
         loop {
             tokio::select! {
                 message = messages.next() => {
-                    let Some(message) = message else { return true };
+                    let Some(message) = message else { return Stopped::Dropped };
                     let event = PubSubEvent::Message {
                         channel: message.get_channel_name().to_owned(),
                         payload: message.get_payload_bytes().to_vec(),
                     };
-                    if self.events.send(event).await.is_err() {
-                        return false;
+                    match self.events.try_send(event) {
+                        Ok(()) => {}
+                        Err(TrySendError::Full(_)) => {
+                            tracing::warn!(
+                                "a subscriber fell {EVENT_BUFFER} messages behind; dropping its connection"
+                            );
+                            return Stopped::Dropped;
+                        }
+                        Err(TrySendError::Closed(_)) => return Stopped::Unsubscribed,
                     }
                 }
-                _ = self.events.closed() => return false,
+                () = &mut heartbeat => return Stopped::Dropped,
+                _ = self.events.closed() => return Stopped::Unsubscribed,
             }
         }
     }

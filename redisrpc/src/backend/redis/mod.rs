@@ -28,7 +28,9 @@
 //!
 //! - **One pub/sub connection per subscription** of the shared state
 //!   ([`Backend::subscribe`]), owned by a task that reconnects and
-//!   resubscribes with backoff when it drops (see `documents.rs`, which also
+//!   resubscribes with backoff when it drops, when it stops answering a
+//!   periodic `PING` ([`RedisOptions::subscription_ping_interval`]), or when
+//!   its subscriber falls too far behind (see `documents.rs`, which also
 //!   holds the compare-and-set Lua script of the documents).
 //!
 //! # Cancel safety
@@ -86,6 +88,13 @@ pub struct RedisOptions {
     /// More pops than this can run at once; the extra connections are closed
     /// when their pops finish.
     pub max_idle_blocking_connections: usize,
+    /// How often the connection of each subscription of the shared state is
+    /// checked with a `PING`, which must be answered within
+    /// `command_timeout` (`connect_timeout` when that is `None`). A
+    /// connection whose peer vanished without closing it is noticed after at
+    /// most this interval and that timeout, instead of the minutes that TCP
+    /// keepalive takes.
+    pub subscription_ping_interval: Duration,
     /// For `rediss://` URLs: the certificate authority, in PEM, that signed
     /// the server's certificate, trusted instead of the public web roots.
     /// Robots and private networks usually run their own CA.
@@ -115,12 +124,13 @@ impl fmt::Debug for TlsIdentity {
 
 impl Default for RedisOptions {
     /// `connect_timeout` 5 s, `command_timeout` 10 s,
-    /// `max_idle_blocking_connections` 64.
+    /// `max_idle_blocking_connections` 64, `subscription_ping_interval` 5 s.
     fn default() -> Self {
         RedisOptions {
             connect_timeout: Duration::from_secs(5),
             command_timeout: Some(Duration::from_secs(10)),
             max_idle_blocking_connections: 64,
+            subscription_ping_interval: Duration::from_secs(5),
             tls_root_certificate: None,
             tls_client_identity: None,
         }
@@ -143,6 +153,12 @@ impl RedisOptions {
     /// Sets [`RedisOptions::max_idle_blocking_connections`].
     pub fn with_max_idle_blocking_connections(mut self, max: usize) -> Self {
         self.max_idle_blocking_connections = max;
+        self
+    }
+
+    /// Sets [`RedisOptions::subscription_ping_interval`].
+    pub fn with_subscription_ping_interval(mut self, interval: Duration) -> Self {
+        self.subscription_ping_interval = interval;
         self
     }
 
@@ -390,8 +406,13 @@ impl Backend for Redis {
     }
 
     async fn subscribe(&self, channels: &[String], patterns: &[String]) -> Result<Subscription> {
-        let timeout = self.inner.options.connect_timeout;
-        documents::subscribe(&self.inner.client, timeout, channels, patterns).await
+        let options = &self.inner.options;
+        let timing = documents::Timing {
+            connect_timeout: options.connect_timeout,
+            ping_interval: options.subscription_ping_interval,
+            ping_timeout: options.command_timeout.unwrap_or(options.connect_timeout),
+        };
+        documents::subscribe(&self.inner.client, timing, channels, patterns).await
     }
 
     async fn del(&self, key: &str) -> Result<bool> {
