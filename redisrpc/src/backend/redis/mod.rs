@@ -93,7 +93,7 @@ pub struct RedisOptions {
     /// `command_timeout` (`connect_timeout` when that is `None`). A
     /// connection whose peer vanished without closing it is noticed after at
     /// most this interval and that timeout, instead of the minutes that TCP
-    /// keepalive takes.
+    /// keepalive takes. Intervals under 10 ms count as 10 ms.
     pub subscription_ping_interval: Duration,
     /// For `rediss://` URLs: the certificate authority, in PEM, that signed
     /// the server's certificate, trusted instead of the public web roots.
@@ -409,7 +409,8 @@ impl Backend for Redis {
         let options = &self.inner.options;
         let timing = documents::Timing {
             connect_timeout: options.connect_timeout,
-            ping_interval: options.subscription_ping_interval,
+            // A zero interval would ping without pause.
+            ping_interval: options.subscription_ping_interval.max(Duration::from_millis(10)),
             ping_timeout: options.command_timeout.unwrap_or(options.connect_timeout),
         };
         documents::subscribe(&self.inner.client, timing, channels, patterns).await
