@@ -2,6 +2,8 @@
 //! (a Redis restart, a proxy timeout, `CLIENT KILL` by an operator): the
 //! server goes on serving, and calls work again without rebuilding anything.
 
+mod common;
+
 use std::convert::Infallible;
 use std::time::{Duration, Instant};
 
@@ -49,21 +51,9 @@ async fn client_and_server_recover_from_killed_connections() {
         Client::new(Redis::connect(&redis.url()).await.unwrap(), "recover").with_timeout(Some(Duration::from_secs(2)));
     assert_eq!(call_until_it_works(&client).await, 0);
 
-    let mut admin = redis::Client::open(redis.url())
-        .unwrap()
-        .get_multiplexed_async_connection()
-        .await
-        .unwrap();
+    let mut admin = common::admin(&redis).await;
     for round in 0..3 {
-        let killed: i64 = redis::cmd("CLIENT")
-            .arg("KILL")
-            .arg("TYPE")
-            .arg("normal")
-            .arg("SKIPME")
-            .arg("yes")
-            .query_async(&mut admin)
-            .await
-            .unwrap();
+        let killed = common::kill_clients(&mut admin, "normal").await;
         assert!(killed >= 2, "round {round}: killed only {killed} connections");
         // The first call after the kill may fail with a connection error
         // (the client's shared connection finds out it is dead by using it);

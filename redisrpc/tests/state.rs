@@ -237,11 +237,7 @@ async fn another_program_s_hash_is_not_taken_for_a_document() {
     };
     let redis = redisrpc::backend::Redis::connect(&server.url()).await.unwrap();
     let state = State::new(backend);
-    let mut admin = ::redis::Client::open(server.url())
-        .unwrap()
-        .get_multiplexed_async_connection()
-        .await
-        .unwrap();
+    let mut admin = common::admin(&server).await;
     let () = ::redis::cmd("HSET")
         .arg("camera")
         .arg("arr")

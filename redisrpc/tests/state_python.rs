@@ -6,6 +6,8 @@
 //! prints SKIPPED and passes, unless `REDISRPC_REQUIRE_PEERS=1` (CI), which
 //! makes it fail instead.
 
+mod common;
+
 use std::io::Write;
 use std::process::{Command, Stdio};
 
@@ -93,11 +95,7 @@ async fn python_writes_numpy_arrays_and_we_read_them() {
         assert_eq!(bits(&got), bits(&want), "{name}");
     }
     // A document written without a version still reads, and takes writes.
-    let mut admin = redis::Client::open(server.url())
-        .unwrap()
-        .get_multiplexed_async_connection()
-        .await
-        .unwrap();
+    let mut admin = common::admin(&server).await;
     let () = redis::cmd("HSET")
         .arg("bare")
         .arg("json")

@@ -3,6 +3,8 @@
 //! until it has read the document again, which then includes what was
 //! published while it was away.
 
+mod common;
+
 use std::time::{Duration, Instant};
 
 use redisrpc::backend::{Redis, RedisOptions};
@@ -18,14 +20,6 @@ async fn next(updates: &mut Updates) -> Option<Event> {
         .expect("an event within 10 s")
 }
 
-async fn admin(server: &RedisServer) -> redis::aio::MultiplexedConnection {
-    redis::Client::open(server.url())
-        .unwrap()
-        .get_multiplexed_async_connection()
-        .await
-        .unwrap()
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn subscribers_recover_from_killed_connections() {
     let Some(server) = RedisServer::start() else { return };
@@ -33,7 +27,7 @@ async fn subscribers_recover_from_killed_connections() {
     state.set("robot.arm.angle", &0.0).await.unwrap();
     let mut mirror = state.mirror("robot").await.unwrap();
     let mut updates = state.subscribe("robot.*").await.unwrap();
-    let mut admin = admin(&server).await;
+    let mut admin = common::admin(&server).await;
 
     for round in 1..=3 {
         // Kill the pub/sub connections and hold every client for a moment,
@@ -115,17 +109,11 @@ async fn a_subscriber_dropped_again_and_again_backs_off() {
     let Some(server) = RedisServer::start() else { return };
     let state = State::new(Redis::connect(&server.url()).await.unwrap());
     let mut updates = state.subscribe("robot.*").await.unwrap();
-    let mut admin = admin(&server).await;
+    let mut admin = common::admin(&server).await;
 
     let started = Instant::now();
     for round in 1..=5 {
-        let killed: i64 = redis::cmd("CLIENT")
-            .arg("KILL")
-            .arg("TYPE")
-            .arg("pubsub")
-            .query_async(&mut admin)
-            .await
-            .unwrap();
+        let killed = common::kill_clients(&mut admin, "pubsub").await;
         assert_eq!(killed, 1, "round {round}");
         assert_eq!(next(&mut updates).await, Some(Event::Disconnected), "round {round}");
         assert_eq!(next(&mut updates).await, Some(Event::Resubscribed), "round {round}");
@@ -145,7 +133,7 @@ async fn a_subscriber_notices_a_server_that_stops_answering() {
         .with_command_timeout(Some(Duration::from_millis(300)));
     let state = State::new(Redis::connect_with(&server.url(), options).await.unwrap());
     let mut updates = state.subscribe("robot.*").await.unwrap();
-    let mut admin = admin(&server).await;
+    let mut admin = common::admin(&server).await;
 
     let pause = Duration::from_secs(3);
     let () = redis::cmd("CLIENT")
@@ -177,20 +165,12 @@ async fn writes_recover_from_killed_connections_and_flushed_scripts() {
     let Some(server) = RedisServer::start() else { return };
     let state = State::new(Redis::connect(&server.url()).await.unwrap());
     state.set("robot.n", &0).await.unwrap();
-    let mut admin = admin(&server).await;
+    let mut admin = common::admin(&server).await;
 
     let () = redis::cmd("SCRIPT").arg("FLUSH").query_async(&mut admin).await.unwrap();
     assert_eq!(state.incr("robot.n", 1).await.unwrap(), 1.into());
 
-    let killed: i64 = redis::cmd("CLIENT")
-        .arg("KILL")
-        .arg("TYPE")
-        .arg("normal")
-        .arg("SKIPME")
-        .arg("yes")
-        .query_async(&mut admin)
-        .await
-        .unwrap();
+    let killed = common::kill_clients(&mut admin, "normal").await;
     assert!(killed >= 1);
     // The first command may find the connection dead; the next works.
     let mut failures = 0;

@@ -3,6 +3,8 @@
 //! persistence), so that nothing computed from a document as it was before
 //! can be taken for current after.
 
+mod common;
+
 use std::time::Duration;
 
 use redisrpc::backend::Redis;
@@ -11,11 +13,7 @@ use redisrpc_testkit::RedisServer;
 use serde_json::json;
 
 async fn flushall(server: &RedisServer) {
-    let mut admin = redis::Client::open(server.url())
-        .unwrap()
-        .get_multiplexed_async_connection()
-        .await
-        .unwrap();
+    let mut admin = common::admin(server).await;
     let () = redis::cmd("FLUSHALL").query_async(&mut admin).await.unwrap();
 }
 

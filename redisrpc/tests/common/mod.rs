@@ -59,6 +59,30 @@ pub(crate) async fn redis_backend() -> Option<(RedisServer, SharedBackend)> {
     Some((server, backend))
 }
 
+/// A connection of the test's own to `server`, for the commands an operator
+/// or another program would send (`CLIENT KILL`, `FLUSHALL`, `HSET` …).
+pub(crate) async fn admin(server: &RedisServer) -> ::redis::aio::MultiplexedConnection {
+    ::redis::Client::open(server.url())
+        .unwrap()
+        .get_multiplexed_async_connection()
+        .await
+        .unwrap_or_else(|err| panic!("cannot connect to {}: {err}", server.url()))
+}
+
+/// Kills every client connection of `kind` (`normal`, `pubsub`) but
+/// `admin`'s own, as an operator or a restart would; returns how many.
+pub(crate) async fn kill_clients(admin: &mut ::redis::aio::MultiplexedConnection, kind: &str) -> i64 {
+    ::redis::cmd("CLIENT")
+        .arg("KILL")
+        .arg("TYPE")
+        .arg(kind)
+        .arg("SKIPME")
+        .arg("yes")
+        .query_async(admin)
+        .await
+        .unwrap()
+}
+
 /// What a test body may return: nothing, or a `Result` whose `Err` fails the
 /// test.
 pub(crate) trait Outcome {
