@@ -20,7 +20,7 @@ use tokio::task::JoinHandle;
 use super::doc::{self, Doc};
 use super::path::{IntoPath, Path, Segment};
 use super::pubsub::{Payload, glob_escape};
-use super::store::{CHANNEL_PREFIX, State};
+use super::store::{self, CHANNEL_PREFIX, State};
 use crate::backend::{PubSubEvent, Subscription};
 use crate::{Error, Result};
 
@@ -283,11 +283,7 @@ impl Mirror {
     pub fn get<T: DeserializeOwned>(&self, path: impl IntoPath) -> Result<T> {
         let path = path.into_path()?;
         let value = self.get_value(&path)?;
-        serde_json::from_value(value).map_err(|e| Error::Deserialize {
-            path: path.to_string(),
-            expected: std::any::type_name::<T>(),
-            source: e.into(),
-        })
+        store::convert(&path, value)
     }
 
     /// Waits until the copy changes (a new value, or a change of its sync

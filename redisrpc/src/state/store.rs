@@ -447,7 +447,8 @@ pub(crate) fn parse(key: &str, stored: Option<StoredDoc>) -> Result<(u64, Doc)> 
     Ok((stored.version, Some(value)))
 }
 
-fn convert<T: DeserializeOwned>(path: &Path, value: Value) -> Result<T> {
+/// `value`, read at `path`, as `T`.
+pub(crate) fn convert<T: DeserializeOwned>(path: &Path, value: Value) -> Result<T> {
     serde_json::from_value(value).map_err(|e| Error::Deserialize {
         path: path.to_string(),
         expected: std::any::type_name::<T>(),
