@@ -100,7 +100,7 @@ impl Client {
             return Err(error);
         }
         let timeout = call.timeout.unwrap_or(self.timeout);
-        let response_queue = format!("{}:rpc:{}", self.queue, Uuid::new_v4().simple());
+        let response_queue = crate::layout::reply_queue(&self.queue, &Uuid::new_v4().simple().to_string());
         let request = Request::new(call.call, response_queue);
         match self.round_trip(&request, timeout).await? {
             Reply::Return(value) => value.decode().map_err(|source| Error::Decode {

@@ -173,6 +173,18 @@ pub enum Error {
         reason: String,
     },
 
+    /// The server keeps its shared state in a layout this build does not
+    /// know (see [`crate::layout`]): written by another version of the
+    /// project. Nothing is read or written, rather than misread.
+    #[error(
+        "the server's shared state is in layout {found}; this build reads and writes only layout {}",
+        crate::layout::LAYOUT_VERSION
+    )]
+    UnknownLayout {
+        /// The layout the server records.
+        found: String,
+    },
+
     /// A read-modify-write kept conflicting with concurrent writers and gave
     /// up after this many attempts.
     #[error("gave up updating `{path}` after {attempts} conflicting attempts")]
@@ -228,6 +240,12 @@ impl Error {
     /// True when a shared-state path is not valid syntax.
     pub fn is_invalid_path(&self) -> bool {
         matches!(self, Error::InvalidPath { .. })
+    }
+
+    /// True when the server's shared state is in a layout this build does
+    /// not know.
+    pub fn is_unknown_layout(&self) -> bool {
+        matches!(self, Error::UnknownLayout { .. })
     }
 
     /// True when a live mirror refused to serve possibly stale state.

@@ -204,12 +204,15 @@
 //! * [`state`]: shared state beside RPC: nested JSON documents addressed by
 //!   paths, binary arrays in numpy's layout, publish/subscribe with live
 //!   mirrors.
+//! * [`layout`]: the names of everything kept in Redis (queues, reply
+//!   queues, documents, binary values, channels), made in one place.
 //! * [`Error`] (`error.rs`): the one error type.
 
 pub mod backend;
 mod client;
 pub mod describe;
 mod error;
+pub mod layout;
 pub mod protocol;
 mod server;
 pub mod service;

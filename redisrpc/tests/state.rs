@@ -266,7 +266,10 @@ async fn another_program_s_hash_is_not_taken_for_a_document() {
         .await
         .unwrap();
     let error = writer.set("lens.zoom", &2).await.unwrap_err();
-    assert!(error.to_string().contains("not a state document"), "{error}");
+    assert!(
+        error.is_wrong_type() && error.to_string().contains("without a `json` field"),
+        "{error}"
+    );
     let fields: Vec<(String, Vec<u8>)> = ::redis::cmd("HGETALL")
         .arg("camera")
         .query_async(&mut admin)

@@ -80,7 +80,7 @@ common::backend_tests! {
         assert_eq!(state.type_of("robot.cloud").await.unwrap(), ValueType::Binary("ndarray".into()));
         // The document holds markers, the arrays do not pass through JSON.
         let marker = state.get_value("robot.camera.frame").await.unwrap();
-        assert_eq!(marker, json!({"$binary": {"label": "ndarray", "key": "robot.camera.frame"}}));
+        assert_eq!(marker, json!({"$binary": {"label": "ndarray", "key": "__state__:{robot}.camera.frame"}}));
     }
 
     async fn arrays_live_and_die_with_their_document(backend: SharedBackend) -> anyhow::Result<()> {
@@ -89,18 +89,18 @@ common::backend_tests! {
         let b = NdArray::from_elements(vec![3], &[7u8, 8, 9]).unwrap();
         state.set("robot.arm.name", &"left").await?;
         state.set_array("robot.arm.frame", &a).await?;
-        assert_eq!(backend.hash_get_all("robot.arm.frame").await?.len(), 3);
+        assert_eq!(backend.hash_get_all("__state__:{robot}.arm.frame").await?.len(), 3);
         // Replacing it replaces the hash.
         state.set_array("robot.arm.frame", &b).await?;
         assert_eq!(state.get_array("robot.arm.frame").await?, b);
         // Setting JSON over an ancestor deletes the hash with the marker.
         state.set("robot.arm", &json!({"name": "right"})).await?;
-        assert!(backend.hash_get_all("robot.arm.frame").await?.is_empty());
+        assert!(backend.hash_get_all("__state__:{robot}.arm.frame").await?.is_empty());
         assert!(state.get_array("robot.arm.frame").await.unwrap_err().is_not_found());
         // So does deleting the document.
         state.set_array("robot.arm.frame", &a).await?;
         assert!(state.delete("robot").await?);
-        assert!(backend.hash_get_all("robot.arm.frame").await?.is_empty());
+        assert!(backend.hash_get_all("__state__:{robot}.arm.frame").await?.is_empty());
 
         // Arrays in an array keep their own hashes when elements move.
         state.set("cams", &json!({"frames": [0, 0]})).await?;
@@ -109,7 +109,7 @@ common::backend_tests! {
         assert!(state.delete("cams.frames[0]").await?);
         assert_eq!(state.get_array("cams.frames[0]").await?, b);
         state.append("cams.frames", &0).await?;
-        // Its natural key, `cams.frames[1]`, is still used by element 0.
+        // Its natural key, `__state__:{cams}.frames[1]`, is still used by element 0.
         state.set_array("cams.frames[1]", &a).await?;
         state.append("cams.frames", &0).await?;
         state.set_array("cams.frames[2]", &b).await?;
@@ -146,12 +146,12 @@ common::backend_tests! {
         let back = state.get_binary("sensors.battery", &ReadingMarshaller).await?;
         assert_eq!((back.unit.as_str(), back.samples.as_slice()), ("mV", &[1u16, 65535, 300][..]));
         assert_eq!(state.type_of("sensors.battery").await?, ValueType::Binary("reading-v1".into()));
-        let mut fields = backend.hash_get_all("sensors.battery").await?;
+        let mut fields = backend.hash_get_all("__state__:{sensors}.battery").await?;
         fields.sort();
         assert_eq!(fields, vec![("samples".into(), vec![0, 1, 255, 255, 1, 44]), ("unit".into(), b"mV".to_vec())]);
         assert!(state.get_array("sensors.battery").await.unwrap_err().is_wrong_type());
         assert!(state.delete("sensors.battery").await?);
-        assert!(backend.hash_get_all("sensors.battery").await?.is_empty());
+        assert!(backend.hash_get_all("__state__:{sensors}.battery").await?.is_empty());
         Ok(())
     }
 
@@ -174,7 +174,7 @@ common::backend_tests! {
         state.delete("robot.frame").await?;
         assert_eq!(state.get_array("robot.copy").await?, frame);
         state.delete("robot.copy").await?;
-        assert!(state.backend().hash_get_all("robot.frame").await?.is_empty(), "the last reference took it");
+        assert!(state.backend().hash_get_all("__state__:{robot}.frame").await?.is_empty(), "the last reference took it");
         Ok(())
     }
 }

@@ -91,7 +91,7 @@ common::backend_tests! {
         assert_eq!(mirror.get::<String>("robot.mode")?, "manual");
         // A binary value arrives as its marker.
         state.publish_array("robot.frame", &NdArray::from_elements(vec![1], &[1u8]).unwrap()).await?;
-        mirror_shows(&mut mirror, "robot.frame", json!({"$binary": {"label": "ndarray", "key": "robot.frame"}})).await;
+        mirror_shows(&mut mirror, "robot.frame", json!({"$binary": {"label": "ndarray", "key": "__state__:{robot}.frame"}})).await;
         // Replacing the whole document.
         state.publish("robot", &json!({"new": true})).await?;
         mirror_shows(&mut mirror, "robot", json!({"new": true})).await;

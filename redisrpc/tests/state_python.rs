@@ -109,7 +109,14 @@ async fn python_writes_numpy_arrays_and_we_read_them() {
     state.incr("py.frames_seen", 1).await.unwrap_err();
     state.set("py.frames_seen", &1).await.unwrap();
     state.delete("py.frame").await.unwrap();
-    assert!(state.backend().hash_get_all("py.frame").await.unwrap().is_empty());
+    assert!(
+        state
+            .backend()
+            .hash_get_all("__state__:{py}.frame")
+            .await
+            .unwrap()
+            .is_empty()
+    );
 }
 
 #[tokio::test]

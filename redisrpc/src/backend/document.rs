@@ -12,16 +12,34 @@ use std::pin::Pin;
 
 use futures::Stream;
 
+use crate::Error;
+
+/// The error for a document operation on a key that holds something else:
+/// `redis_type` is what Redis's `TYPE` says it is (`hash` for a hash with
+/// no `json` field, such as another program's array). Both backends refuse
+/// with exactly this error.
+pub(crate) fn not_a_document(key: &str, redis_type: &str) -> Error {
+    let found = match redis_type {
+        "hash" => "a Redis hash without a `json` field".to_owned(),
+        other => format!("a Redis {other}"),
+    };
+    Error::WrongType {
+        path: key.to_owned(),
+        expected: "a state document (a hash with a `json` field)".to_owned(),
+        found,
+    }
+}
+
 /// The fields of a Redis hash: `(name, value)` pairs.
 pub type HashFields = Vec<(String, Vec<u8>)>;
 
 /// A document as stored: the version of its last write and its JSON text.
 #[derive(Clone, PartialEq, Eq)]
 pub struct StoredDoc {
-    /// Strictly increasing over all writes to all documents of one store,
-    /// so a version is never reused, not even after the document is deleted
-    /// and created again. 0 only for a document another program wrote
-    /// without a version.
+    /// Strictly increasing over the writes of the document, so a version is
+    /// never reused, not even after the document is deleted and created
+    /// again. 0 only for a document another program wrote without a
+    /// version.
     pub version: u64,
     /// The document, as JSON text.
     pub json: Vec<u8>,

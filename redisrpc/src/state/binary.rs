@@ -6,15 +6,18 @@
 //! document holds a small marker in its place:
 //!
 //! ```json
-//! {"$binary": {"label": "ndarray", "key": "robot.camera.frame"}}
+//! {"$binary": {"label": "ndarray", "key": "__state__:{robot}.camera.frame"}}
 //! ```
 //!
-//! `key` is the hash's Redis key (the value's path when it was written, as
-//! REEM names its arrays; a different one if that name was taken) and
-//! `label` names the marshaller that wrote it. The hash is written,
-//! replaced and deleted atomically with the document: setting or deleting
-//! any path that contained a marker deletes the hash too. An object whose
-//! only member is `$binary` is therefore reserved for markers.
+//! `key` is the hash's Redis key (made from the value's path when it was
+//! written, see [`layout::binary`](crate::layout::binary); a different one
+//! if that name was taken) and `label` names the marshaller that wrote it.
+//! The hash is written, replaced and deleted atomically with the document:
+//! setting or deleting any path that contained a marker deletes the hash
+//! too. An object whose only member is `$binary` is therefore reserved for
+//! markers. Only hashes the document owns ([`layout::owns`](crate::layout::owns))
+//! are read or deleted through its markers: a marker copied from another
+//! document, or written by hand, can reach no other data.
 //!
 //! [`NdArray`] is stored by [`NdArrayMarshaller`] as the REEM Python library
 //! stores numpy arrays: fields `arr` (the raw little-endian bytes, C order),
@@ -23,6 +26,8 @@
 //! `h = r.hgetall(key); numpy.frombuffer(h[b"arr"], h[b"dtype"].decode()).reshape(shape)`.
 
 use serde_json::{Value, json};
+
+use super::path::Segment;
 
 /// The member that marks a binary value in a document.
 const MARKER: &str = "$binary";
@@ -71,6 +76,38 @@ impl Marker {
 
     pub(crate) fn to_value(&self) -> Value {
         json!({ MARKER: { "label": self.label, "key": self.key } })
+    }
+
+    /// Collects the keys of the markers in `value` but in the subtree at
+    /// `skip` (the steps from `value` to it).
+    pub(crate) fn collect_outside(value: &Value, skip: &[Segment], keys: &mut Vec<String>) {
+        let Some((step, deeper)) = skip.split_first() else {
+            return;
+        };
+        if let Some(marker) = Marker::of(value) {
+            keys.push(marker.key);
+            return;
+        }
+        let mut visit = |on_path: bool, item: &Value| {
+            if on_path {
+                Marker::collect_outside(item, deeper, keys);
+            } else {
+                Marker::collect(item, keys);
+            }
+        };
+        match value {
+            Value::Array(items) => {
+                for (i, item) in items.iter().enumerate() {
+                    visit(*step == Segment::Index(i), item);
+                }
+            }
+            Value::Object(map) => {
+                for (name, item) in map {
+                    visit(matches!(step, Segment::Key(k) if k == name), item);
+                }
+            }
+            _ => {}
+        }
     }
 
     /// Every marker's key in `value`, depth first.

@@ -20,8 +20,9 @@ use tokio::task::JoinHandle;
 use super::doc::{self, Doc};
 use super::path::{IntoPath, Path, Segment};
 use super::pubsub::{Payload, glob_escape};
-use super::store::{self, CHANNEL_PREFIX, State};
+use super::store::{self, State};
 use crate::backend::{PubSubEvent, Subscription};
+use crate::layout;
 use crate::{Error, Result};
 
 /// How long a mirror waits between failed reads while resynchronising.
@@ -109,9 +110,9 @@ impl Mirror {
 /// itself exactly, and patterns for its descendants.
 fn channels(path: &Path) -> (Vec<String>, Vec<String>) {
     let exact = (0..=path.segments().len())
-        .map(|len| format!("{CHANNEL_PREFIX}{}", path.prefix(len)))
+        .map(|len| layout::update_channel(&path.prefix(len).to_string()))
         .collect();
-    let base = glob_escape(&format!("{CHANNEL_PREFIX}{path}"));
+    let base = glob_escape(&layout::update_channel(&path.to_string()));
     (exact, vec![format!("{base}.*"), format!("{base}\\[*")])
 }
 

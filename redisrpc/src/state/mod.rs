@@ -154,6 +154,6 @@ pub use binary::{Dtype, Element, Marshaller, NdArray, NdArrayMarshaller};
 pub use doc::ValueType;
 pub use mirror::Mirror;
 pub use number::Operand;
-pub use path::{IntoPath, Path, Segment};
+pub use path::{IntoPath, MAX_KEY_LEN, Path, Segment};
 pub use pubsub::{Event, Update, Updates};
-pub use store::{CHANNEL_PREFIX, State};
+pub use store::State;

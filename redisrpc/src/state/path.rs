@@ -5,14 +5,15 @@
 //! member, `[index]` an array element, `["any text"]` an object member whose
 //! name is not a plain name (a JSON string literal, escapes allowed).
 //! Plain names are non-empty and contain none of `.`, `[`, `]`, `"` or
-//! whitespace. The top-level key is a plain name; it is the Redis key of the
-//! document. Paths print in this canonical form, which is also what
-//! notifications carry and what names binary values in Redis.
+//! whitespace. The top-level key is the Redis key of the document, and is
+//! held to stricter rules (see [`Path::root`]). Paths print in this
+//! canonical form, which is also what notifications carry and what names
+//! binary values in Redis.
 
 use std::fmt;
 use std::str::FromStr;
 
-use super::store::CHANNEL_PREFIX;
+use crate::layout::STATE_PREFIX;
 use crate::{Error, Result};
 
 /// One step into a document.
@@ -30,7 +31,8 @@ pub enum Segment {
 /// member, `[index]` an array element (from 0), `["any text"]` an object
 /// member whose name is not a plain name (a JSON string literal, escapes
 /// allowed). Plain names are non-empty and contain none of `.`, `[`, `]`,
-/// `"` or whitespace; the top-level key must be plain. Examples:
+/// `"` or whitespace; the top-level key follows the rules of
+/// [`Path::root`]. Examples:
 /// `robot.arm.angle`, `robot.joints[2]`, `robot["odd.name"][0].x`.
 ///
 /// Paths print in canonical form (quoted names only where needed), which
@@ -48,17 +50,38 @@ impl Path {
     }
 
     /// The path of a whole document.
+    ///
+    /// A top-level key is 1 to [`MAX_KEY_LEN`] bytes of Unicode letters and
+    /// digits and the characters `_ - : / @ + ~`, and does not start with
+    /// `__state__:`, the store's own prefix. That leaves out, on purpose:
+    /// glob metacharacters (`*`, `?`, `[`, `\`), which would make pattern
+    /// subscriptions ambiguous; braces, which are Redis Cluster hash tags;
+    /// `#`, `&`, quotes and whitespace, which need quoting in a shell;
+    /// control and invisible characters, which cannot be typed back; and
+    /// the path syntax's own `.`, `[`, `]`.
     pub fn root(key: &str) -> Result<Path> {
-        if !is_plain(key) {
+        if key.is_empty() || key.len() > MAX_KEY_LEN {
             return Err(invalid(
-                key,
-                "a top-level key is a plain name: no `.`, `[`, `]`, `\"` or spaces",
+                &shorten(key),
+                format!(
+                    "a top-level key is 1 to {MAX_KEY_LEN} bytes long, this one is {}",
+                    key.len()
+                ),
             ));
         }
-        if key.starts_with(CHANNEL_PREFIX) {
+        if let Some(bad) = key.chars().find(|&c| !is_key_char(c)) {
             return Err(invalid(
                 key,
-                format!("keys starting with `{CHANNEL_PREFIX}` are the store's own (its version counter)"),
+                format!(
+                    "a top-level key holds only letters, digits and `{KEY_PUNCTUATION}`, not {}",
+                    describe_char(bad)
+                ),
+            ));
+        }
+        if key.starts_with(STATE_PREFIX) {
+            return Err(invalid(
+                key,
+                format!("keys starting with `{STATE_PREFIX}` are the store's own"),
             ));
         }
         Ok(Path {
@@ -163,6 +186,34 @@ impl IntoPath for Path {
 impl IntoPath for &Path {
     fn into_path(self) -> Result<Path> {
         Ok(self.clone())
+    }
+}
+
+/// The longest top-level key, in bytes.
+pub const MAX_KEY_LEN: usize = 256;
+
+/// The characters besides letters and digits a top-level key may hold.
+const KEY_PUNCTUATION: &str = "_-:/@+~";
+
+fn is_key_char(c: char) -> bool {
+    c.is_alphanumeric() || KEY_PUNCTUATION.contains(c)
+}
+
+/// A character as an error message shows it: itself when it is visible,
+/// always with its code point.
+fn describe_char(c: char) -> String {
+    if c.is_control() || c.is_whitespace() || !(c.is_alphanumeric() || c.is_ascii_graphic()) {
+        format!("U+{:04X}", c as u32)
+    } else {
+        format!("`{c}` (U+{:04X})", c as u32)
+    }
+}
+
+/// The start of an over-long key, for an error message.
+fn shorten(key: &str) -> String {
+    match key.char_indices().nth(40) {
+        Some((at, _)) => format!("{}…", &key[..at]),
+        None => key.to_owned(),
     }
 }
 
@@ -300,5 +351,43 @@ mod tests {
             let error = Path::parse(text).unwrap_err();
             assert!(error.is_invalid_path(), "{text}: {error}");
         }
+    }
+
+    #[test]
+    fn top_level_keys_follow_the_key_rules() {
+        for key in ["robot", "arm-2", "fleet:7/arm_left", "ops@lab+1~x", "ロボット", "n0"] {
+            assert_eq!(Path::root(key).unwrap().key(), key);
+            assert_eq!(Path::parse(&format!("{key}.x")).unwrap().key(), key);
+        }
+        let long = "k".repeat(MAX_KEY_LEN + 1);
+        let refused = [
+            "robot{x}",
+            "{robot}",
+            "ro*bot",
+            "ro?bot",
+            "ro\\bot",
+            "robot#backup",
+            "a&&&&b",
+            "nul\0",
+            "tab\tx",
+            "zero\u{200b}width",
+            "bell\u{7}",
+            "quote'x",
+            "dollar$x",
+            "",
+            &long,
+            "__state__:layout",
+        ];
+        for key in refused {
+            let error = Path::root(key).unwrap_err();
+            assert!(error.is_invalid_path(), "{key:?}: {error}");
+        }
+        let error = Path::root("zero\u{200b}width").unwrap_err().to_string();
+        assert!(error.contains("U+200B"), "{error}");
+        let error = Path::root(&long).unwrap_err().to_string();
+        assert!(error.contains("257") && error.len() < 200, "{error}");
+        // Through the parser too: the key of a longer path obeys the same rules.
+        assert!(Path::parse("robot*.x").unwrap_err().is_invalid_path());
+        assert!(Path::parse("robot{a}[0]").unwrap_err().is_invalid_path());
     }
 }

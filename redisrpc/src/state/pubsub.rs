@@ -8,9 +8,10 @@ use serde::Deserialize;
 use serde_json::Value;
 
 use super::path::Path;
-use super::store::{CHANNEL_PREFIX, State};
+use super::store::State;
 use crate::Result;
 use crate::backend::{PubSubEvent, Subscription};
+use crate::layout;
 
 /// One published value.
 #[derive(Debug, Clone, PartialEq)]
@@ -125,7 +126,7 @@ impl State {
     /// and a path without glob characters just that path. The subscription
     /// is active when this returns.
     pub async fn subscribe(&self, pattern: &str) -> Result<Updates> {
-        let channel = format!("{CHANNEL_PREFIX}{pattern}");
+        let channel = layout::update_channel(pattern);
         let inner = self.backend().subscribe(&[], &[channel]).await?;
         Ok(Updates { inner })
     }

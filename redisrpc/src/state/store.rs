@@ -21,11 +21,7 @@ use super::doc::{self, Doc, ValueType};
 use super::number::{self, Op, Operand};
 use super::path::{IntoPath, Path};
 use crate::backend::{Commit, CommitOutcome, IntoBackend, Notification, SharedBackend, StoredDoc};
-use crate::{Error, Result};
-
-/// The prefix of the pub/sub channel of a path: updates of `robot.arm` are
-/// published on `__state__:robot.arm`.
-pub const CHANNEL_PREFIX: &str = "__state__:";
+use crate::{Error, Result, layout};
 
 /// How often a write is recomputed after conflicts before it gives up
 /// ([`Error::Contention`]). Each conflict means another writer succeeded, so
@@ -302,6 +298,15 @@ impl State {
             if marker.label != marshaller.label() {
                 return Err(doc::wrong_type(&path, &expected, &value));
             }
+            if !layout::owns(path.key(), &marker.key) {
+                // A marker copied from elsewhere or written by hand: reading
+                // it would hand out any hash, another document's included.
+                return Err(binary_error(format!(
+                    "its marker names `{}`, which is not a binary value of document `{}`",
+                    marker.key,
+                    path.key()
+                )));
+            }
             let fields = self.backend.hash_get_all(&marker.key).await?;
             // Empty: replaced or deleted since the marker was read; read again.
             if !fields.is_empty() {
@@ -463,33 +468,22 @@ fn to_json<T: Serialize + ?Sized>(value: &T) -> Result<Value> {
     })
 }
 
-/// The Redis key for a binary value at `path`: the path itself, as REEM
-/// names its arrays, unless that is the document's own key or another
-/// marker of the document already uses it (after array elements moved).
+/// The Redis key for a binary value at `path`: the path's own (see
+/// [`layout::binary`]), unless another marker of the document already uses
+/// it (after array elements moved), then that with `unique` appended.
 fn binary_key(document: &Doc, path: &Path, unique: &str) -> String {
-    let natural = path.to_string();
+    let rest = &path.to_string()[path.key().len()..];
+    let natural = layout::binary(path.key(), rest, None);
     let mut others = Vec::new();
     if let Some(root) = document {
-        let mut without = Some(root.clone());
         // The value being replaced gives its key up.
-        if doc::get(&without, path).is_ok() {
-            let _ = doc::set(&mut without, path, Value::Null);
-        }
-        Marker::collect(without.as_ref().expect("set keeps the document"), &mut others);
+        Marker::collect_outside(root, path.segments(), &mut others);
     }
-    if path.segments().is_empty() || others.contains(&natural) {
-        format!("{natural}#{unique}")
+    if others.contains(&natural) {
+        layout::binary(path.key(), rest, Some(unique))
     } else {
         natural
     }
-}
-
-/// Whether `binary_key` is one the document `key` gives its binary values:
-/// its own paths (`key.…`, `key[…]`) or `key#…` (see [`binary_key`]).
-fn owned_by(key: &str, binary_key: &str) -> bool {
-    binary_key
-        .strip_prefix(key)
-        .is_some_and(|rest| rest.starts_with(['.', '[', '#']))
 }
 
 /// The commit of a change from `old` to `new`.
@@ -511,7 +505,7 @@ fn commit(
     // Only hashes this document owns are deleted with it: a marker copied
     // in from another document (or written by hand) must not take that
     // document's data, or any other key, with it.
-    before.retain(|k| !after.contains(k) && owned_by(key, k));
+    before.retain(|k| !after.contains(k) && layout::owns(key, k));
     let json = new
         .as_ref()
         .map(|value| serde_json::to_vec(value).expect("a JSON value always encodes"));
@@ -537,7 +531,7 @@ fn notification(path: &Path, base: u64, value: &Value) -> Notification {
     serde_json::to_writer(&mut head, value).expect("a JSON value always encodes");
     head.extend_from_slice(br#","version":"#);
     Notification {
-        channel: format!("{CHANNEL_PREFIX}{path}"),
+        channel: layout::update_channel(&path.to_string()),
         head,
         tail: b"}".to_vec(),
     }

@@ -11,7 +11,12 @@ import sys
 import numpy
 import redis
 
-CLOCK = "__state__:clock"
+
+
+def binary_key(document, name):
+    # The store's layout 1: a document's binary values live under
+    # `__state__:{<document>}`, in the document's Redis Cluster slot.
+    return "__state__:{" + document + "}." + name
 
 
 def shape_text(shape):
@@ -31,7 +36,7 @@ def write(r):
     written = {}
     pipe = r.pipeline(transaction=True)
     for name, array in arrays.items():
-        key = "py." + name
+        key = binary_key("py", name)
         # As REEM's numpy marshaller writes it.
         pipe.delete(key)
         pipe.hset(key, "arr", memoryview(numpy.ascontiguousarray(array).data).tobytes())
@@ -43,8 +48,10 @@ def write(r):
             "shape": list(array.shape),
             "values": array.flatten().tolist(),
         }
-    pipe.incr(CLOCK)
-    version = pipe.execute()[-1]
+    pipe.execute()
+    # A version is the write's time in microseconds on the server's clock.
+    seconds, micros = r.time()
+    version = seconds * 1_000_000 + micros
     r.delete("py")
     r.hset("py", mapping={"json": json.dumps(document), "version": version})
     print(json.dumps(written))

@@ -1,19 +1,26 @@
 //! The embedded backend's documents, binary hashes and pub/sub: the same
-//! semantics as the Lua script of the Redis backend.
+//! semantics as the Lua scripts of the Redis backend.
 //!
-//! Documents sit behind their own [`std::sync::Mutex`], apart from the
-//! lists: a commit is a short critical section that never awaits, which
-//! makes it atomic, and RPC traffic on the lists never waits for it.
-//! Notifications are sent on a [`broadcast`] channel while the lock is held,
-//! so every subscriber sees them in the order of the writes.
+//! Documents and binary values are hashes in the one keyspace of
+//! [`Store`], laid out as on Redis (a document is a hash of `json` and
+//! `version`), so a key's type rules and what `hash_get_all` sees are the
+//! same on both backends. A commit is one short critical section that never
+//! awaits, which makes it atomic; whatever can be copied before it (a
+//! frame's bytes) is copied before the lock is taken. Notifications are
+//! sent on a [`broadcast`] channel while the lock is held, so every
+//! subscriber sees them in the order of the writes.
 
-use std::collections::{HashMap, VecDeque};
-use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::collections::VecDeque;
+use std::sync::Arc;
 
 use tokio::sync::broadcast;
 use tokio::sync::broadcast::error::RecvError;
+use tokio::time::Instant;
 
 use super::glob;
+use super::store::{Store, Value};
+use crate::Result;
+use crate::backend::document::not_a_document;
 use crate::backend::{Commit, CommitOutcome, HashFields, PubSubEvent, StoredDoc, Subscription};
 
 /// How many notifications a subscriber may fall behind before it misses
@@ -23,85 +30,113 @@ const CHANNEL_CAPACITY: usize = 4096;
 /// A published message: channel and payload.
 type Published = Arc<(String, Vec<u8>)>;
 
-pub(super) struct Documents {
-    store: Mutex<DocStore>,
+/// A commit with everything it writes already copied, ready to apply under
+/// the lock.
+pub(super) struct Prepared<'a> {
+    commit: &'a Commit,
+    json: Option<Vec<u8>>,
+    hashes: Vec<(String, HashFields)>,
+}
+
+impl<'a> Prepared<'a> {
+    pub(super) fn new(commit: &'a Commit) -> Self {
+        Prepared {
+            commit,
+            json: commit.json.clone(),
+            hashes: commit.hashes.clone(),
+        }
+    }
+}
+
+impl Store {
+    /// The document at `key`, read as the Redis backend's read script does.
+    pub(super) fn doc_get(&mut self, key: &str, now: Instant) -> Result<Option<StoredDoc>> {
+        let Some(entry) = self.entry(key, now) else {
+            return Ok(None);
+        };
+        let Value::Hash(fields) = &entry.value else {
+            return Err(not_a_document(key, entry.value.type_name()));
+        };
+        let field = |name: &str| fields.iter().find(|(field, _)| field == name).map(|(_, value)| value);
+        let Some(json) = field("json") else {
+            return Err(not_a_document(key, "hash"));
+        };
+        // As on Redis: a version that is missing or not a number reads as 0.
+        let version = field("version")
+            .and_then(|v| std::str::from_utf8(v).ok()?.parse().ok())
+            .unwrap_or(0);
+        Ok(Some(StoredDoc {
+            version,
+            json: json.clone(),
+        }))
+    }
+
+    /// Applies `prepared` if the document's version is the expected one;
+    /// returns the outcome and the notification's payload, if it publishes.
+    pub(super) fn commit(
+        &mut self,
+        prepared: Prepared<'_>,
+        now: Instant,
+    ) -> Result<(CommitOutcome, Option<Published>)> {
+        let commit = prepared.commit;
+        let current = self.doc_get(&commit.key, now)?;
+        if current.as_ref().map_or(0, |doc| doc.version) != commit.expected {
+            return Ok((CommitOutcome::Conflict(current), None));
+        }
+        for key in &commit.delete {
+            self.entries.remove(key);
+        }
+        for (key, fields) in prepared.hashes {
+            self.insert(&key, Value::Hash(fields));
+        }
+        self.clock += 1;
+        let version = self.clock;
+        let stored = match prepared.json {
+            Some(json) => {
+                let fields = vec![
+                    ("json".to_owned(), json),
+                    ("version".to_owned(), version.to_string().into_bytes()),
+                ];
+                self.insert(&commit.key, Value::Hash(fields));
+                version
+            }
+            None => {
+                self.entries.remove(&commit.key);
+                0
+            }
+        };
+        let published = commit
+            .publish
+            .as_ref()
+            .map(|notification| Arc::new((notification.channel.clone(), notification.payload(version))));
+        Ok((CommitOutcome::Committed(stored), published))
+    }
+
+    pub(super) fn hash_get_all(&mut self, key: &str, now: Instant) -> Result<HashFields> {
+        Ok(self.hash(key, now)?.cloned().unwrap_or_default())
+    }
+}
+
+/// The publish side of pub/sub: one broadcast channel, filtered by each
+/// subscriber.
+pub(super) struct PubSub {
     events: broadcast::Sender<Published>,
 }
 
-#[derive(Default)]
-struct DocStore {
-    docs: HashMap<String, StoredDoc>,
-    hashes: HashMap<String, HashFields>,
-    /// The last version given out, shared by all documents so that no
-    /// version is ever reused.
-    clock: u64,
-}
-
-impl Default for Documents {
+impl Default for PubSub {
     fn default() -> Self {
-        Documents {
-            store: Mutex::default(),
+        PubSub {
             events: broadcast::channel(CHANNEL_CAPACITY).0,
         }
     }
 }
 
-impl Documents {
-    fn lock(&self) -> MutexGuard<'_, DocStore> {
-        // No operation panics midway, so a poisoned lock holds consistent data.
-        self.store.lock().unwrap_or_else(PoisonError::into_inner)
-    }
-
-    pub(super) fn get(&self, key: &str) -> Option<StoredDoc> {
-        self.lock().docs.get(key).cloned()
-    }
-
-    /// Deletes the document or hash at `key`; false when there was none.
-    pub(super) fn remove(&self, key: &str) -> bool {
-        let mut store = self.lock();
-        let document = store.docs.remove(key).is_some();
-        store.hashes.remove(key).is_some() || document
-    }
-
-    pub(super) fn hash_get_all(&self, key: &str) -> HashFields {
-        self.lock().hashes.get(key).cloned().unwrap_or_default()
-    }
-
-    pub(super) fn commit(&self, commit: &Commit) -> CommitOutcome {
-        let mut store = self.lock();
-        let current = store.docs.get(&commit.key);
-        if current.map_or(0, |doc| doc.version) != commit.expected {
-            return CommitOutcome::Conflict(current.cloned());
-        }
-        for key in &commit.delete {
-            store.hashes.remove(key);
-        }
-        for (key, fields) in &commit.hashes {
-            store.hashes.insert(key.clone(), fields.clone());
-        }
-        store.clock += 1;
-        let version = store.clock;
-        let stored = match &commit.json {
-            Some(json) => {
-                let doc = StoredDoc {
-                    version,
-                    json: json.clone(),
-                };
-                store.docs.insert(commit.key.clone(), doc);
-                version
-            }
-            None => {
-                store.docs.remove(&commit.key);
-                0
-            }
-        };
-        if let Some(notification) = &commit.publish {
-            // No receivers is not an error: nobody is listening.
-            let _ = self
-                .events
-                .send(Arc::new((notification.channel.clone(), notification.payload(version))));
-        }
-        CommitOutcome::Committed(stored)
+impl PubSub {
+    /// Sends `message` to every subscriber. Call it with the store locked,
+    /// so messages go out in the order of the writes.
+    pub(super) fn send(&self, message: Published) {
+        // No receivers is not an error: nobody is listening.
+        let _ = self.events.send(message);
     }
 
     pub(super) fn subscribe(&self, channels: &[String], patterns: &[String]) -> Subscription {

@@ -32,9 +32,7 @@
 //! clock in normal use (no runtime needed) and follows tokio's paused clock in
 //! tests that pause time, consistently with the timeouts of `blpop`.
 
-use std::cmp::Reverse;
-use std::collections::binary_heap::PeekMut;
-use std::collections::{BinaryHeap, HashMap, VecDeque};
+use std::collections::VecDeque;
 use std::fmt;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError, TryLockError};
 use std::time::Duration;
@@ -43,21 +41,14 @@ use async_trait::async_trait;
 use tokio::sync::oneshot;
 use tokio::time::Instant;
 
-use self::documents::Documents;
+use self::documents::{Prepared, PubSub};
+use self::store::{Delivery, Store, deadline_after};
 use super::{Backend, Commit, CommitOutcome, HashFields, StoredDoc, Subscription, Ttl};
 use crate::Result;
 
 mod documents;
 mod glob;
-
-/// Expiry times beyond this are clamped to it, so that no deadline overflows
-/// the clock (Redis refuses them outright; a century is "never" in practice).
-const MAX_TTL: Duration = Duration::from_secs(100 * 365 * 24 * 60 * 60);
-
-/// Once the deadline heap holds this many more entries than twice the number
-/// of keys, it is rebuilt from the keys (stale deadlines of re-expired or
-/// deleted keys otherwise stay in it until they pass).
-const HEAP_SLACK: usize = 64;
+mod store;
 
 /// An in-process store with the semantics of Redis lists and key expiry.
 ///
@@ -82,9 +73,11 @@ const HEAP_SLACK: usize = 64;
 /// ```
 #[derive(Clone, Default)]
 pub struct Memory {
+    /// The one keyspace: lists, documents and binary hashes (`store.rs`,
+    /// `documents.rs`).
     store: Arc<Mutex<Store>>,
-    /// The shared state's documents, hashes and pub/sub (`documents.rs`).
-    documents: Arc<Documents>,
+    /// The shared state's notifications (`documents.rs`).
+    pubsub: Arc<PubSub>,
 }
 
 impl Memory {
@@ -128,227 +121,6 @@ fn lock(store: &Mutex<Store>) -> MutexGuard<'_, Store> {
     store.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
-fn deadline_after(now: Instant, ttl: Duration) -> Instant {
-    now + ttl.min(MAX_TTL)
-}
-
-#[derive(Default)]
-struct Store {
-    /// The keys that exist. A list never stays here empty: its key goes away
-    /// with its last element, as in Redis.
-    entries: HashMap<String, Entry>,
-    /// The pops waiting on each key, longest-waiting first. A key only has
-    /// waiters while its list is empty (missing): a push serves the waiters
-    /// before it appends anything.
-    waiters: HashMap<String, VecDeque<Waiter>>,
-    /// Every deadline set on a key, earliest first; stale ones (of keys since
-    /// deleted or given another deadline) are skipped when they come up.
-    deadlines: BinaryHeap<Reverse<(Instant, String)>>,
-    next_waiter_id: u64,
-}
-
-struct Entry {
-    list: VecDeque<Vec<u8>>,
-    expires_at: Option<Instant>,
-}
-
-impl Entry {
-    fn is_expired(&self, now: Instant) -> bool {
-        self.expires_at.is_some_and(|deadline| deadline <= now)
-    }
-}
-
-/// A waiting [`Backend::blpop`].
-struct Waiter {
-    id: u64,
-    tx: oneshot::Sender<Delivery>,
-}
-
-/// An element handed to a waiting pop, with the deadline its key had at that
-/// moment, so that a pop abandoned after the hand-off can put the element
-/// back exactly as it would have stayed in the key.
-struct Delivery {
-    value: Vec<u8>,
-    expires_at: Option<Instant>,
-}
-
-impl Store {
-    /// Drops every key whose deadline has passed.
-    fn purge_expired(&mut self, now: Instant) {
-        while let Some(top) = self.deadlines.peek_mut() {
-            if top.0.0 > now {
-                break;
-            }
-            let Reverse((deadline, key)) = PeekMut::pop(top);
-            if self
-                .entries
-                .get(&key)
-                .is_some_and(|entry| entry.expires_at == Some(deadline))
-            {
-                self.entries.remove(&key);
-            }
-        }
-    }
-
-    /// The live entry at `key`; drops it first if it has expired.
-    fn entry(&mut self, key: &str, now: Instant) -> Option<&mut Entry> {
-        if self.entries.get(key)?.is_expired(now) {
-            self.entries.remove(key);
-            return None;
-        }
-        self.entries.get_mut(key)
-    }
-
-    /// Sets the deadline of the existing `key`.
-    fn set_deadline(&mut self, key: &str, deadline: Instant) {
-        let Some(entry) = self.entries.get_mut(key) else {
-            return;
-        };
-        entry.expires_at = Some(deadline);
-        self.deadlines.push(Reverse((deadline, key.to_owned())));
-        if self.deadlines.len() > 2 * self.entries.len() + HEAP_SLACK {
-            self.deadlines = self
-                .entries
-                .iter()
-                .filter_map(|(key, entry)| Some(Reverse((entry.expires_at?, key.clone()))))
-                .collect();
-        }
-    }
-
-    /// Creates `key` holding just `value`.
-    fn create(&mut self, key: &str, value: Vec<u8>, expires_at: Option<Instant>) {
-        let entry = Entry {
-            list: VecDeque::from([value]),
-            expires_at: None,
-        };
-        self.entries.insert(key.to_owned(), entry);
-        if let Some(deadline) = expires_at {
-            self.set_deadline(key, deadline);
-        }
-    }
-
-    /// Gives `delivery` to the longest-waiting pop on `key`; returns it when
-    /// no pop takes it.
-    fn hand_off(&mut self, key: &str, delivery: Delivery) -> Option<Delivery> {
-        let Some(queue) = self.waiters.get_mut(key) else {
-            return Some(delivery);
-        };
-        let mut unsent = Some(delivery);
-        while let Some(delivery) = unsent.take() {
-            let Some(waiter) = queue.pop_front() else {
-                unsent = Some(delivery);
-                break;
-            };
-            // Waiters deregister under the lock before their receiver goes
-            // away, so a send fails only in theory; then try the next one.
-            unsent = waiter.tx.send(delivery).err();
-        }
-        if queue.is_empty() {
-            self.waiters.remove(key);
-        }
-        unsent
-    }
-
-    /// `RPUSH`, handing values to waiting pops first. `hand_off_deadline` is
-    /// the deadline the key will have once the command completes, recorded
-    /// with each value handed over.
-    fn push_back(&mut self, key: &str, values: &[&[u8]], now: Instant, hand_off_deadline: Option<Instant>) -> usize {
-        let len_before = self.entry(key, now).map_or(0, |entry| entry.list.len());
-        for value in values {
-            let value = value.to_vec();
-            match self.entries.get_mut(key) {
-                Some(entry) => entry.list.push_back(value),
-                None => {
-                    let delivery = Delivery {
-                        value,
-                        expires_at: hand_off_deadline,
-                    };
-                    if let Some(refused) = self.hand_off(key, delivery) {
-                        self.create(key, refused.value, None);
-                    }
-                }
-            }
-        }
-        // Like Redis, the length counts the values served to waiting pops:
-        // they were in the list when the command completed.
-        len_before + values.len()
-    }
-
-    fn pop_front(&mut self, key: &str, now: Instant) -> Option<Vec<u8>> {
-        let entry = self.entry(key, now)?;
-        let value = entry.list.pop_front();
-        if entry.list.is_empty() {
-            self.entries.remove(key);
-        }
-        value
-    }
-
-    /// Puts back an element that was handed to a pop which then gave up: it
-    /// was the head of the list, so it goes to the next waiting pop, or else
-    /// in front of anything pushed since.
-    fn put_back(&mut self, key: &str, delivery: Delivery, now: Instant) {
-        if delivery.expires_at.is_some_and(|deadline| deadline <= now) {
-            // Its key would have expired by now, taking the element along.
-            return;
-        }
-        if let Some(entry) = self.entry(key, now) {
-            entry.list.push_front(delivery.value);
-        } else if let Some(refused) = self.hand_off(key, delivery) {
-            self.create(key, refused.value, refused.expires_at);
-        }
-    }
-
-    fn add_waiter(&mut self, key: &str) -> (u64, oneshot::Receiver<Delivery>) {
-        let id = self.next_waiter_id;
-        self.next_waiter_id += 1;
-        let (tx, rx) = oneshot::channel();
-        self.waiters
-            .entry(key.to_owned())
-            .or_default()
-            .push_back(Waiter { id, tx });
-        (id, rx)
-    }
-
-    fn remove_waiter(&mut self, key: &str, id: u64) {
-        if let Some(queue) = self.waiters.get_mut(key) {
-            queue.retain(|waiter| waiter.id != id);
-            if queue.is_empty() {
-                self.waiters.remove(key);
-            }
-        }
-    }
-
-    fn lrem(&mut self, key: &str, count: isize, value: &[u8], now: Instant) -> usize {
-        let Some(entry) = self.entry(key, now) else {
-            return 0;
-        };
-        let list = &mut entry.list;
-        let len_before = list.len();
-        let limit = if count == 0 { usize::MAX } else { count.unsigned_abs() };
-        // Removing the last `limit` matches is keeping the first
-        // `matches - limit` of them.
-        let keep_first = if count < 0 {
-            let matches = list.iter().filter(|v| v.as_slice() == value).count();
-            matches.saturating_sub(limit)
-        } else {
-            0
-        };
-        let mut seen = 0;
-        list.retain(|v| {
-            if v.as_slice() != value {
-                return true;
-            }
-            seen += 1;
-            if count < 0 { seen <= keep_first } else { seen > limit }
-        });
-        let removed = len_before - list.len();
-        if list.is_empty() {
-            self.entries.remove(key);
-        }
-        removed
-    }
-}
-
 /// The registration of a waiting pop. Dropping it (the pop's future was
 /// dropped) withdraws the registration and puts back an element that was
 /// handed over in the meantime.
@@ -386,26 +158,27 @@ impl Drop for Wait<'_> {
 #[async_trait]
 impl Backend for Memory {
     async fn rpush(&self, key: &str, values: &[&[u8]]) -> Result<usize> {
-        Ok(self.with(|store, now| store.push_back(key, values, now, None)))
+        self.with(|store, now| store.push_back(key, values, now, None))
     }
 
     async fn rpush_expire(&self, key: &str, value: &[u8], ttl: Duration) -> Result<()> {
         self.with(|store, now| {
+            store.list(key, now)?;
             if ttl.is_zero() {
                 // As `PEXPIRE 0` in the transaction: the key is deleted before
                 // any waiting pop could be served.
                 store.entries.remove(key);
-                return;
+                return Ok(());
             }
             let deadline = deadline_after(now, ttl);
-            store.push_back(key, &[value], now, Some(deadline));
+            store.push_back(key, &[value], now, Some(deadline))?;
             store.set_deadline(key, deadline);
-        });
-        Ok(())
+            Ok(())
+        })
     }
 
     async fn lpop(&self, key: &str) -> Result<Option<Vec<u8>>> {
-        Ok(self.with(|store, now| store.pop_front(key, now)))
+        self.with(|store, now| store.pop_front(key, now))
     }
 
     async fn blpop(&self, key: &str, timeout: Option<Duration>) -> Result<Option<Vec<u8>>> {
@@ -413,7 +186,7 @@ impl Backend for Memory {
             let mut store = lock(&self.store);
             let now = Instant::now();
             store.purge_expired(now);
-            if let Some(value) = store.pop_front(key, now) {
+            if let Some(value) = store.pop_front(key, now)? {
                 return Ok(Some(value));
             }
             if timeout == Some(Duration::ZERO) {
@@ -453,13 +226,13 @@ impl Backend for Memory {
         let batch = self.with(|store, now| {
             let mut batch = Vec::new();
             while batch.len() < max.max(1) {
-                match store.pop_front(key, now) {
+                match store.pop_front(key, now)? {
                     Some(value) => batch.push(value),
                     None => break,
                 }
             }
-            batch
-        });
+            Ok::<_, crate::Error>(batch)
+        })?;
         if !batch.is_empty() {
             return Ok(batch);
         }
@@ -468,11 +241,11 @@ impl Backend for Memory {
     }
 
     async fn lrem(&self, key: &str, count: isize, value: &[u8]) -> Result<usize> {
-        Ok(self.with(|store, now| store.lrem(key, count, value, now)))
+        self.with(|store, now| store.lrem(key, count, value, now))
     }
 
     async fn llen(&self, key: &str) -> Result<usize> {
-        Ok(self.with(|store, now| store.entry(key, now).map_or(0, |entry| entry.list.len())))
+        self.with(|store, now| Ok(store.list(key, now)?.map_or(0, |list| list.len())))
     }
 
     async fn expire(&self, key: &str, ttl: Duration) -> Result<bool> {
@@ -493,35 +266,40 @@ impl Backend for Memory {
     async fn ttl(&self, key: &str) -> Result<Ttl> {
         Ok(self.with(|store, now| match store.entry(key, now) {
             None => Ttl::Missing,
-            Some(Entry { expires_at: None, .. }) => Ttl::Persistent,
-            Some(Entry {
-                expires_at: Some(deadline),
-                ..
-            }) => Ttl::Expires(deadline.saturating_duration_since(now)),
+            Some(entry) => match entry.expires_at {
+                None => Ttl::Persistent,
+                Some(deadline) => Ttl::Expires(deadline.saturating_duration_since(now)),
+            },
         }))
     }
 
+    async fn del(&self, key: &str) -> Result<bool> {
+        Ok(self.with(|store, now| store.entry(key, now).is_some() && store.entries.remove(key).is_some()))
+    }
+
     async fn doc_get(&self, key: &str) -> Result<Option<StoredDoc>> {
-        Ok(self.documents.get(key))
+        self.with(|store, now| store.doc_get(key, now))
     }
 
     async fn doc_commit(&self, commit: &Commit) -> Result<CommitOutcome> {
-        Ok(self.documents.commit(commit))
+        // Copy a frame's bytes before the lock, not while holding it.
+        let prepared = Prepared::new(commit);
+        self.with(|store, now| {
+            let (outcome, published) = store.commit(prepared, now)?;
+            if let Some(message) = published {
+                // Under the lock, so notifications keep the order of the writes.
+                self.pubsub.send(message);
+            }
+            Ok(outcome)
+        })
     }
 
     async fn hash_get_all(&self, key: &str) -> Result<HashFields> {
-        Ok(self.documents.hash_get_all(key))
+        self.with(|store, now| store.hash_get_all(key, now))
     }
 
     async fn subscribe(&self, channels: &[String], patterns: &[String]) -> Result<Subscription> {
-        Ok(self.documents.subscribe(channels, patterns))
-    }
-
-    async fn del(&self, key: &str) -> Result<bool> {
-        let list = self.with(|store, now| store.entry(key, now).is_some() && store.entries.remove(key).is_some());
-        // As in Redis, one key space: documents and hashes go too.
-        let document = self.documents.remove(key);
-        Ok(list || document)
+        Ok(self.pubsub.subscribe(channels, patterns))
     }
 }
 

@@ -3,6 +3,7 @@
 
 use futures::FutureExt;
 
+use super::store::HEAP_SLACK;
 use super::*;
 
 fn counts(memory: &Memory) -> (usize, usize, usize) {

@@ -30,8 +30,8 @@
 //!   ([`Backend::subscribe`]), owned by a task that reconnects and
 //!   resubscribes with backoff when it drops, when it stops answering a
 //!   periodic `PING` ([`RedisOptions::subscription_ping_interval`]), or when
-//!   its subscriber falls too far behind (see `documents.rs`, which also
-//!   holds the compare-and-set Lua script of the documents).
+//!   its subscriber falls too far behind (see `subscription.rs`; the
+//!   documents' Lua scripts are in `documents.rs`).
 //!
 //! # Cancel safety
 //!
@@ -47,6 +47,7 @@
 
 mod blocking;
 mod documents;
+mod subscription;
 
 use std::fmt;
 use std::sync::Arc;
@@ -58,7 +59,7 @@ use redis::io::tcp::TcpSettings;
 use redis::{Client, ConnectionAddr, ErrorKind, FromRedisValue, IntoConnectionInfo, RedisError};
 
 use self::blocking::Blocking;
-use self::documents::Scripts;
+use self::documents::LayoutCheck;
 use super::{Backend, Commit, CommitOutcome, HashFields, StoredDoc, Subscription, Ttl};
 use crate::{Error, Result};
 
@@ -196,7 +197,7 @@ struct Inner {
     /// For the shared state's pub/sub connections, one per subscription.
     client: Client,
     /// The shared state's Lua script, once loaded.
-    scripts: Scripts,
+    layout: LayoutCheck,
     /// Where we are connected, without credentials, for `Debug`.
     server: String,
     options: RedisOptions,
@@ -293,7 +294,7 @@ impl Redis {
                 manager,
                 blocking,
                 client,
-                scripts: Scripts::default(),
+                layout: LayoutCheck::default(),
                 server,
                 options,
             }),
@@ -394,11 +395,11 @@ impl Backend for Redis {
     }
 
     async fn doc_get(&self, key: &str) -> Result<Option<StoredDoc>> {
-        documents::doc_get(&self.inner.manager, key).await
+        documents::doc_get(&self.inner.manager, &self.inner.layout, key).await
     }
 
     async fn doc_commit(&self, commit: &Commit) -> Result<CommitOutcome> {
-        documents::doc_commit(&self.inner.manager, &self.inner.scripts, commit).await
+        documents::doc_commit(&self.inner.manager, &self.inner.layout, commit).await
     }
 
     async fn hash_get_all(&self, key: &str) -> Result<HashFields> {
@@ -407,13 +408,13 @@ impl Backend for Redis {
 
     async fn subscribe(&self, channels: &[String], patterns: &[String]) -> Result<Subscription> {
         let options = &self.inner.options;
-        let timing = documents::Timing {
+        let timing = subscription::Timing {
             connect_timeout: options.connect_timeout,
             // A zero interval would ping without pause.
             ping_interval: options.subscription_ping_interval.max(Duration::from_millis(10)),
             ping_timeout: options.command_timeout.unwrap_or(options.connect_timeout),
         };
-        documents::subscribe(&self.inner.client, timing, channels, patterns).await
+        subscription::subscribe(&self.inner.client, timing, channels, patterns).await
     }
 
     async fn del(&self, key: &str) -> Result<bool> {

@@ -1,0 +1,127 @@
+//! The one place that names what the project keeps in Redis: every key and
+//! channel the client, the server and the shared state read or write is
+//! built here, so the rules they follow (which names are ours, which keys
+//! share a Redis Cluster hash slot) hold everywhere at once.
+//!
+//! # Layout 1
+//!
+//! | what | name | type |
+//! | --- | --- | --- |
+//! | a service's queue | `calc` (the queue's name, as every peer spells it) | list |
+//! | a call's reply queue | `calc:rpc:<random>` (the protocol fixes the prefix) | list |
+//! | document `robot` | `robot` | hash (`json`, `version`) |
+//! | binary value at `robot.camera.frame` | `__state__:{robot}.camera.frame`, with `#<hex>` appended when taken | hash |
+//! | updates of `robot.arm` | channel `__state__:robot.arm` | pub/sub |
+//! | the layout's version | `__state__:layout` | string, `1` |
+//!
+//! **Ownership is in the name.** A binary hash belongs to document `robot`
+//! exactly when its key starts with `__state__:{robot}`. No document can be
+//! named so (top-level keys may neither start with `__state__:` nor hold
+//! braces), so neither another document's key nor another program's key can
+//! pass for one of `robot`'s hashes, and `robot`'s binary values never land
+//! on a key another program uses.
+//!
+//! **One slot per document.** Redis Cluster hashes only what stands between
+//! the first `{` and the next `}`, so `robot` and every
+//! `__state__:{robot}…` hash to the same slot: a document, its binary
+//! values and its version (a field of the document's own hash) are always
+//! written together by one script, on one node.
+//!
+//! **The layout has a version.** The store records [`LAYOUT_VERSION`] at
+//! [`LAYOUT_KEY`] the first time it is used on a server, and refuses a
+//! server that records another one, or that holds the unversioned layout of
+//! earlier releases (binary values at their path's key and one global
+//! version counter, [`LEGACY_CLOCK_KEY`]), rather than misread it.
+
+/// The prefix of every key and channel of the shared state's own.
+/// Top-level keys of documents may not start with it.
+pub const STATE_PREFIX: &str = "__state__:";
+
+/// The version of the layout this build reads and writes.
+pub const LAYOUT_VERSION: u32 = 1;
+
+/// Where a server records the layout its shared state is kept in.
+pub const LAYOUT_KEY: &str = "__state__:layout";
+
+/// The global version counter of the unversioned layout of earlier releases;
+/// finding it (and no [`LAYOUT_KEY`]) means the server holds that layout.
+pub const LEGACY_CLOCK_KEY: &str = "__state__:clock";
+
+/// The infix between a queue's name and the random part of its reply
+/// queues, fixed by the protocol.
+const REPLY_INFIX: &str = ":rpc:";
+
+/// A reply queue of `queue`: `<queue>:rpc:<random>`.
+pub fn reply_queue(queue: &str, random: &str) -> String {
+    format!("{queue}{REPLY_INFIX}{random}")
+}
+
+/// The key of the document `key` (a top-level key, see
+/// [`Path`](crate::state::Path)): the key itself, so that any Redis client
+/// finds it by its name.
+pub fn document(key: &str) -> &str {
+    key
+}
+
+/// The key of a binary value of document `doc`, at the path whose canonical
+/// text after the top-level key is `rest` (`.camera.frame`, `[2]`, or empty
+/// for the whole document), with `unique` appended when given.
+pub fn binary(doc: &str, rest: &str, unique: Option<&str>) -> String {
+    let mut key = binary_prefix(doc);
+    key.push_str(rest);
+    if let Some(unique) = unique {
+        key.push('#');
+        key.push_str(unique);
+    }
+    key
+}
+
+/// Whether `key` is one of the binary hashes of document `doc`.
+pub fn owns(doc: &str, key: &str) -> bool {
+    key.strip_prefix(STATE_PREFIX)
+        .and_then(|rest| rest.strip_prefix('{'))
+        .and_then(|rest| rest.strip_prefix(doc))
+        .is_some_and(|rest| rest.starts_with('}'))
+}
+
+fn binary_prefix(doc: &str) -> String {
+    format!("{STATE_PREFIX}{{{doc}}}")
+}
+
+/// The pub/sub channel of the updates published at `path` (its canonical
+/// text).
+pub fn update_channel(path: &str) -> String {
+    format!("{STATE_PREFIX}{path}")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_document_owns_exactly_the_binary_keys_made_for_it() {
+        let key = binary("robot", ".camera.frame", None);
+        assert_eq!(key, "__state__:{robot}.camera.frame");
+        assert!(owns("robot", &key));
+        assert!(owns("robot", &binary("robot", "", Some("ab12"))));
+        for other in ["robot2", "robo", "rob", "ro"] {
+            assert!(!owns(other, &key), "{other}");
+        }
+        for foreign in [
+            "robot",
+            "robot.camera.frame",
+            "robot#backup",
+            "__state__:robot.x",
+            "__state__:{robot",
+        ] {
+            assert!(!owns("robot", foreign), "{foreign}");
+        }
+    }
+
+    #[test]
+    fn names_follow_the_protocol() {
+        assert_eq!(reply_queue("calc", "X7Y2US0A"), "calc:rpc:X7Y2US0A");
+        assert_eq!(update_channel("robot.arm"), "__state__:robot.arm");
+        assert_eq!(document("robot"), "robot");
+    }
+}
