@@ -529,4 +529,66 @@ common::backend_tests! {
         expected.push(all_bytes);
         assert_eq!(drain(&backend, key).await, expected);
     }
+
+    /// Lists and documents share one keyspace on both backends, with
+    /// Redis's type rules: the embedded backend kept them apart, so a
+    /// queue and a document named alike coexisted there.
+    async fn lists_and_documents_share_one_keyspace(backend: SharedBackend) -> anyhow::Result<()> {
+        let state = redisrpc::state::State::new(backend.clone());
+        backend.rpush("arm", &[b"request"]).await?;
+        let error = backend.doc_get("arm").await.unwrap_err();
+        assert!(error.is_wrong_type() && error.to_string().contains("a Redis list"), "{error}");
+        assert!(state.set("arm.x", &1).await.unwrap_err().is_wrong_type());
+        assert!(state.set("arm", &1).await.unwrap_err().is_wrong_type());
+        assert_wrongtype(backend.hash_get_all("arm").await.map(drop));
+        assert_eq!(drain(&backend, "arm").await, strings(&["request"]));
+
+        state.set("doc", &serde_json::json!({"x": 1})).await?;
+        let one_second = Some(Duration::from_secs(1));
+        assert_wrongtype(backend.rpush("doc", &[b"v"]).await.map(drop));
+        assert_wrongtype(backend.rpush_expire("doc", b"v", Duration::from_secs(5)).await);
+        assert_wrongtype(backend.lpop("doc").await.map(drop));
+        assert_wrongtype(bounded("blpop", backend.blpop("doc", one_second)).await.map(drop));
+        assert_wrongtype(bounded("blpop_many", backend.blpop_many("doc", 8, one_second)).await.map(drop));
+        assert_wrongtype(backend.llen("doc").await.map(drop));
+        assert_wrongtype(backend.lrem("doc", 0, b"v").await.map(drop));
+        // The document is untouched, and is a hash like any other.
+        assert_eq!(state.get_value("doc").await?, serde_json::json!({"x": 1}));
+        let fields: BTreeSet<String> = backend.hash_get_all("doc").await?.into_iter().map(|(f, _)| f).collect();
+        assert_eq!(fields, BTreeSet::from(["json".to_owned(), "version".to_owned()]));
+        // Key operations work on any type.
+        assert_eq!(backend.ttl("doc").await?, Ttl::Persistent);
+        assert!(backend.expire("doc", Duration::from_secs(60)).await?);
+        assert!(matches!(backend.ttl("doc").await?, Ttl::Expires(_)));
+        assert!(backend.del("doc").await?);
+        assert_eq!(backend.doc_get("doc").await?, None);
+        Ok(())
+    }
+
+    /// Patterns reach the embedded matcher from `State::subscribe`; the
+    /// shape of CVE-2022-36021 hung it.
+    async fn a_pattern_with_many_stars_is_matched_without_hanging(backend: SharedBackend) -> anyhow::Result<()> {
+        let pattern = format!("{}b", "*a".repeat(30));
+        let mut subscription = backend.subscribe(&[], &[pattern]).await?;
+        for channel in ["a".repeat(60), format!("{}b", "a".repeat(60))] {
+            let notification = redisrpc::backend::Notification { channel, head: b"v".to_vec(), tail: Vec::new() };
+            let commit = redisrpc::backend::Commit { key: "glob".into(), publish: Some(notification), ..Default::default() };
+            backend.doc_commit(&commit).await?;
+            backend.del("glob").await?;
+        }
+        use futures::StreamExt;
+        match bounded("the matching message", subscription.next()).await {
+            Some(redisrpc::backend::PubSubEvent::Message { channel, .. }) => assert!(channel.ends_with('b'), "{channel}"),
+            other => panic!("{other:?}"),
+        }
+        Ok(())
+    }
+}
+
+/// Asserts Redis's `WRONGTYPE` refusal, as a command error.
+fn assert_wrongtype(result: redisrpc::Result<()>) {
+    match result {
+        Err(redisrpc::Error::Command { source }) => assert!(source.to_string().contains("WRONGTYPE"), "{source}"),
+        other => panic!("expected WRONGTYPE, got {other:?}"),
+    }
 }

@@ -55,7 +55,9 @@ pub trait Backend: Send + Sync + std::fmt::Debug + 'static {
     async fn rpush(&self, key: &str, values: &[&[u8]]) -> Result<usize>;
 
     /// Appends `value` to the list at `key` and sets the key to expire after
-    /// `ttl`, as one atomic step (`MULTI; RPUSH; PEXPIRE; EXEC`).
+    /// `ttl`, as one atomic step (`RPUSH` then `PEXPIRE` in one script).
+    /// When the push is refused (the key is not a list), the expiry is not
+    /// set either.
     async fn rpush_expire(&self, key: &str, value: &[u8], ttl: Duration) -> Result<()>;
 
     /// Removes and returns the head of the list at `key` (`LPOP`), or `None`

@@ -50,7 +50,7 @@ mod documents;
 mod subscription;
 
 use std::fmt;
-use std::sync::Arc;
+use std::sync::{Arc, LazyLock};
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -327,18 +327,20 @@ impl Backend for Redis {
     }
 
     async fn rpush_expire(&self, key: &str, value: &[u8], ttl: Duration) -> Result<()> {
+        // A script rather than `MULTI`: a transaction runs `PEXPIRE` even
+        // when `RPUSH` is refused (`WRONGTYPE`), which would set another
+        // program's key, or a document, to expire.
+        static RPUSH_EXPIRE: LazyLock<redis::Script> = LazyLock::new(|| {
+            redis::Script::new(
+                "redis.call('RPUSH', KEYS[1], ARGV[1])\nredis.call('PEXPIRE', KEYS[1], ARGV[2])\nreturn 1",
+            )
+        });
         let mut conn = self.inner.manager.clone();
-        redis::pipe()
-            .atomic()
-            .cmd("RPUSH")
-            .arg(key)
+        RPUSH_EXPIRE
+            .key(key)
             .arg(value)
-            .ignore()
-            .cmd("PEXPIRE")
-            .arg(key)
             .arg(expire_millis(ttl))
-            .ignore()
-            .exec_async(&mut conn)
+            .invoke_async::<()>(&mut conn)
             .await
             .map_err(map_error)
     }
