@@ -118,6 +118,27 @@ mod tests {
         }
     }
 
+    /// What Redis Cluster hashes of a key: the part between the first `{`
+    /// and the next `}` when that is not empty, else the whole key.
+    fn hashed_part(key: &str) -> &str {
+        if let Some(open) = key.find('{')
+            && let Some(len) = key[open + 1..].find('}')
+            && len > 0
+        {
+            return &key[open + 1..open + 1 + len];
+        }
+        key
+    }
+
+    #[test]
+    fn a_document_and_its_binary_values_share_a_cluster_slot() {
+        for rest in [".camera.frame", "[2]", "", "[\"x}y\"]"] {
+            assert_eq!(hashed_part(&binary("robot", rest, None)), "robot");
+            assert_eq!(hashed_part(&binary("robot", rest, Some("ab12"))), "robot");
+        }
+        assert_eq!(hashed_part(document("robot")), "robot");
+    }
+
     #[test]
     fn names_follow_the_protocol() {
         assert_eq!(reply_queue("calc", "X7Y2US0A"), "calc:rpc:X7Y2US0A");

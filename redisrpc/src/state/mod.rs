@@ -43,9 +43,11 @@
 //! `robot.arm.angle`: the top-level key `robot`, then object members.
 //! `robot.joints[2]`: an array element (from 0). `robot["odd.name"]`: a
 //! member whose name is not plain, as a JSON string. Plain names are
-//! non-empty and hold none of `.`, `[`, `]`, `"` or whitespace; top-level
-//! keys must be plain, and may not start with `__state__:`, which the store
-//! keeps for itself. See [`Path`].
+//! non-empty and hold none of `.`, `[`, `]`, `"` or whitespace. Top-level
+//! keys, the documents' Redis keys, are 1 to 256 bytes of letters, digits
+//! and `_ - : / @ + ~`, and may not start with `__state__:`, which the
+//! store keeps for itself (see [`Path::root`] for why).
+
 //!
 //! # Operations
 //!
@@ -75,16 +77,20 @@
 //! | what | Redis key | type | content |
 //! | --- | --- | --- | --- |
 //! | document `robot` | `robot` | hash | `json`: the document as JSON text; `version`: its version, a decimal integer |
-//! | binary value at `robot.camera.frame` | `robot.camera.frame` (or that with `#<hex>` appended, if taken) | hash | the marshaller's fields; for arrays `arr`, `dtype`, `shape` as REEM's numpy arrays |
-//! | version counter | `__state__:clock` | string | the last version given out; started at the server's time in microseconds when missing, so versions increase even across a `FLUSHALL` or a restart |
+//! | binary value at `robot.camera.frame` | `__state__:{robot}.camera.frame` (or that with `#<hex>` appended, if taken) | hash | the marshaller's fields; for arrays `arr`, `dtype`, `shape` as REEM's numpy arrays |
 //! | notifications of `robot.arm` | channel `__state__:robot.arm` | pub/sub | `{"path":"robot.arm","base":B,"value":V,"version":N}` |
+//! | the layout's version | `__state__:layout` | string | `1` |
 //!
-//! In the document, a binary value appears as its marker,
-//! `{"$binary": {"label": "ndarray", "key": "robot.camera.frame"}}` (see
-//! [`binary`]). Versions come from the one counter, so they increase over
-//! all writes and are never reused. Every write is one Lua script that
-//! checks the version, writes the document and its binary hashes, and
-//! publishes, all at once.
+//! [`crate::layout`] makes every one of these names and says why they are
+//! so. In the document, a binary value appears as its marker,
+//! `{"$binary": {"label": "ndarray", "key": "__state__:{robot}.camera.frame"}}`
+//! (see [`binary`]). A version is the time of the write in microseconds on
+//! the server's clock, or one more than the document's previous version
+//! when that is not less, so a document's versions only ever increase, also
+//! after it is deleted and written again, after a `FLUSHALL` or a restart
+//! (as long as the server's clock does not go back). Every write is one Lua
+//! script that checks the version, writes the document and its binary
+//! hashes, and publishes, all at once.
 //!
 //! ```python
 //! import json, numpy, redis
@@ -95,17 +101,18 @@
 //! frame = numpy.frombuffer(h[b"arr"], h[b"dtype"].decode()).reshape(shape)
 //! ```
 //!
-//! Another program that writes must keep this layout and take a version
-//! from the counter (`INCR __state__:clock`) with every write, in a
-//! `MULTI`/`EXEC` or a script that also checks the version it read, so that
-//! concurrent writers here notice its writes. A document with only a `json`
+//! Another program that writes must keep this layout and give every write a
+//! new version by the same rule (`TIME` in microseconds, or the previous
+//! version plus one), in a `MULTI`/`EXEC` or a script that also checks the
+//! version it read, so that concurrent writers here notice its writes. A document with only a `json`
 //! field reads as version 0; the first write from here gives it a version.
 //! A hash without a `json` field (a REEM array, say) is not a document:
 //! reading or writing a path in it is an
 //! [`Error::WrongType`](crate::Error::WrongType), and it is left alone.
 //! Deleting or replacing a value deletes the binary hashes its markers name
-//! only when the document owns them (their key is the document's key
-//! followed by `.`, `[` or `#`) and no other marker in it names them.
+//! only when the document owns them (their key starts with
+//! `__state__:{robot}`, see [`crate::layout::owns`]) and no other marker in
+//! it names them; reads through a marker reach only such hashes too.
 //!
 //! # Delivery
 //!

@@ -8,10 +8,14 @@
 //!
 //! # How it works
 //!
-//! All state sits behind one [`std::sync::Mutex`]. Every operation is a short
-//! critical section that never awaits, which is what makes each operation
-//! atomic, as a Redis command is, and why a blocking mutex is the right tool
-//! here (an async mutex would only add overhead).
+//! All state sits behind one [`std::sync::Mutex`]: one keyspace of lists and
+//! hashes (documents and binary values), with Redis's type rules between
+//! them (`store.rs`, `documents.rs`). Every operation is a short critical
+//! section that never awaits, which is what makes each operation atomic, as
+//! a Redis command is, and why a blocking mutex is the right tool here (an
+//! async mutex would only add overhead). One lock rather than one for lists
+//! and one for documents: a type check spans both, and a document commit
+//! holds it only to swap in what it copied beforehand.
 //!
 //! **Blocking pops hand elements over directly, as Redis does.** Each key has a
 //! FIFO of waiting [`blpop`](Backend::blpop) calls. A push gives each value to
