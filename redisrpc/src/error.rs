@@ -227,6 +227,36 @@ impl Error {
         matches!(self, Error::Encode { .. })
     }
 
+    /// True when the backend refused a command (such as `WRONGTYPE`).
+    pub fn is_command(&self) -> bool {
+        matches!(self, Error::Command { .. })
+    }
+
+    /// True when a connection URL or another setting is invalid.
+    pub fn is_config(&self) -> bool {
+        matches!(self, Error::Config(_))
+    }
+
+    /// True when arithmetic on a stored number failed.
+    pub fn is_arithmetic(&self) -> bool {
+        matches!(self, Error::Arithmetic { .. })
+    }
+
+    /// True when a stored value could not be converted to the type asked for.
+    pub fn is_deserialize(&self) -> bool {
+        matches!(self, Error::Deserialize { .. })
+    }
+
+    /// True when a binary value is missing or cannot be decoded.
+    pub fn is_binary(&self) -> bool {
+        matches!(self, Error::Binary { .. })
+    }
+
+    /// True when a read-modify-write gave up after conflicting writers.
+    pub fn is_contention(&self) -> bool {
+        matches!(self, Error::Contention { .. })
+    }
+
     /// True when a shared-state path has no value.
     pub fn is_not_found(&self) -> bool {
         matches!(self, Error::NotFound { .. })

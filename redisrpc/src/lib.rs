@@ -209,6 +209,7 @@
 //! * [`Error`] (`error.rs`): the one error type.
 
 pub mod backend;
+mod backoff;
 mod client;
 pub mod describe;
 mod error;

@@ -32,6 +32,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::Result;
 use crate::backend::{IntoBackend, SharedBackend};
+use crate::backoff::Backoff;
 use crate::describe::DESCRIBE_METHOD;
 use crate::protocol::{Reply, Request, RequestError};
 use crate::service::{Args, CallError, CallErrorKind, Service};
@@ -162,7 +163,7 @@ impl Server {
         let shutdown = self.handle.shutdown.clone();
         let room = Arc::new(Semaphore::new(self.concurrency));
         let mut in_flight = JoinSet::new();
-        let mut pause = Duration::ZERO;
+        let mut pause = Backoff::new(Duration::from_millis(50), Duration::from_secs(2));
         tracing::info!(queue = %context.queue, concurrency = self.concurrency, "serving");
         loop {
             // Take a request only when there is room to run it, so that
@@ -186,7 +187,7 @@ impl Server {
             };
             match popped {
                 Ok(messages) => {
-                    pause = Duration::ZERO;
+                    pause.reset();
                     let mut permit = Some(permit);
                     for message in messages {
                         let permit = match permit.take() {
@@ -204,7 +205,7 @@ impl Server {
                     }
                 }
                 Err(error) => {
-                    pause = (pause * 2).clamp(Duration::from_millis(50), Duration::from_secs(2));
+                    let pause = pause.next_pause();
                     tracing::error!(queue = %context.queue, %error, retry_in = ?pause, "cannot take requests");
                     tokio::select! {
                         () = shutdown.cancelled() => break,
@@ -330,15 +331,14 @@ impl Context {
     /// waiting for it, and a reply pushed twice is harmless (the caller takes
     /// one; the other expires with its queue).
     async fn push_reply(&self, response_queue: &str, reply: &[u8]) -> Result<()> {
-        let mut pause = Duration::from_millis(20);
+        let mut pause = REPLY_BACKOFF;
         let mut attempts_left = REPLY_ATTEMPTS;
         loop {
             attempts_left -= 1;
             match self.backend.rpush_expire(response_queue, reply, self.reply_ttl).await {
                 Err(error) if error.is_connection() && attempts_left > 0 => {
                     tracing::warn!(queue = %self.queue, %response_queue, %error, "retrying a reply push");
-                    tokio::time::sleep(pause).await;
-                    pause *= 4;
+                    tokio::time::sleep(pause.next_pause()).await;
                 }
                 result => return result,
             }
@@ -346,9 +346,11 @@ impl Context {
     }
 }
 
-/// How often a reply push is tried when the connection keeps breaking
-/// (pausing 20, 80, 320 ms in between).
+/// How often a reply push is tried when the connection keeps breaking,
+/// pausing by [`REPLY_BACKOFF`] in between: 20, 80, 320 ms.
 const REPLY_ATTEMPTS: u32 = 4;
+
+const REPLY_BACKOFF: Backoff = Backoff::new(Duration::from_millis(20), Duration::from_millis(320)).with_factor(4);
 
 fn panicked(method: &str, panic: &(dyn std::any::Any + Send)) -> CallError {
     let what = panic

@@ -42,6 +42,13 @@ pub enum Ttl {
 
 /// The list and key operations the framework needs from a store.
 ///
+/// The trait is sealed: [`Redis`] and [`Memory`] are its only
+/// implementations. Beside plain list commands it has the shared state's
+/// compare-and-set ([`Backend::doc_commit`]), whose exact semantics (those
+/// of the Lua script in `redis/documents.rs`) a third backend would have to
+/// recreate; the conformance suite holds the two that exist to one
+/// behaviour. Code written against `SharedBackend` runs on either.
+///
 /// # Cancel safety
 ///
 /// Dropping the future of [`Backend::blpop`] before it completes never loses
@@ -49,7 +56,7 @@ pub enum Ttl {
 /// back at the head of its list. Clients rely on this to time out, and
 /// servers to shut down, without swallowing a message pushed at that moment.
 #[async_trait]
-pub trait Backend: Send + Sync + std::fmt::Debug + 'static {
+pub trait Backend: sealed::Sealed + Send + Sync + std::fmt::Debug + 'static {
     /// Appends `values` to the tail of the list at `key` (`RPUSH`), creating
     /// it if needed; returns the list's new length.
     async fn rpush(&self, key: &str, values: &[&[u8]]) -> Result<usize>;
@@ -122,6 +129,13 @@ pub trait Backend: Send + Sync + std::fmt::Debug + 'static {
     /// is delivered. After a lost connection it resubscribes by itself and
     /// reports the gap (see [`PubSubEvent`]).
     async fn subscribe(&self, channels: &[String], patterns: &[String]) -> Result<Subscription>;
+}
+
+/// Keeps [`Backend`] to this crate's implementations.
+mod sealed {
+    pub trait Sealed {}
+    impl Sealed for super::Memory {}
+    impl Sealed for super::Redis {}
 }
 
 /// A backend shared by clients and servers; cheap to clone.

@@ -22,11 +22,12 @@ use super::path::{IntoPath, Path, Segment};
 use super::pubsub::{Payload, glob_escape};
 use super::store::{self, State};
 use crate::backend::{PubSubEvent, Subscription};
+use crate::backoff::Backoff;
 use crate::layout;
 use crate::{Error, Result};
 
 /// How long a mirror waits between failed reads while resynchronising.
-const RETRY: (Duration, Duration) = (Duration::from_millis(20), Duration::from_secs(1));
+const RETRY: Backoff = Backoff::new(Duration::from_millis(20), Duration::from_secs(1));
 
 /// A live local copy of the value at a path (see [`State::mirror`]).
 ///
@@ -143,7 +144,7 @@ async fn follow(state: State, writer: Writer, mut subscription: Subscription) {
 
 /// Reads the value again until that works.
 async fn resync(state: &State, writer: &Writer) {
-    let mut wait = RETRY.0;
+    let mut wait = RETRY;
     loop {
         match read(state, &writer.shared.path).await {
             Ok((value, version)) => {
@@ -158,8 +159,7 @@ async fn resync(state: &State, writer: &Writer) {
             }
             Err(error) => {
                 writer.lose_sync(&format!("cannot read the document: {error}"));
-                tokio::time::sleep(wait).await;
-                wait = (wait * 2).min(RETRY.1);
+                tokio::time::sleep(wait.next_pause()).await;
             }
         }
     }

@@ -9,8 +9,10 @@
 //! document as this process last wrote it needs one round trip; otherwise
 //! two, plus one per conflict.
 
-use std::collections::HashMap;
+use std::num::NonZeroUsize;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+
+use lru::LruCache;
 
 use serde::Serialize;
 use serde::de::DeserializeOwned;
@@ -28,8 +30,9 @@ use crate::{Error, Result, layout};
 /// this is only reached under a storm of writers on one document.
 const MAX_ATTEMPTS: usize = 1_000;
 
-/// How many documents a [`State`] remembers as it wrote them (see `Cache`).
-const CACHED_DOCUMENTS: usize = 1024;
+/// How many documents a [`State`] remembers as it wrote them (see `Cache`);
+/// past that, the least recently used is forgotten.
+const CACHED_DOCUMENTS: NonZeroUsize = NonZeroUsize::new(1024).unwrap();
 
 /// How often a binary read is retried when the value was replaced between
 /// reading its marker and reading its hash.
@@ -402,10 +405,17 @@ impl State {
 /// The documents as this process last wrote them, with their versions: the
 /// likely current state, from which a write can start without a read.
 /// Never used to answer a read.
-#[derive(Default)]
 struct Cache {
     /// A plain mutex: held to copy one entry in or out, never across an await.
-    documents: Mutex<HashMap<String, (u64, Doc)>>,
+    documents: Mutex<LruCache<String, (u64, Doc)>>,
+}
+
+impl Default for Cache {
+    fn default() -> Self {
+        Cache {
+            documents: Mutex::new(LruCache::new(CACHED_DOCUMENTS)),
+        }
+    }
 }
 
 impl std::fmt::Debug for Cache {
@@ -415,7 +425,7 @@ impl std::fmt::Debug for Cache {
 }
 
 impl Cache {
-    fn lock(&self) -> MutexGuard<'_, HashMap<String, (u64, Doc)>> {
+    fn lock(&self) -> MutexGuard<'_, LruCache<String, (u64, Doc)>> {
         self.documents.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
@@ -427,17 +437,14 @@ impl Cache {
     /// a later version (tasks of one `State` may finish out of order).
     fn put(&self, key: &str, version: u64, document: Doc) {
         let mut documents = self.lock();
-        if documents.get(key).is_some_and(|(known, _)| *known > version) {
+        if documents.peek(key).is_some_and(|(known, _)| *known > version) {
             return;
         }
-        if documents.len() >= CACHED_DOCUMENTS && !documents.contains_key(key) {
-            documents.clear();
-        }
-        documents.insert(key.to_owned(), (version, document));
+        documents.put(key.to_owned(), (version, document));
     }
 
     fn forget(&self, key: &str) {
-        self.lock().remove(key);
+        self.lock().pop(key);
     }
 }
 

@@ -14,6 +14,7 @@ use tokio::sync::Notify;
 use tokio::task::{JoinError, JoinHandle};
 
 use super::{map_error, millis_ceil};
+use crate::backoff::Backoff;
 use crate::{Error, Result};
 
 /// Timeouts longer than this (about 10 years) are sent as `0`, "forever":
@@ -247,7 +248,7 @@ impl Blocking {
         id: Option<i64>,
     ) -> std::result::Result<PopOutcome, JoinError> {
         if let Some(id) = id {
-            let mut pause = Duration::from_millis(5);
+            let mut pause = Backoff::new(Duration::from_millis(5), Duration::from_millis(500));
             for _ in 0..UNBLOCK_ATTEMPTS {
                 let unblocked = redis::cmd("CLIENT")
                     .arg("UNBLOCK")
@@ -256,10 +257,9 @@ impl Blocking {
                     .await;
                 match unblocked {
                     Ok(0) => {
-                        if let Ok(outcome) = tokio::time::timeout(pause, &mut *task).await {
+                        if let Ok(outcome) = tokio::time::timeout(pause.next_pause(), &mut *task).await {
                             return outcome;
                         }
-                        pause = (pause * 2).min(Duration::from_millis(500));
                     }
                     // Unblocked: its nil reply is on the way.
                     Ok(_) => break,

@@ -12,6 +12,7 @@ use tokio::sync::{mpsc, oneshot};
 
 use super::map_error;
 use crate::backend::{PubSubEvent, Subscription};
+use crate::backoff::Backoff;
 use crate::{Error, Result};
 
 /// How many pub/sub events may wait for a slow subscriber. The `redis`
@@ -25,7 +26,7 @@ const EVENT_BUFFER: usize = 4096;
 /// A connection must stay up this long (the longest) before the backoff
 /// starts again from the first, so a server that accepts and then drops
 /// connections is not retried in a tight loop.
-const BACKOFF: (Duration, Duration) = (Duration::from_millis(20), Duration::from_secs(1));
+const BACKOFF: Backoff = Backoff::new(Duration::from_millis(20), Duration::from_secs(1));
 
 /// How a subscription's connection is made and watched.
 #[derive(Debug, Clone, Copy)]
@@ -88,7 +89,7 @@ impl Listener {
     /// messages, reconnecting with backoff whenever the connection drops.
     async fn run(self, ready: oneshot::Sender<Result<()>>) {
         let mut ready = Some(ready);
-        let mut backoff = BACKOFF.0;
+        let mut backoff = BACKOFF;
         loop {
             match self.connect().await {
                 Ok(pubsub) => {
@@ -113,8 +114,8 @@ impl Listener {
                     // Only a connection that stayed up a while earns a
                     // quick retry; one dropped at once waits longer each
                     // time, as a failed connect does.
-                    if connected.elapsed() >= BACKOFF.1 {
-                        backoff = BACKOFF.0;
+                    if connected.elapsed() >= backoff.longest() {
+                        backoff.reset();
                     }
                 }
                 Err(error) => {
@@ -126,10 +127,9 @@ impl Listener {
                 }
             }
             tokio::select! {
-                _ = tokio::time::sleep(backoff) => {}
+                _ = tokio::time::sleep(backoff.next_pause()) => {}
                 _ = self.events.closed() => return,
             }
-            backoff = (backoff * 2).min(BACKOFF.1);
         }
     }
 
