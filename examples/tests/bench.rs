@@ -42,6 +42,7 @@ fn bench_measures_the_embedded_backend() {
 }
 
 #[test]
+#[redisrpc_testkit::needs(redis)]
 fn bench_measures_redis_with_its_own_server_or_an_external_one() {
     let Some(redis) = RedisServer::start() else { return };
     let url = redis.url();
@@ -59,6 +60,7 @@ fn bench_measures_redis_with_its_own_server_or_an_external_one() {
 }
 
 #[test]
+#[redisrpc_testkit::needs(redis)]
 fn bench_measures_the_shared_state_on_both_backends() {
     let Some(redis) = RedisServer::start() else { return };
     let url = redis.url();

@@ -19,6 +19,7 @@ fn the_embedded_calculator_passes_its_checks() {
 }
 
 #[test]
+#[redisrpc_testkit::needs(redis)]
 fn calc_server_and_calc_client_talk_over_redis() {
     let Some(redis) = RedisServer::start() else { return };
     let server = ServerProcess::start(env!("CARGO_BIN_EXE_calc-server"), &redis.url(), "calc");
@@ -77,6 +78,7 @@ fn calc_server_and_calc_client_talk_over_redis() {
 }
 
 #[test]
+#[redisrpc_testkit::needs(redis)]
 fn calc_client_fails_loudly_when_nobody_serves() {
     let Some(redis) = RedisServer::start() else { return };
     let output =

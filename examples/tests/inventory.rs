@@ -19,6 +19,7 @@ fn the_embedded_inventory_passes_its_checks() {
 }
 
 #[test]
+#[redisrpc_testkit::needs(redis)]
 fn inventory_server_answers_peers_with_rich_values() {
     let Some(redis) = RedisServer::start() else { return };
     let server = ServerProcess::start(env!("CARGO_BIN_EXE_inventory-server"), &redis.url(), "inventory");

@@ -45,6 +45,7 @@ fn runs_embedded_in_one_process() {
 }
 
 #[test]
+#[redisrpc_testkit::needs(redis)]
 fn runs_over_redis_in_two_processes() {
     let Some(redis) = RedisServer::start() else { return };
     let url = redis.url();

@@ -22,26 +22,31 @@ fn run_against_inventory(peer: Peer, steps: Vec<Step>) {
 }
 
 #[test]
+#[redisrpc_testkit::needs(redis, python)]
 fn python_client_inventory_with_named_arguments() {
     run_against_inventory(Peer::Python, cases::inventory(true));
 }
 
 #[test]
+#[redisrpc_testkit::needs(redis, python)]
 fn python_client_inventory_with_positional_arguments() {
     run_against_inventory(Peer::Python, cases::inventory(false));
 }
 
 #[test]
+#[redisrpc_testkit::needs(redis, ruby)]
 fn ruby_client_inventory() {
     run_against_inventory(Peer::Ruby, cases::inventory(false));
 }
 
 #[test]
+#[redisrpc_testkit::needs(redis, python)]
 fn python_client_values_round_trip_exactly() {
     run_against_inventory(Peer::Python, cases::echo());
 }
 
 #[test]
+#[redisrpc_testkit::needs(redis, ruby)]
 fn ruby_client_values_round_trip_exactly() {
     run_against_inventory(Peer::Ruby, cases::echo());
 }

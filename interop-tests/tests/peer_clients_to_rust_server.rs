@@ -27,16 +27,19 @@ fn calculator(peer: Peer, named: bool) {
 }
 
 #[test]
+#[redisrpc_testkit::needs(redis, python)]
 fn python_client_calculator_with_named_arguments() {
     calculator(Peer::Python, true);
 }
 
 #[test]
+#[redisrpc_testkit::needs(redis, python)]
 fn python_client_calculator_with_positional_arguments() {
     calculator(Peer::Python, false);
 }
 
 #[test]
+#[redisrpc_testkit::needs(redis, ruby)]
 fn ruby_client_calculator() {
     calculator(Peer::Ruby, false);
 }
@@ -45,6 +48,7 @@ fn ruby_client_calculator() {
 /// the queue. A server started later runs it and replies to a queue nobody
 /// waits on; our server makes that reply expire.
 #[test]
+#[redisrpc_testkit::needs(redis, python)]
 fn python_client_times_out_leaving_its_request_which_our_server_answers_later() {
     let Some(redis) = redis_for(Peer::Python) else { return };
     let outcomes = Peer::Python.run(
@@ -79,6 +83,7 @@ fn python_client_times_out_leaving_its_request_which_our_server_answers_later() 
 
 /// The Ruby client, like the Ruby peer, removes its timed-out request.
 #[test]
+#[redisrpc_testkit::needs(redis, ruby)]
 fn ruby_client_times_out_and_withdraws_its_request() {
     let Some(redis) = redis_for(Peer::Ruby) else { return };
     let outcomes = Peer::Ruby.run(
@@ -129,6 +134,7 @@ fn request_taken_by_hand(peer: Peer, step: Step) -> Option<Value> {
 }
 
 #[test]
+#[redisrpc_testkit::needs(redis, ruby)]
 fn ruby_client_always_sends_args() {
     let Some(call) = request_taken_by_hand(Peer::Ruby, Step::returns("val", vec![], json!(1.5))) else {
         return;
@@ -137,6 +143,7 @@ fn ruby_client_always_sends_args() {
 }
 
 #[test]
+#[redisrpc_testkit::needs(redis, python)]
 fn python_client_sends_args_only_when_given_and_kwargs() {
     let step = Step::returns("add", vec![], json!(1.5)).with_kwargs(json!({"number": 1.5}));
     let Some(call) = request_taken_by_hand(Peer::Python, step) else {

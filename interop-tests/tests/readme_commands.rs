@@ -20,6 +20,7 @@ fn stdout_of(peer: Peer, url: &str, args: &[&str]) -> String {
 }
 
 #[test]
+#[redisrpc_testkit::needs(redis, python, ruby)]
 fn python_and_ruby_one_call_commands() {
     if !Peer::Ruby.available() {
         return;

@@ -29,32 +29,38 @@ async fn run_against(peer: Peer, service: &str, steps: Vec<Step>) {
 }
 
 #[tokio::test]
+#[redisrpc_testkit::needs(redis, python)]
 async fn python_server_calculator() {
     run_against(Peer::Python, "calc", cases::calculator(true)).await;
 }
 
 #[tokio::test]
+#[redisrpc_testkit::needs(redis, ruby)]
 async fn ruby_server_calculator() {
     // The Ruby server ignores named arguments, as the Ruby peer does.
     run_against(Peer::Ruby, "calc", cases::calculator(false)).await;
 }
 
 #[tokio::test]
+#[redisrpc_testkit::needs(redis, python)]
 async fn python_server_inventory() {
     run_against(Peer::Python, "inventory", cases::inventory(true)).await;
 }
 
 #[tokio::test]
+#[redisrpc_testkit::needs(redis, ruby)]
 async fn ruby_server_inventory() {
     run_against(Peer::Ruby, "inventory", cases::inventory(false)).await;
 }
 
 #[tokio::test]
+#[redisrpc_testkit::needs(redis, python)]
 async fn python_server_echoes_values_exactly() {
     run_against(Peer::Python, "inventory", cases::echo()).await;
 }
 
 #[tokio::test]
+#[redisrpc_testkit::needs(redis, ruby)]
 async fn ruby_server_echoes_values_exactly() {
     run_against(Peer::Ruby, "inventory", cases::echo()).await;
 }
@@ -69,11 +75,13 @@ async fn examples_check(peer: Peer) {
 }
 
 #[tokio::test]
+#[redisrpc_testkit::needs(redis, python)]
 async fn python_server_passes_calc_client_checks() {
     examples_check(Peer::Python).await;
 }
 
 #[tokio::test]
+#[redisrpc_testkit::needs(redis, ruby)]
 async fn ruby_server_passes_calc_client_checks() {
     examples_check(Peer::Ruby).await;
 }
@@ -146,11 +154,13 @@ async fn typed_inventory(peer: Peer) {
 }
 
 #[tokio::test]
+#[redisrpc_testkit::needs(redis, python)]
 async fn python_server_typed_inventory_client() {
     typed_inventory(Peer::Python).await;
 }
 
 #[tokio::test]
+#[redisrpc_testkit::needs(redis, ruby)]
 async fn ruby_server_typed_inventory_client() {
     typed_inventory(Peer::Ruby).await;
 }
@@ -172,16 +182,19 @@ async fn non_finite_results(peer: Peer) {
 }
 
 #[tokio::test]
+#[redisrpc_testkit::needs(redis, python)]
 async fn python_server_infinity_reaches_us_as_f64_infinity() {
     non_finite_results(Peer::Python).await;
 }
 
 #[tokio::test]
+#[redisrpc_testkit::needs(redis, ruby)]
 async fn ruby_server_infinity_reaches_us_as_f64_infinity() {
     non_finite_results(Peer::Ruby).await;
 }
 
 #[tokio::test]
+#[redisrpc_testkit::needs(redis, ruby)]
 async fn ruby_server_backtrace_reaches_our_error() {
     let Some(redis) = redis_for(Peer::Ruby) else { return };
     let _server = Peer::Ruby.serve(&redis.url(), "calc", "calc");
@@ -198,6 +211,7 @@ async fn ruby_server_backtrace_reaches_our_error() {
 }
 
 #[tokio::test]
+#[redisrpc_testkit::needs(redis, python)]
 async fn python_server_exception_is_the_python_repr() {
     let Some(redis) = redis_for(Peer::Python) else { return };
     let _server = Peer::Python.serve(&redis.url(), "calc", "calc");
@@ -212,6 +226,7 @@ async fn python_server_exception_is_the_python_repr() {
 }
 
 #[tokio::test]
+#[redisrpc_testkit::needs(redis)]
 async fn our_client_times_out_and_withdraws_when_no_server_runs() {
     let Some(redis) = RedisServer::start() else {
         return;
@@ -235,6 +250,7 @@ async fn our_client_times_out_and_withdraws_when_no_server_runs() {
 /// The Ruby server's replies expire after a second (`MULTI; RPUSH; EXPIRE 1`):
 /// a client must be waiting when the reply comes, as ours is.
 #[test]
+#[redisrpc_testkit::needs(redis, ruby)]
 fn ruby_server_replies_expire_after_a_second() {
     let Some(redis) = redis_for(Peer::Ruby) else { return };
     let _server = Peer::Ruby.serve(&redis.url(), "calc", "calc");
@@ -253,6 +269,7 @@ fn ruby_server_replies_expire_after_a_second() {
 /// Regression: redis-py gives up a read after 5 s unless told otherwise,
 /// which would crash an idle Python server in its `BLPOP`.
 #[tokio::test]
+#[redisrpc_testkit::needs(redis, python)]
 async fn python_server_still_serves_after_idling_longer_than_redis_py_read_timeout() {
     let Some(redis) = redis_for(Peer::Python) else { return };
     let mut server = Peer::Python.serve(&redis.url(), "calc", "calc");

@@ -37,6 +37,7 @@ async fn call_until_it_works(client: &Client) -> usize {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[redisrpc_testkit::needs(redis)]
 async fn client_and_server_recover_from_killed_connections() {
     let Some(redis) = RedisServer::start() else { return };
     let service = Methods::new(()).method(

@@ -43,6 +43,7 @@ async fn cancelled_blpop(backend: &Redis, key: &str, timeout: Option<Duration>, 
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[redisrpc_testkit::needs(redis)]
 async fn idle_blpop_outlives_the_crates_default_response_timeout() -> Result<()> {
     let Some(server) = RedisServer::start() else {
         return Ok(());
@@ -64,6 +65,7 @@ async fn idle_blpop_outlives_the_crates_default_response_timeout() -> Result<()>
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[redisrpc_testkit::needs(redis)]
 async fn blpop_with_a_timeout_returns_none_when_nothing_arrives() -> Result<()> {
     let Some(server) = RedisServer::start() else {
         return Ok(());
@@ -89,6 +91,7 @@ async fn blpop_with_a_timeout_returns_none_when_nothing_arrives() -> Result<()> 
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[redisrpc_testkit::needs(redis)]
 async fn dropped_blpop_loses_nothing_and_reuses_its_connection() -> Result<()> {
     let Some(server) = RedisServer::start() else {
         return Ok(());
@@ -126,6 +129,7 @@ async fn dropped_blpop_loses_nothing_and_reuses_its_connection() -> Result<()> {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[redisrpc_testkit::needs(redis)]
 async fn dropped_blpop_with_a_timeout_loses_nothing() -> Result<()> {
     let Some(server) = RedisServer::start() else {
         return Ok(());
@@ -139,6 +143,7 @@ async fn dropped_blpop_with_a_timeout_loses_nothing() -> Result<()> {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[redisrpc_testkit::needs(redis)]
 async fn concurrent_blpops_do_not_block_each_other_or_other_commands() -> Result<()> {
     let Some(server) = RedisServer::start() else {
         return Ok(());
@@ -184,6 +189,7 @@ async fn concurrent_blpops_do_not_block_each_other_or_other_commands() -> Result
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[redisrpc_testkit::needs(redis)]
 async fn a_dead_idle_connection_is_replaced_transparently() -> Result<()> {
     let Some(server) = RedisServer::start() else {
         return Ok(());
@@ -207,6 +213,7 @@ async fn a_dead_idle_connection_is_replaced_transparently() -> Result<()> {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[redisrpc_testkit::needs(redis)]
 async fn password_in_the_url() -> Result<()> {
     let Some(server) = RedisServer::start_with(&["--requirepass", "s3cret"]) else {
         return Ok(());
@@ -231,6 +238,7 @@ async fn password_in_the_url() -> Result<()> {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[redisrpc_testkit::needs(redis)]
 async fn acl_user_in_the_url() -> Result<()> {
     let Some(server) = RedisServer::start() else {
         return Ok(());
@@ -258,6 +266,7 @@ async fn acl_user_in_the_url() -> Result<()> {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[redisrpc_testkit::needs(redis)]
 async fn acl_user_without_client_commands_still_loses_nothing() -> Result<()> {
     let Some(server) = RedisServer::start() else {
         return Ok(());
@@ -278,6 +287,7 @@ async fn acl_user_without_client_commands_still_loses_nothing() -> Result<()> {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[redisrpc_testkit::needs(redis)]
 async fn db_number_in_the_url_isolates() -> Result<()> {
     let Some(server) = RedisServer::start() else {
         return Ok(());
@@ -302,6 +312,7 @@ async fn db_number_in_the_url_isolates() -> Result<()> {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[redisrpc_testkit::needs(redis)]
 async fn unix_socket_urls() -> Result<()> {
     let Some(server) = RedisServer::start_with(&["--unixsocket", "{dir}/redis.sock", "--unixsocketperm", "700"]) else {
         return Ok(());
@@ -376,6 +387,7 @@ async fn connect_timeout_bounds_a_silent_server() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[redisrpc_testkit::needs(redis)]
 async fn wrong_type_is_a_command_error() -> Result<()> {
     let Some(server) = RedisServer::start() else {
         return Ok(());
@@ -412,6 +424,7 @@ async fn wrong_type_is_a_command_error() -> Result<()> {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[redisrpc_testkit::needs(redis)]
 async fn rpush_expire_sets_a_millisecond_ttl() -> Result<()> {
     let Some(server) = RedisServer::start() else {
         return Ok(());

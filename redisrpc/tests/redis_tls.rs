@@ -168,6 +168,7 @@ fn tls_server(authenticate_clients: bool) -> Option<(Certificates, RedisServer, 
     Some((certificates, server, url))
 }
 
+#[redisrpc_testkit::needs(redis, openssl)]
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn tls_url_fails_cleanly_on_an_untrusted_certificate() -> Result<()> {
     // The server's CA is not among the public roots: the handshake must fail
@@ -183,6 +184,7 @@ async fn tls_url_fails_cleanly_on_an_untrusted_certificate() -> Result<()> {
     Ok(())
 }
 
+#[redisrpc_testkit::needs(redis, openssl)]
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn tls_with_a_private_ca_carries_pushes_and_blocking_pops() -> Result<()> {
     let Some((certificates, _server, url)) = tls_server(false) else {
@@ -199,6 +201,7 @@ async fn tls_with_a_private_ca_carries_pushes_and_blocking_pops() -> Result<()> 
     Ok(())
 }
 
+#[redisrpc_testkit::needs(redis, openssl)]
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn mutual_tls_needs_the_client_certificate() -> Result<()> {
     let Some((certificates, _server, url)) = tls_server(true) else {

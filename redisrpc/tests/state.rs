@@ -231,6 +231,7 @@ common::backend_tests! {
 /// A hash another program keeps at a top-level key (a REEM array, say) is
 /// neither read as an absent document nor replaced by a write.
 #[tokio::test]
+#[redisrpc_testkit::needs(redis)]
 async fn another_program_s_hash_is_not_taken_for_a_document() {
     let Some((server, backend)) = common::redis_backend().await else {
         return;

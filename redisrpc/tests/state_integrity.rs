@@ -119,6 +119,7 @@ common::backend_tests! {
 /// Binary values lived at their path's key, so `set_array("robot2.frame")`
 /// replaced another program's string key `robot2.frame` with a hash.
 #[tokio::test]
+#[redisrpc_testkit::needs(redis)]
 async fn set_array_leaves_another_program_s_key_alone() {
     let Some((server, backend)) = common::redis_backend().await else {
         return;
@@ -145,6 +146,7 @@ async fn set_array_leaves_another_program_s_key_alone() {
 /// A document read from a key of another type (a string, a list) is a
 /// typed `WrongType`, as on the embedded backend, not a bare command error.
 #[tokio::test]
+#[redisrpc_testkit::needs(redis)]
 async fn a_key_of_another_type_reads_as_wrong_type() {
     let Some((server, backend)) = common::redis_backend().await else {
         return;
@@ -180,6 +182,7 @@ async fn a_key_of_another_type_reads_as_wrong_type() {
 /// is one atomic step, so it sees the document or its absence, never a
 /// half (which read as `WrongType` when it took two commands).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[redisrpc_testkit::needs(redis)]
 async fn a_read_racing_creation_and_deletion_sees_one_or_the_other() {
     let Some((server, backend)) = common::redis_backend().await else {
         return;

@@ -12,6 +12,7 @@ async fn get(admin: &mut ::redis::aio::MultiplexedConnection, key: &str) -> Opti
 }
 
 #[tokio::test]
+#[redisrpc_testkit::needs(redis)]
 async fn a_fresh_server_records_the_layout_at_first_use() {
     let Some((server, backend)) = common::redis_backend().await else {
         return;
@@ -26,6 +27,7 @@ async fn a_fresh_server_records_the_layout_at_first_use() {
 }
 
 #[tokio::test]
+#[redisrpc_testkit::needs(redis)]
 async fn another_layout_is_refused_and_left_alone() {
     let Some((server, backend)) = common::redis_backend().await else {
         return;
@@ -65,6 +67,7 @@ async fn another_layout_is_refused_and_left_alone() {
 /// Earlier releases kept one global counter, `__state__:clock`, and binary
 /// values at their path's key; their data is refused, not misread.
 #[tokio::test]
+#[redisrpc_testkit::needs(redis)]
 async fn the_unversioned_layout_of_earlier_releases_is_refused() {
     let Some((server, backend)) = common::redis_backend().await else {
         return;

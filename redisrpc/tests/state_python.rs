@@ -67,6 +67,7 @@ fn values(array: &NdArray) -> Vec<Value> {
 }
 
 #[tokio::test]
+#[redisrpc_testkit::needs(redis, numpy)]
 async fn python_writes_numpy_arrays_and_we_read_them() {
     if !python_ready() {
         return;
@@ -120,6 +121,7 @@ async fn python_writes_numpy_arrays_and_we_read_them() {
 }
 
 #[tokio::test]
+#[redisrpc_testkit::needs(redis, numpy)]
 async fn we_write_numpy_arrays_and_python_reads_them() {
     if !python_ready() {
         return;

@@ -21,6 +21,7 @@ async fn next(updates: &mut Updates) -> Option<Event> {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[redisrpc_testkit::needs(redis)]
 async fn subscribers_recover_from_killed_connections() {
     let Some(server) = RedisServer::start() else { return };
     let state = State::new(Redis::connect(&server.url()).await.unwrap());
@@ -105,6 +106,7 @@ async fn subscribers_recover_from_killed_connections() {
 /// instead of reconnecting, and making every mirror re-read its document,
 /// in a tight loop.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[redisrpc_testkit::needs(redis)]
 async fn a_subscriber_dropped_again_and_again_backs_off() {
     let Some(server) = RedisServer::start() else { return };
     let state = State::new(Redis::connect(&server.url()).await.unwrap());
@@ -126,6 +128,7 @@ async fn a_subscriber_dropped_again_and_again_backs_off() {
 /// vanished peer looks the same) is noticed by its `PING` within the ping
 /// interval and the command timeout, not after minutes of TCP keepalive.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[redisrpc_testkit::needs(redis)]
 async fn a_subscriber_notices_a_server_that_stops_answering() {
     let Some(server) = RedisServer::start() else { return };
     let options = RedisOptions::default()
@@ -161,6 +164,7 @@ async fn a_subscriber_notices_a_server_that_stops_answering() {
 /// Writes go on after the shared connection is killed and after Redis
 /// forgets the commit script (as after a restart, or `SCRIPT FLUSH`).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[redisrpc_testkit::needs(redis)]
 async fn writes_recover_from_killed_connections_and_flushed_scripts() {
     let Some(server) = RedisServer::start() else { return };
     let state = State::new(Redis::connect(&server.url()).await.unwrap());

@@ -18,6 +18,7 @@ async fn flushall(server: &RedisServer) {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[redisrpc_testkit::needs(redis)]
 async fn a_copy_from_before_a_flush_is_never_taken_for_current() {
     let Some(server) = RedisServer::start() else { return };
     let a = State::new(Redis::connect(&server.url()).await.unwrap());
@@ -34,6 +35,7 @@ async fn a_copy_from_before_a_flush_is_never_taken_for_current() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[redisrpc_testkit::needs(redis)]
 async fn a_mirror_follows_a_document_written_anew_after_a_flush() {
     let Some(server) = RedisServer::start() else { return };
     let state = State::new(Redis::connect(&server.url()).await.unwrap());

@@ -6,10 +6,14 @@
 //! [`RedisServer`] starts a throwaway server on a free port with its own
 //! temporary directory, waits until it answers, and kills it when dropped.
 //!
-//! When no server binary is installed, [`RedisServer::start`] prints a loud
-//! `SKIPPED` line and returns `None`, so a developer without Redis can still
-//! run the rest of the suite; CI sets `REDISRPC_REQUIRE_REDIS=1` to turn that
-//! into a failure instead.
+//! A test that needs a server is marked `#[needs(redis)]` ([`needs`]): when
+//! no server binary was installed when the tests were built, it is ignored,
+//! with the reason, and the test summary counts it, so a developer without
+//! Redis can still run the rest of the suite and see what did not run. CI
+//! sets `REDISRPC_REQUIRE_REDIS=1` to turn that into a failure instead.
+//! Should a test start anyway without a binary (one installed or removed
+//! since the build), [`RedisServer::start`] prints a loud `SKIPPED` line and
+//! returns `None`.
 //!
 //! ```no_run
 //! use redisrpc_testkit::RedisServer;
@@ -37,6 +41,11 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use tempfile::TempDir;
+
+/// Marks a test ignored when a tool it needs was missing when the tests
+/// were built: `#[needs(redis)]`, `#[needs(redis, python)]` (see
+/// `redisrpc-testkit-macros`).
+pub use redisrpc_testkit_macros::needs;
 
 pub mod peers;
 

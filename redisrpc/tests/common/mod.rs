@@ -26,8 +26,8 @@
 //! a multi-threaded runtime with two workers. The memory case runs on a fresh
 //! [`Memory`](redisrpc::backend::Memory) store. The redis case starts a
 //! private `redis-server` (see [`redisrpc_testkit::RedisServer`]) that lives
-//! until the body returns, and passes once having printed a SKIPPED line when
-//! no `redis-server` is installed. Filter with `cargo test memory::` or
+//! until the body returns; it is ignored, and counted so in the summary, when
+//! no `redis-server` was installed when the tests were built. Filter with `cargo test memory::` or
 //! `cargo test redis::`.
 //!
 //! Tests that need more than one backend handle, or the server itself (to
@@ -126,6 +126,7 @@ macro_rules! backend_tests {
 
         mod redis {
             $(
+                #[::redisrpc_testkit::needs(redis)]
                 #[::tokio::test(flavor = "multi_thread", worker_threads = 2)]
                 async fn $name() {
                     let Some((server, backend)) = $crate::common::redis_backend().await else {
