@@ -83,3 +83,47 @@ pub fn registered_services() -> Vec<&'static ServiceDescription> {
 pub fn registered_service(name: &str) -> Option<&'static ServiceDescription> {
     inventory::iter::<ServiceDescription>().find(|service| service.name == name)
 }
+
+/// A type's name without module paths: `Vec<Option<String>>` for
+/// `alloc::vec::Vec<core::option::Option<alloc::string::String>>`, as
+/// `#[rpc]` records types (its twin, `type_text` in the macro crate, does
+/// the same to the type as written), so descriptions read alike however
+/// the service was built.
+pub(crate) fn readable_type(name: &str) -> String {
+    let mut out = String::with_capacity(name.len());
+    let mut path = String::new();
+    let flush = |path: &mut String, out: &mut String| {
+        out.push_str(path.rsplit("::").next().unwrap_or(path));
+        path.clear();
+    };
+    for c in name.chars() {
+        if c.is_alphanumeric() || c == '_' || c == ':' {
+            path.push(c);
+        } else {
+            flush(&mut path, &mut out);
+            out.push(c);
+        }
+    }
+    flush(&mut path, &mut out);
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::readable_type;
+
+    #[test]
+    fn types_read_without_module_paths() {
+        assert_eq!(
+            readable_type("alloc::vec::Vec<core::option::Option<alloc::string::String>>"),
+            "Vec<Option<String>>"
+        );
+        assert_eq!(
+            readable_type("std::collections::hash::map::HashMap<alloc::string::String, (u8, f64)>"),
+            "HashMap<String, (u8, f64)>"
+        );
+        assert_eq!(readable_type("[u8; 4]"), "[u8; 4]");
+        assert_eq!(readable_type("&'static str"), "&'static str");
+        assert_eq!(readable_type("()"), "()");
+    }
+}

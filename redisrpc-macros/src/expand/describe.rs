@@ -68,7 +68,10 @@ fn method(method: &Method) -> TokenStream {
 }
 
 /// A type as the user wrote it, without the spaces token printing adds
-/// (`Vec<String>`, not `Vec < String >`).
+/// (`Vec<String>`, not `Vec < String >`) and without module paths
+/// (`HashMap`, not `std::collections::HashMap`), as `Methods` describes
+/// types too (`readable_type` in the library, this one's twin: a proc-macro
+/// crate cannot share code with the library it serves).
 fn type_text(ty: &Type) -> String {
     let mut text = ty.to_token_stream().to_string();
     for (spaced, tight) in [
@@ -87,7 +90,20 @@ fn type_text(ty: &Type) -> String {
     ] {
         text = text.replace(spaced, tight);
     }
-    text
+    let mut out = String::with_capacity(text.len());
+    let mut path = String::new();
+    for c in text.chars().chain(['\0']) {
+        if c.is_alphanumeric() || c == '_' || c == ':' {
+            path.push(c);
+            continue;
+        }
+        out.push_str(path.rsplit("::").next().unwrap_or(&path));
+        path.clear();
+        if c != '\0' {
+            out.push(c);
+        }
+    }
+    out
 }
 
 #[cfg(test)]
@@ -100,7 +116,7 @@ mod tests {
             ("Vec < Option < String > >", "Vec<Option<String>>"),
             (
                 "std :: collections :: HashMap < String , (u8 , f64) >",
-                "std::collections::HashMap<String, (u8, f64)>",
+                "HashMap<String, (u8, f64)>",
             ),
             ("[u8 ; 4]", "[u8; 4]"),
             ("()", "()"),

@@ -11,6 +11,7 @@ use serde::Serialize;
 use serde_json::value::RawValue;
 
 use super::{Args, CallError, CallErrorKind, FromArgs, Service};
+use crate::describe::readable_type;
 use crate::describe::{MethodDescription, ParamDescription, ServiceDescription};
 
 type Handler<S> = Box<dyn Fn(Arc<S>, Args) -> BoxFuture<'static, Result<Box<RawValue>, CallError>> + Send + Sync>;
@@ -107,13 +108,13 @@ impl<S: Send + Sync + 'static> Methods<S> {
         let types = A::param_types();
         let params = params.iter().enumerate().map(|(index, param)| ParamDescription {
             name: Cow::Borrowed(param),
-            rust_type: Cow::Borrowed(types.get(index).copied().unwrap_or("")),
+            rust_type: Cow::Owned(readable_type(types.get(index).copied().unwrap_or(""))),
         });
         let described = MethodDescription {
             name: Cow::Owned(name.to_string()),
             docs: Cow::Borrowed(""),
             params: params.collect(),
-            returns: Cow::Borrowed(<Fut::Output as IntoReturn>::value_type()),
+            returns: Cow::Owned(readable_type(<Fut::Output as IntoReturn>::value_type())),
             error: None,
         };
         let methods = self.description.methods.to_mut();

@@ -361,7 +361,7 @@ impl State {
                 (version, document, false)
             }
         };
-        for _ in 0..MAX_ATTEMPTS {
+        for attempt in 0..MAX_ATTEMPTS {
             let mut new = old.clone();
             let edited = edit(&mut new);
             let unchanged = matches!(&edited, Ok((_, hashes)) if hashes.is_empty() && publish.is_none() && doc::identical(&new, &old));
@@ -387,6 +387,14 @@ impl State {
                 Ok(CommitOutcome::Conflict(now)) => {
                     (version, old) = parse(key, now)?;
                     cached = false;
+                    if attempt >= PATIENT_ATTEMPTS {
+                        // A writer whose every try is shorter than ours (one
+                        // that starts from its cache, on another thread) can
+                        // win each race for as long as it keeps writing:
+                        // wait that storm out rather than spend every
+                        // attempt in it.
+                        tokio::time::sleep(conflict_pause(attempt - PATIENT_ATTEMPTS)).await;
+                    }
                 }
                 Err(error) => {
                     // Whether it was applied is unknown.
@@ -400,6 +408,20 @@ impl State {
             attempts: MAX_ATTEMPTS,
         })
     }
+}
+
+/// How many conflicts in a row a write retries at once, before it pauses
+/// between attempts (see `conflict_pause`).
+const PATIENT_ATTEMPTS: usize = 32;
+
+/// A random pause of up to 20 µs × 2^`n`, at most about 10 ms, before the
+/// `n`-th attempt past [`PATIENT_ATTEMPTS`].
+fn conflict_pause(n: usize) -> std::time::Duration {
+    use std::hash::BuildHasher;
+    let ceiling = 20u64 << n.min(9);
+    // A randomly keyed hasher is random enough for jitter.
+    let random = std::collections::hash_map::RandomState::new().hash_one(n);
+    std::time::Duration::from_micros(random % ceiling)
 }
 
 /// The documents as this process last wrote them, with their versions: the
