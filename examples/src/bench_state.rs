@@ -105,7 +105,7 @@ pub async fn run(state: &State, ops: usize) -> anyhow::Result<Figures> {
     }
 
     let pixels: Vec<u8> = (0..480 * 640 * 3).map(|i| (i % 251) as u8).collect();
-    let frame = NdArray::from_elements(vec![480, 640, 3], &pixels).map_err(anyhow::Error::msg)?;
+    let frame = NdArray::from_elements(vec![480, 640, 3], &pixels)?;
     let rounds = (ops / 100).clamp(10, 200);
     let megabytes = (frame.bytes().len() * rounds) as f64 / 1e6;
     let started = Instant::now();

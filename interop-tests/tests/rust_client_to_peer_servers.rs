@@ -232,7 +232,7 @@ async fn our_client_times_out_and_withdraws_when_no_server_runs() {
         return;
     };
     let calc = rust_client(&redis.url(), "calc").await;
-    let call = Call::new("val").timeout(Some(Duration::from_millis(300)));
+    let call = Call::new("val").with_timeout(Some(Duration::from_millis(300)));
     let error = calc.send::<f64>(call).await.expect_err("nobody serves `calc`");
     assert!(
         matches!(

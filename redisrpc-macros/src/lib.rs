@@ -20,6 +20,7 @@
 mod expand;
 mod model;
 mod parse;
+mod reserved;
 mod validate;
 
 use proc_macro::TokenStream;
@@ -41,4 +42,20 @@ pub fn rpc(attr: TokenStream, item: TokenStream) -> TokenStream {
     let mut output = item.into_token_stream();
     output.extend(errors.into_compile_error());
     output.into()
+}
+
+/// The reserved method every server answers itself, as a string literal:
+/// `redisrpc::describe::DESCRIBE_METHOD` is defined with it, so that the
+/// name is spelled once, here.
+#[doc(hidden)]
+#[proc_macro]
+pub fn __describe_method(input: TokenStream) -> TokenStream {
+    if !input.is_empty() {
+        return syn::Error::new(proc_macro2::Span::call_site(), "takes no arguments")
+            .into_compile_error()
+            .into();
+    }
+    proc_macro2::Literal::string(reserved::DESCRIBE_METHOD)
+        .into_token_stream()
+        .into()
 }

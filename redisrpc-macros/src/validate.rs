@@ -10,17 +10,10 @@ use quote::ToTokens;
 use syn::spanned::Spanned;
 use syn::{FnArg, GenericArgument, ItemTrait, Pat, PathArguments, ReturnType, TraitItem, TraitItemFn, Type};
 
+use crate::expand::CLIENT_METHODS;
 use crate::model::{Method, Param, Returns, Service};
 use crate::parse;
-
-/// The method every server answers itself (`redisrpc::describe::DESCRIBE_METHOD`).
-const DESCRIBE_METHOD: &str = "rpc.describe";
-
-/// Names under this prefix are kept for the framework's own methods.
-const RESERVED_PREFIX: &str = "rpc.";
-
-/// The generated client's own methods, which a trait method cannot share.
-const CLIENT_METHODS: &[&str] = &["new", "from_client", "client", "with_timeout"];
+use crate::reserved::{DESCRIBE_METHOD, RESERVED_PREFIX};
 
 /// The most parameters a method may take (the server binds them as a tuple).
 const MAX_PARAMS: usize = 12;
@@ -154,7 +147,7 @@ fn method(function: &TraitItemFn, errors: &mut Errors) -> Option<Method> {
     let (wire_name, name_span) = options.name.unwrap_or_else(|| (ident.to_string(), ident.span()));
     if wire_name.is_empty() {
         errors.push_at(name_span, "the wire name cannot be empty");
-    } else if wire_name == DESCRIBE_METHOD || wire_name.starts_with(RESERVED_PREFIX) {
+    } else if wire_name.starts_with(RESERVED_PREFIX) {
         errors.push_at(
             name_span,
             format!(

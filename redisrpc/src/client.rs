@@ -56,7 +56,7 @@ impl Client {
     }
 
     /// The same client with another default timeout for its calls
-    /// (`None`: wait forever). [`Call::timeout`] overrides it per call.
+    /// (`None`: wait forever). [`Call::with_timeout`] overrides it per call.
     pub fn with_timeout(mut self, timeout: Option<Duration>) -> Self {
         self.timeout = timeout;
         self
@@ -263,7 +263,7 @@ impl Call {
     }
 
     /// Sets this call's timeout (`None`: wait forever), overriding the client's.
-    pub fn timeout(mut self, timeout: Option<Duration>) -> Self {
+    pub fn with_timeout(mut self, timeout: Option<Duration>) -> Self {
         self.timeout = Some(timeout);
         self
     }

@@ -21,7 +21,7 @@ use serde::{Deserialize, Serialize};
 
 /// The reserved method every server answers with the description of its
 /// service. No Rust method can be named this, so no service can shadow it.
-pub const DESCRIBE_METHOD: &str = "rpc.describe";
+pub const DESCRIBE_METHOD: &str = redisrpc_macros::__describe_method!();
 
 /// A service: its name, its docs and its methods.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

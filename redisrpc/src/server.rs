@@ -34,7 +34,7 @@ use crate::Result;
 use crate::backend::{IntoBackend, SharedBackend};
 use crate::backoff::Backoff;
 use crate::describe::DESCRIBE_METHOD;
-use crate::protocol::{Reply, Request, RequestError};
+use crate::protocol::{JsonText, Reply, Request, RequestError};
 use crate::service::{Args, CallError, CallErrorKind, Service};
 
 /// Serves one [`Service`] on one queue. Configure it with the builder
@@ -118,14 +118,14 @@ impl Server {
     }
 
     /// How many calls may run at once (at least 1).
-    pub fn concurrency(mut self, limit: usize) -> Self {
+    pub fn with_concurrency(mut self, limit: usize) -> Self {
         self.concurrency = limit.max(1);
         self
     }
 
     /// How long a reply waits in its queue for the caller before it expires
     /// (default 60 s; at least 1 ms).
-    pub fn reply_ttl(mut self, ttl: Duration) -> Self {
+    pub fn with_reply_ttl(mut self, ttl: Duration) -> Self {
         self.reply_ttl = ttl.max(Duration::from_millis(1));
         self
     }
@@ -133,7 +133,7 @@ impl Server {
     /// Whether to delete the queue, and any requests waiting in it, when the
     /// server starts (as the Python and PHP peers always do). Off by default:
     /// other servers may be serving the same queue.
-    pub fn clear_queue_on_start(mut self, clear: bool) -> Self {
+    pub fn with_clear_queue_on_start(mut self, clear: bool) -> Self {
         self.clear_queue = clear;
         self
     }
@@ -287,8 +287,8 @@ impl Context {
     }
 
     /// The answer to [`DESCRIBE_METHOD`], whatever arguments came with it.
-    fn describe(&self) -> Result<Box<serde_json::value::RawValue>, CallError> {
-        crate::protocol::encode_value(&self.service.describe())
+    fn describe(&self) -> Result<JsonText, CallError> {
+        JsonText::encode(&self.service.describe())
             .map_err(|e| CallError::new(CallErrorKind::Unrepresentable, e.to_string()))
     }
 
@@ -303,9 +303,9 @@ impl Context {
         allowed
     }
 
-    async fn reply(&self, response_queue: &str, outcome: Result<Box<serde_json::value::RawValue>, CallError>) {
+    async fn reply(&self, response_queue: &str, outcome: Result<JsonText, CallError>) {
         let reply = match &outcome {
-            Ok(value) => Reply::encode_raw_return(value),
+            Ok(value) => Reply::encode_json_return(&value),
             Err(error) => {
                 tracing::debug!(queue = %self.queue, %error, "call failed");
                 Reply::encode_exception(error.message())

@@ -272,7 +272,7 @@ common::backend_tests! {
 
     async fn reply_queues_expire(backend: SharedBackend) {
         let probe = Arc::new(Probe::default());
-        let server = Server::new(backend.clone(), "ttl", test_service(probe)).reply_ttl(Duration::from_secs(30));
+        let server = Server::new(backend.clone(), "ttl", test_service(probe)).with_reply_ttl(Duration::from_secs(30));
         let (handle, running) = start(server);
         let request = r#"{"function_call":{"name":"echo","args":[1]},"response_queue":"ttl:rpc:abandoned"}"#;
         backend.rpush("ttl", &[request.as_bytes()]).await.unwrap();
@@ -301,7 +301,7 @@ common::backend_tests! {
         stop(handle, running).await;
 
         backend.rpush("keep", &[request("stale").as_bytes()]).await.unwrap();
-        let server = Server::new(backend.clone(), "keep", test_service(Arc::default())).clear_queue_on_start(true);
+        let server = Server::new(backend.clone(), "keep", test_service(Arc::default())).with_clear_queue_on_start(true);
         let (handle, running) = start(server);
         // The server deletes the queue as it starts; call only after that,
         // or the deletion could take this call's request too.
@@ -322,7 +322,7 @@ common::backend_tests! {
         assert!(error.is_timeout(), "{error}");
         assert!(matches!(error, Error::Timeout { request_withdrawn: true, .. }), "{error:?}");
         assert_eq!(backend.llen("nobody").await.unwrap(), 0, "the request is not left queued");
-        let error = c.send::<Value>(Call::new("echo").arg(1).timeout(Some(Duration::from_millis(50)))).await.unwrap_err();
+        let error = c.send::<Value>(Call::new("echo").arg(1).with_timeout(Some(Duration::from_millis(50)))).await.unwrap_err();
         assert!(matches!(error, Error::Timeout { timeout, .. } if timeout == Duration::from_millis(50)), "{error:?}");
     }
 
@@ -342,7 +342,7 @@ common::backend_tests! {
     async fn a_call_a_server_took_reports_it_may_still_run(backend: SharedBackend) {
         let (probe, handle, running) = serve(&backend, "taken");
         let c = client(&backend, "taken");
-        let error = c.send::<Value>(Call::new("wait_for_gate").timeout(Some(Duration::from_millis(300)))).await.unwrap_err();
+        let error = c.send::<Value>(Call::new("wait_for_gate").with_timeout(Some(Duration::from_millis(300)))).await.unwrap_err();
         assert!(matches!(error, Error::Timeout { request_withdrawn: false, .. }), "{error:?}");
         probe.gate.notify_one();
         stop(handle, running).await;
@@ -377,7 +377,7 @@ common::backend_tests! {
 
     async fn the_concurrency_limit_holds(backend: SharedBackend) {
         let probe = Arc::new(Probe::default());
-        let (handle, running) = start(Server::new(backend.clone(), "limited", test_service(probe.clone())).concurrency(3));
+        let (handle, running) = start(Server::new(backend.clone(), "limited", test_service(probe.clone())).with_concurrency(3));
         let c = client(&backend, "limited");
         let calls: Vec<_> = (0..20).map(|_| { let c = c.clone(); tokio::spawn(async move { c.call::<()>("count_running", ()).await }) }).collect();
         for call in calls {
@@ -393,8 +393,8 @@ common::backend_tests! {
         // run at once: only two servers working together can answer.
         let probe = Arc::new(Probe::default());
         probe.barrier.set(Barrier::new(2)).ok();
-        let (a, a_running) = start(Server::new(backend.clone(), "shared", test_service(probe.clone())).concurrency(1));
-        let (b, b_running) = start(Server::new(backend.clone(), "shared", test_service(probe.clone())).concurrency(1));
+        let (a, a_running) = start(Server::new(backend.clone(), "shared", test_service(probe.clone())).with_concurrency(1));
+        let (b, b_running) = start(Server::new(backend.clone(), "shared", test_service(probe.clone())).with_concurrency(1));
         let c = client(&backend, "shared");
         let (x, y) = tokio::join!(c.call::<()>("meet", ()), c.call::<()>("meet", ()));
         x.unwrap();

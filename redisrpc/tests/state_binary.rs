@@ -39,7 +39,7 @@ impl Marshaller for ReadingMarshaller {
         "reading-v1"
     }
 
-    fn write(&self, reading: &Reading) -> Result<Fields, String> {
+    fn write(&self, reading: &Reading) -> Result<Fields, redisrpc::BoxError> {
         let samples = reading.samples.iter().flat_map(|s| s.to_be_bytes()).collect();
         Ok(vec![
             ("unit".into(), reading.unit.clone().into_bytes()),
@@ -47,7 +47,7 @@ impl Marshaller for ReadingMarshaller {
         ])
     }
 
-    fn read(&self, fields: Fields) -> Result<Reading, String> {
+    fn read(&self, fields: Fields) -> Result<Reading, redisrpc::BoxError> {
         let field = |name: &str| {
             fields
                 .iter()
@@ -60,7 +60,7 @@ impl Marshaller for ReadingMarshaller {
             .map(|c| u16::from_be_bytes([c[0], c[1]]))
             .collect();
         Ok(Reading {
-            unit: String::from_utf8(field("unit")?).map_err(|e| e.to_string())?,
+            unit: String::from_utf8(field("unit")?)?,
             samples,
         })
     }
@@ -135,7 +135,7 @@ common::backend_tests! {
         // Paths through a binary value do not exist.
         assert!(state.set("robot.a.x", &1).await.unwrap_err().is_wrong_type());
         assert_eq!(state.get_array("robot.a").await?, a);
-        assert_eq!(NdArray::from_bytes(Dtype::F64, vec![2], vec![0; 15]).unwrap_err(), "shape (2,) of float64 needs 2 × 8 bytes, got 15");
+        assert_eq!(NdArray::from_bytes(Dtype::F64, vec![2], vec![0; 15]).unwrap_err().to_string(), "shape (2,) of float64 needs 2 × 8 bytes, got 15");
         Ok(())
     }
 

@@ -102,7 +102,7 @@ async fn main() -> anyhow::Result<()> {
         let echo = Methods::new(()).method("add", &["number"], |_, (number,): (f64,)| async move {
             Ok::<_, Infallible>(number)
         });
-        Server::new(backend.clone(), options.queue.clone(), echo).concurrency(options.concurrency.max(1) * 2)
+        Server::new(backend.clone(), options.queue.clone(), echo).with_concurrency(options.concurrency.max(1) * 2)
     });
     let handle = server.as_ref().map(Server::handle);
     let serving = server.map(|server| tokio::spawn(server.run()));

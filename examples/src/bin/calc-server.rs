@@ -25,7 +25,7 @@ async fn main() -> anyhow::Result<()> {
     let options = Options::parse();
     let backend = Redis::connect(&options.target.redis).await?;
     let stats = Server::new(backend, options.target.queue, calc::service())
-        .concurrency(options.concurrency)
+        .with_concurrency(options.concurrency)
         .run_until_ctrl_c()
         .await?;
     eprintln!("calc-server stopped: {stats:?}");

@@ -1,16 +1,22 @@
 //! The typed client: one `async` method per trait method, same name and
 //! parameters, returning `redisrpc::Result` of what the trait returns.
 
-use proc_macro2::TokenStream;
+use proc_macro2::{Span, TokenStream};
 use quote::quote;
+use syn::Ident;
 
 use super::Names;
 use crate::model::{Method, Service};
+
+/// The client's own methods, which no trait method may share a name with.
+/// Their definitions below take their names from this list.
+pub(crate) const OWN_METHODS: [&str; 4] = ["new", "from_client", "client", "with_timeout"];
 
 /// The client struct and its methods.
 pub(crate) fn expand(service: &Service, names: &Names) -> TokenStream {
     let Service { ident, vis, .. } = service;
     let client = &names.client;
+    let [new, from_client, client_fn, with_timeout] = OWN_METHODS.map(|name| Ident::new(name, Span::call_site()));
     let struct_doc = format!(
         "A typed client of the [`{ident}`] service: each method sends a call to the servers of a queue and \
          waits for the reply.\n\nA method the server fails returns a remote error ([`redisrpc::Error::Remote`]) \
@@ -29,25 +35,25 @@ pub(crate) fn expand(service: &Service, names: &Names) -> TokenStream {
         #[allow(dead_code)]
         impl #client {
             /// A client of the servers popping `queue` on `backend`.
-            #vis fn new(
+            #vis fn #new(
                 backend: impl ::redisrpc::backend::IntoBackend,
                 queue: impl ::core::convert::Into<::std::string::String>,
             ) -> Self {
-                Self::from_client(::redisrpc::Client::new(backend, queue))
+                Self::#from_client(::redisrpc::Client::new(backend, queue))
             }
 
             /// A typed client over `client`, keeping its queue and timeout.
-            #vis fn from_client(client: ::redisrpc::Client) -> Self {
+            #vis fn #from_client(client: ::redisrpc::Client) -> Self {
                 Self { client }
             }
 
             /// The dynamic client underneath, for calls by name.
-            #vis fn client(&self) -> &::redisrpc::Client {
+            #vis fn #client_fn(&self) -> &::redisrpc::Client {
                 &self.client
             }
 
             /// The same client with another timeout per call (`None`: wait forever).
-            #vis fn with_timeout(self, timeout: ::core::option::Option<::core::time::Duration>) -> Self {
+            #vis fn #with_timeout(self, timeout: ::core::option::Option<::core::time::Duration>) -> Self {
                 Self { client: self.client.with_timeout(timeout) }
             }
 
@@ -86,5 +92,43 @@ fn client_method(service: &Service, method: &Method) -> TokenStream {
         #vis async fn #ident(&self #(, #names: #types)*) -> ::redisrpc::Result<#output> {
             #body
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Every method of the generated client that is not a trait method is
+    /// in [`OWN_METHODS`], so validation refuses exactly the names taken.
+    #[test]
+    fn the_list_of_own_methods_is_what_the_client_defines() {
+        let item: syn::ItemTrait = syn::parse_quote! {
+            trait Arm { fn angle(&self, joint: String) -> f64; }
+        };
+        let service = crate::validate::service(&item).unwrap_or_else(|_| panic!("a valid trait"));
+        let names = Names {
+            client: Ident::new("ArmClient", Span::call_site()),
+            server: Ident::new("ArmServer", Span::call_site()),
+        };
+        let file: syn::File = syn::parse2(expand(&service, &names)).expect("the client parses");
+        let mut defined: Vec<String> = file
+            .items
+            .iter()
+            .filter_map(|item| match item {
+                syn::Item::Impl(block) => Some(block),
+                _ => None,
+            })
+            .flat_map(|block| &block.items)
+            .filter_map(|item| match item {
+                syn::ImplItem::Fn(function) => Some(function.sig.ident.to_string()),
+                _ => None,
+            })
+            .filter(|name| name != "angle")
+            .collect();
+        defined.sort();
+        let mut own = OWN_METHODS.map(String::from).to_vec();
+        own.sort();
+        assert_eq!(defined, own);
     }
 }

@@ -31,7 +31,7 @@ pub(crate) fn expand(service: &Service, names: &Names) -> TokenStream {
                 };
         }
 
-        ::redisrpc::inventory::submit! { #client::DESCRIPTION }
+        ::redisrpc::__private::inventory::submit! { #client::DESCRIPTION }
     }
 }
 

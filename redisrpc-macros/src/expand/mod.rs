@@ -4,7 +4,8 @@
 //! Everything generated names `redisrpc`, `core` and `std` items by absolute
 //! path, so it compiles whatever the user's module imports, even under
 //! `#![no_implicit_prelude]`; and it uses only `redisrpc`'s public API, so a
-//! user could have written it by hand.
+//! user could have written it by hand, apart from `redisrpc::__private`,
+//! which re-exports the `inventory` crate the user need not depend on.
 
 mod client;
 mod describe;
@@ -16,6 +17,8 @@ use quote::{format_ident, quote};
 use syn::Ident;
 
 use crate::model::Service;
+
+pub(crate) use self::client::OWN_METHODS as CLIENT_METHODS;
 
 /// All the code for `service`.
 pub(crate) fn service(service: &Service) -> TokenStream {

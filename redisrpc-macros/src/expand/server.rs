@@ -49,18 +49,23 @@ pub(crate) fn expand(service: &Service, names: &Names) -> TokenStream {
             }
         }
 
+        // `Service` is an `#[async_trait]` trait; this is the signature that
+        // attribute gives `call`, written out so that every path is absolute.
         impl<T: #bounds> ::redisrpc::service::Service for #server<T> {
-            fn call<'a>(
-                &'a self,
-                method: &'a str,
+            fn call<'life0, 'life1, 'async_trait>(
+                &'life0 self,
+                method: &'life1 str,
                 args: ::redisrpc::service::Args,
-            ) -> ::redisrpc::service::BoxFuture<
-                'a,
-                ::core::result::Result<
-                    ::std::boxed::Box<::redisrpc::service::RawValue>,
-                    ::redisrpc::service::CallError,
-                >,
-            > {
+            ) -> ::core::pin::Pin<::std::boxed::Box<
+                dyn ::core::future::Future<
+                    Output = ::core::result::Result<::redisrpc::protocol::JsonText, ::redisrpc::service::CallError>,
+                > + ::core::marker::Send + 'async_trait,
+            >>
+            where
+                'life0: 'async_trait,
+                'life1: 'async_trait,
+                Self: 'async_trait,
+            {
                 ::redisrpc::service::Service::call(&self.methods, method, args)
             }
 

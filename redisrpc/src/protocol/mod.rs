@@ -323,16 +323,16 @@ impl Reply {
     /// be written as JSON, for instance a non-finite float, which would
     /// otherwise become a silent `null`.
     pub fn encode_return<T: Serialize + ?Sized>(value: &T) -> Result<Vec<u8>> {
-        Ok(Self::encode_raw_return(&encode_value(value)?))
+        Ok(Self::encode_json_return(&JsonText::encode(value)?))
     }
 
     /// Encodes a successful reply around an already encoded value.
-    pub fn encode_raw_return(value: &RawValue) -> Vec<u8> {
+    pub fn encode_json_return(value: &JsonText) -> Vec<u8> {
         #[derive(Serialize)]
         struct WireReturn<'a> {
             return_value: &'a RawValue,
         }
-        serde_json::to_vec(&WireReturn { return_value: value }).expect("a raw value always encodes")
+        serde_json::to_vec(&WireReturn { return_value: &value.0 }).expect("a raw value always encodes")
     }
 
     /// Encodes an exception reply with `message`.
@@ -345,21 +345,47 @@ impl Reply {
     }
 }
 
-/// Encodes `value` as JSON text, refusing what JSON cannot represent
-/// (non-finite floats, maps with non-string keys).
-pub fn encode_value<T: Serialize + ?Sized>(value: &T) -> Result<Box<RawValue>> {
-    let refuse = |reason: String| Error::Encode {
-        what: std::any::type_name::<T>().to_string(),
-        reason,
-    };
-    finite::check(value).map_err(|e| refuse(e.to_string()))?;
-    let text = serde_json::to_string(value).map_err(|e| refuse(e.to_string()))?;
-    Ok(RawValue::from_string(text).expect("serde_json writes valid JSON"))
+/// A value already written as JSON text, and checked to be representable:
+/// what a method returns, ready to be sent as a reply's `return_value`.
+#[derive(Clone)]
+pub struct JsonText(Box<RawValue>);
+
+impl JsonText {
+    /// Encodes `value`, refusing what JSON cannot represent (non-finite
+    /// floats, maps with non-string keys) rather than writing `null`.
+    pub fn encode<T: Serialize + ?Sized>(value: &T) -> Result<JsonText> {
+        let refuse = |reason: String| Error::Encode {
+            what: std::any::type_name::<T>().to_string(),
+            reason,
+        };
+        finite::check(value).map_err(|e| refuse(e.to_string()))?;
+        let text = serde_json::to_string(value).map_err(|e| refuse(e.to_string()))?;
+        Ok(JsonText(
+            RawValue::from_string(text).expect("serde_json writes valid JSON"),
+        ))
+    }
+
+    /// The JSON text.
+    pub fn as_str(&self) -> &str {
+        self.0.get()
+    }
+}
+
+impl std::fmt::Debug for JsonText {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl std::fmt::Display for JsonText {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
 }
 
 /// Converts `value` to a JSON value, refusing what JSON cannot represent
 /// rather than turning it into `null` as `serde_json::to_value` would.
-pub fn to_json_value<T: Serialize + ?Sized>(value: &T) -> Result<Value, String> {
+pub(crate) fn to_json_value<T: Serialize + ?Sized>(value: &T) -> Result<Value, String> {
     finite::check(value).map_err(|e| e.to_string())?;
     serde_json::to_value(value).map_err(|e| e.to_string())
 }

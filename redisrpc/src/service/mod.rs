@@ -16,20 +16,25 @@ mod methods;
 
 use std::fmt;
 
-pub use futures::future::BoxFuture;
-pub use serde_json::value::RawValue;
+use async_trait::async_trait;
 
 use crate::describe::ServiceDescription;
+use crate::protocol::JsonText;
 
 pub use self::args::{Args, FromArgs, decode_param};
 pub use self::methods::{IntoReturn, Methods};
 
 /// A set of methods a server can run.
+///
+/// Like [`Backend`](crate::backend::Backend), it is an `#[async_trait]`
+/// trait, so that a server can hold any service behind one pointer;
+/// implement it with `#[async_trait::async_trait]` on the `impl` (or write
+/// the boxed future out, as `#[rpc]` does).
+#[async_trait]
 pub trait Service: Send + Sync + 'static {
     /// Runs `method` with `args`. The result is the JSON text of the return
-    /// value, already checked to be representable (see
-    /// [`crate::protocol::encode_value`]).
-    fn call<'a>(&'a self, method: &'a str, args: Args) -> BoxFuture<'a, Result<Box<RawValue>, CallError>>;
+    /// value, already checked to be representable (see [`JsonText::encode`]).
+    async fn call(&self, method: &str, args: Args) -> Result<JsonText, CallError>;
 
     /// What the service offers: its name and its methods with their
     /// parameters. The server answers

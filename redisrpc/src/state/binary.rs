@@ -28,6 +28,7 @@
 use serde_json::{Value, json};
 
 use super::path::Segment;
+use crate::BoxError;
 
 /// The member that marks a binary value in a document.
 const MARKER: &str = "$binary";
@@ -49,11 +50,53 @@ pub trait Marshaller: Send + Sync {
     /// A name unique to this encoding, recorded beside every value.
     fn label(&self) -> &str;
 
-    /// The hash fields that store `value`.
-    fn write(&self, value: &Self::Value) -> Result<Fields, String>;
+    /// The hash fields that store `value`. An error's text becomes the
+    /// reason of the [`Error::Binary`](crate::Error::Binary) the store returns.
+    fn write(&self, value: &Self::Value) -> Result<Fields, BoxError>;
 
     /// Rebuilds a value from the fields [`write`](Marshaller::write) made.
-    fn read(&self, fields: Fields) -> Result<Self::Value, String>;
+    fn read(&self, fields: Fields) -> Result<Self::Value, BoxError>;
+}
+
+/// Why an [`NdArray`], or the hash it was stored in, is not usable.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum ArrayError {
+    /// The product of the shape's dimensions does not fit a `usize`.
+    #[error("the shape's element count overflows")]
+    ShapeOverflow,
+    /// The bytes are not the shape's element count times the element size.
+    #[error("shape {} of {} needs {count} × {} bytes, got {got}", shape_text(shape), dtype.name(), dtype.size())]
+    SizeMismatch {
+        /// The element type.
+        dtype: Dtype,
+        /// The shape.
+        shape: Vec<usize>,
+        /// The shape's element count.
+        count: usize,
+        /// How many bytes there are.
+        got: usize,
+    },
+    /// The elements were asked for as another type than the array holds.
+    #[error("the array holds {}, not {}", holds.name(), wanted.name())]
+    WrongElementType {
+        /// The array's element type.
+        holds: Dtype,
+        /// The type asked for.
+        wanted: Dtype,
+    },
+    /// The stored hash lacks a field.
+    #[error("the hash has no `{0}` field")]
+    MissingField(&'static str),
+    /// A stored field that should be text is not UTF-8.
+    #[error("the `{0}` field is not text")]
+    FieldNotText(&'static str),
+    /// The stored element type is not one [`Dtype`] names.
+    #[error("unsupported dtype `{0}` (supported: uint8, int32, int64, float32, float64)")]
+    UnsupportedDtype(String),
+    /// The stored shape is not a tuple of sizes as numpy prints it.
+    #[error("cannot read the shape `{0}`")]
+    UnreadableShape(String),
 }
 
 /// Where a binary value lives, as its marker in the document says.
@@ -211,25 +254,24 @@ pub struct NdArray {
 impl NdArray {
     /// An array from raw little-endian bytes; fails when their length is not
     /// the shape's element count times the element size.
-    pub fn from_bytes(dtype: Dtype, shape: Vec<usize>, bytes: Vec<u8>) -> Result<NdArray, String> {
+    pub fn from_bytes(dtype: Dtype, shape: Vec<usize>, bytes: Vec<u8>) -> Result<NdArray, ArrayError> {
         let count = shape
             .iter()
             .try_fold(1usize, |n, &d| n.checked_mul(d))
-            .ok_or("the shape's element count overflows")?;
+            .ok_or(ArrayError::ShapeOverflow)?;
         if count.checked_mul(dtype.size()) != Some(bytes.len()) {
-            return Err(format!(
-                "shape {} of {} needs {count} × {} bytes, got {}",
-                shape_text(&shape),
-                dtype.name(),
-                dtype.size(),
-                bytes.len()
-            ));
+            return Err(ArrayError::SizeMismatch {
+                dtype,
+                shape,
+                count,
+                got: bytes.len(),
+            });
         }
         Ok(NdArray { dtype, shape, bytes })
     }
 
     /// An array of `elements` with `shape`; fails when the counts differ.
-    pub fn from_elements<T: Element>(shape: Vec<usize>, elements: &[T]) -> Result<NdArray, String> {
+    pub fn from_elements<T: Element>(shape: Vec<usize>, elements: &[T]) -> Result<NdArray, ArrayError> {
         let mut bytes = Vec::with_capacity(elements.len() * T::DTYPE.size());
         for element in elements {
             element.put(&mut bytes);
@@ -258,13 +300,12 @@ impl NdArray {
     }
 
     /// The elements, in C order; fails when `T` is not the array's type.
-    pub fn to_vec<T: Element>(&self) -> Result<Vec<T>, String> {
+    pub fn to_vec<T: Element>(&self) -> Result<Vec<T>, ArrayError> {
         if T::DTYPE != self.dtype {
-            return Err(format!(
-                "the array holds {}, not {}",
-                self.dtype.name(),
-                T::DTYPE.name()
-            ));
+            return Err(ArrayError::WrongElementType {
+                holds: self.dtype,
+                wanted: T::DTYPE,
+            });
         }
         Ok(self.bytes.chunks_exact(self.dtype.size()).map(T::take).collect())
     }
@@ -304,7 +345,7 @@ impl Marshaller for NdArrayMarshaller {
         "ndarray"
     }
 
-    fn write(&self, array: &NdArray) -> Result<Fields, String> {
+    fn write(&self, array: &NdArray) -> Result<Fields, BoxError> {
         Ok(vec![
             ("arr".into(), array.bytes.clone()),
             ("dtype".into(), array.dtype.name().into()),
@@ -312,29 +353,30 @@ impl Marshaller for NdArrayMarshaller {
         ])
     }
 
-    fn read(&self, fields: Fields) -> Result<NdArray, String> {
-        let (mut arr, mut dtype, mut shape) = (None, None, None);
-        for (name, value) in fields {
-            match name.as_str() {
-                "arr" => arr = Some(value),
-                "dtype" => dtype = Some(value),
-                "shape" => shape = Some(value),
-                _ => {}
-            }
-        }
-        let text = |field: Option<Vec<u8>>, name: &str| {
-            String::from_utf8(field.ok_or(format!("the hash has no `{name}` field"))?)
-                .map_err(|_| format!("the `{name}` field is not text"))
-        };
-        let dtype_name = text(dtype, "dtype")?;
-        let dtype = Dtype::parse(&dtype_name).ok_or(format!(
-            "unsupported dtype `{dtype_name}` (supported: uint8, int32, int64, float32, float64)"
-        ))?;
-        let shape_field = text(shape, "shape")?;
-        let shape = parse_shape(&shape_field).ok_or(format!("cannot read the shape `{shape_field}`"))?;
-        let arr = arr.ok_or("the hash has no `arr` field")?;
-        NdArray::from_bytes(dtype, shape, arr)
+    fn read(&self, fields: Fields) -> Result<NdArray, BoxError> {
+        Ok(read_array(fields)?)
     }
+}
+
+fn read_array(fields: Fields) -> Result<NdArray, ArrayError> {
+    let (mut arr, mut dtype, mut shape) = (None, None, None);
+    for (name, value) in fields {
+        match name.as_str() {
+            "arr" => arr = Some(value),
+            "dtype" => dtype = Some(value),
+            "shape" => shape = Some(value),
+            _ => {}
+        }
+    }
+    let text = |field: Option<Vec<u8>>, name: &'static str| {
+        String::from_utf8(field.ok_or(ArrayError::MissingField(name))?).map_err(|_| ArrayError::FieldNotText(name))
+    };
+    let dtype_name = text(dtype, "dtype")?;
+    let dtype = Dtype::parse(&dtype_name).ok_or(ArrayError::UnsupportedDtype(dtype_name))?;
+    let shape_field = text(shape, "shape")?;
+    let shape = parse_shape(&shape_field).ok_or(ArrayError::UnreadableShape(shape_field))?;
+    let arr = arr.ok_or(ArrayError::MissingField("arr"))?;
+    NdArray::from_bytes(dtype, shape, arr)
 }
 
 #[cfg(test)]

@@ -157,7 +157,7 @@ mod path;
 mod pubsub;
 mod store;
 
-pub use binary::{Dtype, Element, Marshaller, NdArray, NdArrayMarshaller};
+pub use binary::{ArrayError, Dtype, Element, Marshaller, NdArray, NdArrayMarshaller};
 pub use doc::ValueType;
 pub use mirror::Mirror;
 pub use number::Operand;

@@ -271,7 +271,7 @@ impl State {
     ) -> Result<()> {
         let fields = marshaller.write(value).map_err(|reason| Error::Binary {
             path: path.to_string(),
-            reason,
+            reason: reason.to_string(),
         })?;
         let label = marshaller.label().to_owned();
         let unique = uuid::Uuid::new_v4().simple().to_string();
@@ -313,7 +313,9 @@ impl State {
             let fields = self.backend.hash_get_all(&marker.key).await?;
             // Empty: replaced or deleted since the marker was read; read again.
             if !fields.is_empty() {
-                return marshaller.read(fields).map_err(binary_error);
+                return marshaller
+                    .read(fields)
+                    .map_err(|reason| binary_error(reason.to_string()));
             }
         }
         Err(binary_error(
