@@ -305,7 +305,7 @@ impl Context {
 
     async fn reply(&self, response_queue: &str, outcome: Result<JsonText, CallError>) {
         let reply = match &outcome {
-            Ok(value) => Reply::encode_json_return(&value),
+            Ok(value) => Reply::encode_json_return(value),
             Err(error) => {
                 tracing::debug!(queue = %self.queue, %error, "call failed");
                 Reply::encode_exception(error.message())
