@@ -1,13 +1,13 @@
 //! The shared-state suite of `bench`: small-value get and set, camera
 //! frames, and publish-to-mirror latency.
 
-use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use anyhow::ensure;
 use redisrpc::state::{NdArray, State};
 use serde_json::{Value, json};
+
+use crate::measure::{self, Latencies};
 
 /// The figures of one run.
 #[derive(Debug, Default)]
@@ -29,45 +29,18 @@ impl Figures {
     }
 }
 
-/// Percentile `p` (0–1) of sorted durations, in microseconds.
-fn percentile(sorted: &[Duration], p: f64) -> f64 {
-    sorted[((sorted.len() - 1) as f64 * p).round() as usize].as_secs_f64() * 1e6
-}
-
 fn tenths(x: f64) -> f64 {
     (x * 10.0).round() / 10.0
 }
 
-/// Runs `ops` calls of `op(task, n)` from `concurrency` tasks, `n` counting
-/// each task's calls from 1; returns ops per second.
+/// Runs `ops` calls of `op(task, n)` from `concurrency` tasks (see
+/// [`measure::spread`]); returns ops per second.
 async fn throughput<F, Fut>(ops: usize, concurrency: usize, op: F) -> anyhow::Result<f64>
 where
     F: Fn(usize, u64) -> Fut + Send + Sync + 'static,
     Fut: Future<Output = redisrpc::Result<()>> + Send,
 {
-    let op = Arc::new(op);
-    let remaining = Arc::new(AtomicUsize::new(ops));
-    let started = Instant::now();
-    let tasks: Vec<_> = (0..concurrency)
-        .map(|task| {
-            let (op, remaining) = (op.clone(), remaining.clone());
-            tokio::spawn(async move {
-                let mut count = 0;
-                while remaining
-                    .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |n| n.checked_sub(1))
-                    .is_ok()
-                {
-                    count += 1;
-                    op(task, count).await?;
-                }
-                anyhow::Ok(())
-            })
-        })
-        .collect();
-    for task in tasks {
-        task.await??;
-    }
-    Ok(ops as f64 / started.elapsed().as_secs_f64())
+    Ok(measure::spread(ops, concurrency, op).await?.rate())
 }
 
 /// Runs the suite with `ops` small operations per measurement.
@@ -133,14 +106,13 @@ pub async fn run(state: &State, ops: usize) -> anyhow::Result<Figures> {
 async fn latency(state: &State, ops: usize, mut figures: Figures) -> anyhow::Result<Figures> {
     // A read of a tiny document: one round trip, the unit of comparison.
     let samples = (ops / 10).clamp(100, 2_000);
-    let mut round_trips = Vec::with_capacity(samples);
+    let mut round_trips = Latencies::default();
     for _ in 0..samples {
         let started = Instant::now();
         state.get::<f64>("bench0.pose.y").await?;
-        round_trips.push(started.elapsed());
+        round_trips.record(started.elapsed());
     }
-    round_trips.sort_unstable();
-    let round_trip = percentile(&round_trips, 0.5);
+    let round_trip = round_trips.percentile_us(0.5);
     figures.add(
         "read round trip p50",
         format!("{round_trip:.1} µs"),
@@ -148,17 +120,16 @@ async fn latency(state: &State, ops: usize, mut figures: Figures) -> anyhow::Res
     );
 
     let mut mirror = state.mirror("bench_pub").await?;
-    let mut latencies = Vec::with_capacity(samples);
+    let mut latencies = Latencies::default();
     for seq in 0..samples as u64 {
         let started = Instant::now();
         state.publish("bench_pub.seq", &seq).await?;
         while mirror.get::<u64>("bench_pub.seq").ok() != Some(seq) {
             tokio::time::timeout(Duration::from_secs(5), mirror.changed()).await??;
         }
-        latencies.push(started.elapsed());
+        latencies.record(started.elapsed());
     }
-    latencies.sort_unstable();
-    let (p50, p99) = (percentile(&latencies, 0.5), percentile(&latencies, 0.99));
+    let (p50, p99) = (latencies.percentile_us(0.5), latencies.percentile_us(0.99));
     figures.add(
         "publish to mirror",
         format!(

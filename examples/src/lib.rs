@@ -6,6 +6,8 @@
 //!   options, lists, maps and text: the richer `#[rpc]` example.
 //! * [`cli`]: the command-line options the binaries share.
 //! * [`bench_state`]: the shared-state measurements of `bench --suite state`.
+//! * [`measure`]: what the benchmarks share: operations from many tasks,
+//!   latency histograms.
 //! * [`robot`]: a simulated arm sharing its state, and a follower of it.
 //!
 //! The binaries in `src/bin/` are thin: `calculator` (server and client in
@@ -16,4 +18,5 @@ pub mod bench_state;
 pub mod calc;
 pub mod cli;
 pub mod inventory;
+pub mod measure;
 pub mod robot;

@@ -7,7 +7,7 @@ use std::process::Command;
 
 use redisrpc_testkit::RedisServer;
 use serde_json::json;
-use support::{ServerProcess, raw_call, redis_cli, run};
+use support::{ServerProcess, raw_call, run};
 
 #[test]
 fn the_embedded_calculator_passes_its_checks() {
@@ -60,7 +60,7 @@ fn calc_server_and_calc_client_talk_over_redis() {
         "calc:rpc:CLI00004",
     );
     assert_eq!(by_zero, json!({"exception": "float division by zero"}));
-    redis_cli(&redis, &["RPUSH", "calc", "this is not json"]);
+    redis.cli(&["RPUSH", "calc", "this is not json"]);
     let after_garbage = raw_call(
         &redis,
         "calc",
@@ -86,7 +86,7 @@ fn calc_client_fails_loudly_when_nobody_serves() {
     assert!(!output.status.success());
     assert!(String::from_utf8_lossy(&output.stderr).contains("timed out"));
     assert_eq!(
-        redis_cli(&redis, &["LLEN", "calc"]).trim(),
+        redis.cli(&["LLEN", "calc"]).trim(),
         "0",
         "the timed-out request was withdrawn"
     );

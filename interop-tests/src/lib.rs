@@ -17,14 +17,14 @@
 //!   cell so each client and server is held to the same cases.
 //! * [`cases`]: the scripts themselves: the calculator, the inventory, and
 //!   values that must round-trip exactly.
-//! * [`redis_cli`], [`eventually`]: looking at the queues from outside.
+//! * [`eventually`]: waiting for what the queues show from outside
+//!   (read with [`RedisServer::cli`]).
 
 pub mod cases;
 pub mod peer;
 pub mod rust_side;
 pub mod script;
 
-use std::process::Command;
 use std::thread;
 use std::time::{Duration, Instant};
 
@@ -42,22 +42,6 @@ pub fn redis_for(peer: Peer) -> Option<RedisServer> {
         return None;
     }
     RedisServer::start()
-}
-
-/// Runs `redis-cli` with `args` against `redis` and returns its output
-/// (`--raw`: values as they are, one per line).
-pub fn redis_cli(redis: &RedisServer, args: &[&str]) -> String {
-    let output = Command::new("redis-cli")
-        .args(["-p", &redis.port().to_string(), "--raw"])
-        .args(args)
-        .output()
-        .expect("redis-cli is installed beside redis-server (apt-get install redis-tools)");
-    assert!(
-        output.status.success(),
-        "redis-cli {args:?}: {}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    String::from_utf8(output.stdout).expect("redis-cli prints UTF-8")
 }
 
 /// Polls `condition` every few milliseconds until it holds; panics naming

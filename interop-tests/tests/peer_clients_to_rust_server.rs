@@ -8,7 +8,7 @@
 use std::time::Duration;
 
 use redisrpc_examples::calc;
-use redisrpc_interop_tests::{Outcome, Peer, RustServer, Step, cases, check, eventually, redis_cli, redis_for};
+use redisrpc_interop_tests::{Outcome, Peer, RustServer, Step, cases, check, eventually, redis_for};
 use serde_json::{Value, json};
 
 const CALL_TIMEOUT: Duration = Duration::from_secs(10);
@@ -59,7 +59,7 @@ fn python_client_times_out_leaving_its_request_which_our_server_answers_later() 
     );
     assert!(matches!(&outcomes[..], [Outcome::Timeout(_)]), "{outcomes:?}");
 
-    let queued = redis_cli(&redis, &["LRANGE", "calc", "0", "-1"]);
+    let queued = redis.cli(&["LRANGE", "calc", "0", "-1"]);
     let request: Value = serde_json::from_str(queued.trim()).expect("the request is left in the queue");
     assert_eq!(
         request["function_call"],
@@ -75,9 +75,9 @@ fn python_client_times_out_leaving_its_request_which_our_server_answers_later() 
 
     let _server = RustServer::start(&redis.url(), "calc", calc::service());
     eventually("our server answered the stale request", || {
-        redis_cli(&redis, &["LLEN", &reply_queue]).trim() == "1"
+        redis.cli(&["LLEN", &reply_queue]).trim() == "1"
     });
-    let ttl: i64 = redis_cli(&redis, &["TTL", &reply_queue]).trim().parse().unwrap();
+    let ttl: i64 = redis.cli(&["TTL", &reply_queue]).trim().parse().unwrap();
     assert!(ttl > 0, "the unclaimed reply expires (TTL {ttl})");
 }
 
@@ -93,12 +93,8 @@ fn ruby_client_times_out_and_withdraws_its_request() {
         &[Step::returns("val", vec![], json!(0.0))],
     );
     assert!(matches!(&outcomes[..], [Outcome::Timeout(_)]), "{outcomes:?}");
-    assert_eq!(
-        redis_cli(&redis, &["LLEN", "calc"]).trim(),
-        "0",
-        "the request was withdrawn"
-    );
-    let stats = redis_cli(&redis, &["INFO", "commandstats"]);
+    assert_eq!(redis.cli(&["LLEN", "calc"]).trim(), "0", "the request was withdrawn");
+    let stats = redis.cli(&["INFO", "commandstats"]);
     for command in ["rpush", "lrem"] {
         assert!(
             stats.contains(&format!("cmdstat_{command}:calls=1,")),
@@ -113,7 +109,7 @@ fn request_taken_by_hand(peer: Peer, step: Step) -> Option<Value> {
     let redis = redis_for(peer)?;
     let url = redis.url();
     let client = std::thread::spawn(move || peer.run(&url, "calc", CALL_TIMEOUT, &[step]));
-    let popped = redis_cli(&redis, &["BLPOP", "calc", "10"]);
+    let popped = redis.cli(&["BLPOP", "calc", "10"]);
     let request: Value = serde_json::from_str(popped.lines().nth(1).expect("a request")).expect("JSON");
     let reply_queue = request["response_queue"].as_str().expect("a response queue");
     let suffix = reply_queue.strip_prefix("calc:rpc:").expect("`calc:rpc:` prefix");
@@ -121,10 +117,7 @@ fn request_taken_by_hand(peer: Peer, step: Step) -> Option<Value> {
         suffix.len() == 8 && suffix.bytes().all(|b| b.is_ascii_uppercase() || b.is_ascii_digit()),
         "8 × [A-Z0-9]: {reply_queue}"
     );
-    redis_cli(
-        &redis,
-        &["RPUSH", reply_queue, r#"{"return_value": 1.5, "extra": "ignored"}"#],
-    );
+    redis.cli(&["RPUSH", reply_queue, r#"{"return_value": 1.5, "extra": "ignored"}"#]);
     let outcomes = client.join().expect("the client thread");
     assert!(
         matches!(&outcomes[..], [Outcome::Returned(value)] if *value == json!(1.5)),

@@ -11,7 +11,7 @@ use std::time::Duration;
 use redisrpc::{Call, Error};
 use redisrpc_examples::calc::{CalculatorClient, check_calculator};
 use redisrpc_examples::inventory::{InventoryClient, PartKind};
-use redisrpc_interop_tests::{Peer, Step, cases, check, eventually, redis_cli, redis_for, rust_client, rust_side};
+use redisrpc_interop_tests::{Peer, Step, cases, check, eventually, redis_for, rust_client, rust_side};
 use redisrpc_testkit::RedisServer;
 
 /// Runs `steps` with our client against `peer`'s server of `service`.
@@ -244,7 +244,7 @@ async fn our_client_times_out_and_withdraws_when_no_server_runs() {
         ),
         "{error:?}"
     );
-    assert_eq!(redis_cli(&redis, &["LLEN", "calc"]).trim(), "0");
+    assert_eq!(redis.cli(&["LLEN", "calc"]).trim(), "0");
 }
 
 /// The Ruby server's replies expire after a second (`MULTI; RPUSH; EXPIRE 1`):
@@ -255,14 +255,11 @@ fn ruby_server_replies_expire_after_a_second() {
     let Some(redis) = redis_for(Peer::Ruby) else { return };
     let _server = Peer::Ruby.serve(&redis.url(), "calc", "calc");
     let request = r#"{"function_call": {"name": "val"}, "response_queue": "calc:rpc:NOBODY00"}"#;
-    redis_cli(&redis, &["RPUSH", "calc", request]);
+    redis.cli(&["RPUSH", "calc", request]);
     eventually("the reply arrived", || {
-        redis_cli(&redis, &["EXISTS", "calc:rpc:NOBODY00"]).trim() == "1"
+        redis.cli(&["EXISTS", "calc:rpc:NOBODY00"]).trim() == "1"
     });
-    let ttl: i64 = redis_cli(&redis, &["PTTL", "calc:rpc:NOBODY00"])
-        .trim()
-        .parse()
-        .unwrap();
+    let ttl: i64 = redis.cli(&["PTTL", "calc:rpc:NOBODY00"]).trim().parse().unwrap();
     assert!((1..=1000).contains(&ttl), "PTTL {ttl}");
 }
 

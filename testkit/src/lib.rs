@@ -121,6 +121,23 @@ impl RedisServer {
         self.dir.path()
     }
 
+    /// Runs `redis-cli` with `args` against this server and returns its
+    /// output (`--raw`: values as they are, one per line). Panics when
+    /// redis-cli fails, with what it printed.
+    pub fn cli(&self, args: &[&str]) -> String {
+        let output = Command::new("redis-cli")
+            .args(["-p", &self.port.to_string(), "--raw"])
+            .args(args)
+            .output()
+            .expect("redis-cli is installed beside redis-server (apt-get install redis-tools)");
+        assert!(
+            output.status.success(),
+            "redis-cli {args:?}: {}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        String::from_utf8(output.stdout).expect("redis-cli prints UTF-8")
+    }
+
     /// Everything the server has logged so far, followed by anything it
     /// printed on stdout or stderr (where startup errors about bad arguments
     /// go). Empty strings when there is nothing to read.

@@ -19,15 +19,14 @@
 //! ```
 
 use std::convert::Infallible;
-use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use anyhow::{Context, bail};
 use clap::{Parser, ValueEnum};
 use redisrpc::backend::{IntoBackend, Memory, Redis, SharedBackend};
 use redisrpc::service::Methods;
 use redisrpc::{Client, Server};
+use redisrpc_examples::measure;
 
 #[derive(Clone, Copy, Debug, ValueEnum, PartialEq)]
 enum BackendKind {
@@ -112,16 +111,27 @@ async fn main() -> anyhow::Result<()> {
     for _ in 0..options.calls.min(1_000) / 10 {
         client.call::<f64>("add", (1,)).await.context("warm-up call")?;
     }
-    let (elapsed, mut latencies) = run(&client, options.calls, options.concurrency.max(1)).await?;
+    let run = measure::spread(options.calls, options.concurrency, move |_, _| {
+        let client = client.clone();
+        async move {
+            let value: f64 = client.call("add", (2.5,)).await?;
+            anyhow::ensure!(value.is_finite(), "unexpected reply {value}");
+            anyhow::Ok(())
+        }
+    })
+    .await?;
 
     if let (Some(handle), Some(serving)) = (handle, serving) {
         handle.shutdown();
         serving.await??;
     }
-    latencies.sort_unstable();
-    let percentile = |p: f64| latencies[((latencies.len() - 1) as f64 * p).round() as usize].as_secs_f64() * 1e6;
-    let calls_per_second = latencies.len() as f64 / elapsed.as_secs_f64();
-    let (p50, p99, max) = (percentile(0.50), percentile(0.99), percentile(1.0));
+    let latencies = &run.latencies;
+    let calls_per_second = run.rate();
+    let (p50, p99, max) = (
+        latencies.percentile_us(0.50),
+        latencies.percentile_us(0.99),
+        latencies.max_us(),
+    );
     println!(
         "backend:      {kind:?}{}",
         if options.no_server { " (external server)" } else { "" }
@@ -146,34 +156,4 @@ async fn main() -> anyhow::Result<()> {
         })
     );
     Ok(())
-}
-
-/// Makes `calls` calls from `concurrency` tasks; returns the wall time and
-/// every call's latency.
-async fn run(client: &Client, calls: usize, concurrency: usize) -> anyhow::Result<(Duration, Vec<Duration>)> {
-    let remaining = Arc::new(AtomicUsize::new(calls));
-    let started = Instant::now();
-    let workers: Vec<_> = (0..concurrency)
-        .map(|_| {
-            let (client, remaining) = (client.clone(), remaining.clone());
-            tokio::spawn(async move {
-                let mut latencies = Vec::with_capacity(calls / concurrency + 1);
-                while remaining
-                    .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |n| n.checked_sub(1))
-                    .is_ok()
-                {
-                    let call_started = Instant::now();
-                    let value: f64 = client.call("add", (2.5,)).await?;
-                    latencies.push(call_started.elapsed());
-                    anyhow::ensure!(value.is_finite(), "unexpected reply {value}");
-                }
-                anyhow::Ok(latencies)
-            })
-        })
-        .collect();
-    let mut latencies = Vec::with_capacity(calls);
-    for worker in workers {
-        latencies.extend(worker.await??);
-    }
-    Ok((started.elapsed(), latencies))
 }

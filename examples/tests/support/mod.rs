@@ -1,5 +1,5 @@
 //! What the example tests share: a server binary as a child process, and
-//! running binaries and `redis-cli` to the end.
+//! running binaries to the end, raw calls through `redis-cli`.
 
 #![allow(dead_code)] // each test file uses part of it
 
@@ -68,24 +68,10 @@ pub(crate) fn run(command: &mut Command) -> Output {
     output
 }
 
-pub(crate) fn redis_cli(server: &RedisServer, args: &[&str]) -> String {
-    let output = Command::new("redis-cli")
-        .args(["-p", &server.port().to_string()])
-        .args(args)
-        .output()
-        .expect("redis-cli is installed beside redis-server");
-    assert!(
-        output.status.success(),
-        "redis-cli {args:?}: {}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    String::from_utf8(output.stdout).unwrap()
-}
-
 /// Pushes `request` onto `queue` with redis-cli and pops the reply from `reply_queue`.
 pub(crate) fn raw_call(server: &RedisServer, queue: &str, request: &str, reply_queue: &str) -> Value {
-    redis_cli(server, &["RPUSH", queue, request]);
-    let popped = redis_cli(server, &["--raw", "BLPOP", reply_queue, "10"]);
+    server.cli(&["RPUSH", queue, request]);
+    let popped = server.cli(&["BLPOP", reply_queue, "10"]);
     let mut lines = popped.lines();
     assert_eq!(lines.next(), Some(reply_queue), "no reply: {popped:?}");
     serde_json::from_str(lines.next().unwrap()).unwrap()

@@ -150,6 +150,8 @@
 //! (10 s): by then a mirror may serve a copy that is that old.
 
 pub mod binary;
+mod cache;
+mod change;
 mod doc;
 mod mirror;
 mod number;

@@ -7,32 +7,21 @@
 //! different paths of one document never undo each other's writes, and
 //! numbers never pass through a lossy decoder. A write that finds the
 //! document as this process last wrote it needs one round trip; otherwise
-//! two, plus one per conflict.
+//! two, plus one per conflict. The loop itself is in `change.rs`.
 
-use std::num::NonZeroUsize;
-use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
-
-use lru::LruCache;
+use std::sync::Arc;
 
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 use serde_json::{Number, Value};
 
-use super::binary::{Fields, Marker, Marshaller, NdArray, NdArrayMarshaller};
+use super::binary::{Marker, Marshaller, NdArray, NdArrayMarshaller};
+use super::cache::Cache;
 use super::doc::{self, Doc, ValueType};
 use super::number::{self, Op, Operand};
 use super::path::{IntoPath, Path};
-use crate::backend::{Commit, CommitOutcome, IntoBackend, Notification, SharedBackend, StoredDoc};
+use crate::backend::{IntoBackend, SharedBackend, StoredDoc};
 use crate::{Error, Result, layout};
-
-/// How often a write is recomputed after conflicts before it gives up
-/// ([`Error::Contention`]). Each conflict means another writer succeeded, so
-/// this is only reached under a storm of writers on one document.
-const MAX_ATTEMPTS: usize = 1_000;
-
-/// How many documents a [`State`] remembers as it wrote them (see `Cache`);
-/// past that, the least recently used is forgotten.
-const CACHED_DOCUMENTS: NonZeroUsize = NonZeroUsize::new(1024).unwrap();
 
 /// How often a binary read is retried when the value was replaced between
 /// reading its marker and reading its hash.
@@ -47,12 +36,8 @@ const BINARY_READ_ATTEMPTS: usize = 10;
 pub struct State {
     backend: SharedBackend,
     /// The documents as this process last wrote them, shared by clones.
-    cache: Arc<Cache>,
+    pub(super) cache: Arc<Cache>,
 }
-
-/// A document change: what the caller gets back, and the binary hashes to
-/// write with it.
-type Edit<R> = (R, Vec<(String, Fields)>);
 
 impl State {
     /// A store on `backend` (a `Memory`, a `Redis`, or a `SharedBackend`).
@@ -337,139 +322,6 @@ impl State {
     pub async fn get_array(&self, path: impl IntoPath) -> Result<NdArray> {
         self.get_binary(path, &NdArrayMarshaller).await
     }
-
-    /// The read-compute-commit loop behind every write. `edit` may run
-    /// several times, once per attempt, on a fresh copy of the document;
-    /// when it fails, nothing is written.
-    ///
-    /// The first attempt starts from the document as this process last wrote
-    /// it, when it is cached, which saves the read: if another process wrote
-    /// since, the commit conflicts and brings the current document along.
-    /// An error, or a change that changes nothing, computed from the cached
-    /// copy is only taken as final once it recurs on the current document;
-    /// a change that changes nothing on the current document is not
-    /// written.
-    async fn change<R>(
-        &self,
-        path: &Path,
-        publish: Option<&Path>,
-        mut edit: impl FnMut(&mut Doc) -> Result<Edit<R>>,
-    ) -> Result<R> {
-        let key = path.key();
-        let (mut version, mut old, mut cached) = match self.cache.get(key) {
-            Some((version, document)) => (version, document, true),
-            None => {
-                let (version, document) = self.read(key).await?;
-                (version, document, false)
-            }
-        };
-        for attempt in 0..MAX_ATTEMPTS {
-            let mut new = old.clone();
-            let edited = edit(&mut new);
-            let unchanged = matches!(&edited, Ok((_, hashes)) if hashes.is_empty() && publish.is_none() && doc::identical(&new, &old));
-            if cached && (edited.is_err() || unchanged) {
-                // Judged on a copy that may be stale: judge again on the
-                // current document.
-                (version, old) = self.read(key).await?;
-                cached = false;
-                continue;
-            }
-            let (result, hashes) = edited?;
-            if unchanged {
-                // Nothing to write: the operation took effect when it read.
-                return Ok(result);
-            }
-            let commit = commit(key, version, &old, &new, hashes, publish)?;
-            let outcome = self.backend.doc_commit(&commit).await;
-            match outcome {
-                Ok(CommitOutcome::Committed(version)) => {
-                    self.cache.put(key, version, new);
-                    return Ok(result);
-                }
-                Ok(CommitOutcome::Conflict(now)) => {
-                    (version, old) = parse(key, now)?;
-                    cached = false;
-                    if attempt >= PATIENT_ATTEMPTS {
-                        // A writer whose every try is shorter than ours (one
-                        // that starts from its cache, on another thread) can
-                        // win each race for as long as it keeps writing:
-                        // wait that storm out rather than spend every
-                        // attempt in it.
-                        tokio::time::sleep(conflict_pause(attempt - PATIENT_ATTEMPTS)).await;
-                    }
-                }
-                Err(error) => {
-                    // Whether it was applied is unknown.
-                    self.cache.forget(key);
-                    return Err(error);
-                }
-            }
-        }
-        Err(Error::Contention {
-            path: path.to_string(),
-            attempts: MAX_ATTEMPTS,
-        })
-    }
-}
-
-/// How many conflicts in a row a write retries at once, before it pauses
-/// between attempts (see `conflict_pause`).
-const PATIENT_ATTEMPTS: usize = 32;
-
-/// A random pause of up to 20 µs × 2^`n`, at most about 10 ms, before the
-/// `n`-th attempt past [`PATIENT_ATTEMPTS`].
-fn conflict_pause(n: usize) -> std::time::Duration {
-    use std::hash::BuildHasher;
-    let ceiling = 20u64 << n.min(9);
-    // A randomly keyed hasher is random enough for jitter.
-    let random = std::collections::hash_map::RandomState::new().hash_one(n);
-    std::time::Duration::from_micros(random % ceiling)
-}
-
-/// The documents as this process last wrote them, with their versions: the
-/// likely current state, from which a write can start without a read.
-/// Never used to answer a read.
-struct Cache {
-    /// A plain mutex: held to copy one entry in or out, never across an await.
-    documents: Mutex<LruCache<String, (u64, Doc)>>,
-}
-
-impl Default for Cache {
-    fn default() -> Self {
-        Cache {
-            documents: Mutex::new(LruCache::new(CACHED_DOCUMENTS)),
-        }
-    }
-}
-
-impl std::fmt::Debug for Cache {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Cache").field("documents", &self.lock().len()).finish()
-    }
-}
-
-impl Cache {
-    fn lock(&self) -> MutexGuard<'_, LruCache<String, (u64, Doc)>> {
-        self.documents.lock().unwrap_or_else(PoisonError::into_inner)
-    }
-
-    fn get(&self, key: &str) -> Option<(u64, Doc)> {
-        self.lock().get(key).cloned()
-    }
-
-    /// Remembers `document` at `version`, unless a clone already remembers
-    /// a later version (tasks of one `State` may finish out of order).
-    fn put(&self, key: &str, version: u64, document: Doc) {
-        let mut documents = self.lock();
-        if documents.peek(key).is_some_and(|(known, _)| *known > version) {
-            return;
-        }
-        documents.put(key.to_owned(), (version, document));
-    }
-
-    fn forget(&self, key: &str) {
-        self.lock().pop(key);
-    }
 }
 
 /// Parses a stored document.
@@ -514,56 +366,5 @@ fn binary_key(document: &Doc, path: &Path, unique: &str) -> String {
         layout::binary(path.key(), rest, Some(unique))
     } else {
         natural
-    }
-}
-
-/// The commit of a change from `old` to `new`.
-fn commit(
-    key: &str,
-    version: u64,
-    old: &Doc,
-    new: &Doc,
-    hashes: Vec<(String, Fields)>,
-    publish: Option<&Path>,
-) -> Result<Commit> {
-    let (mut before, mut after) = (Vec::new(), Vec::new());
-    if let Some(old) = old {
-        Marker::collect(old, &mut before);
-    }
-    if let Some(new) = new {
-        Marker::collect(new, &mut after);
-    }
-    // Only hashes this document owns are deleted with it: a marker copied
-    // in from another document (or written by hand) must not take that
-    // document's data, or any other key, with it.
-    before.retain(|k| !after.contains(k) && layout::owns(key, k));
-    let json = new
-        .as_ref()
-        .map(|value| serde_json::to_vec(value).expect("a JSON value always encodes"));
-    let publish = publish
-        .map(|path| Ok(notification(path, version, doc::get(new, path)?)))
-        .transpose()?;
-    Ok(Commit {
-        key: key.to_owned(),
-        expected: version,
-        json,
-        delete: before,
-        hashes,
-        publish,
-    })
-}
-
-/// The notification of a publish at `path`: the payload is
-/// `{"path":…,"base":…,"value":…,"version":…}` (see the module docs).
-fn notification(path: &Path, base: u64, value: &Value) -> Notification {
-    let mut head = br#"{"path":"#.to_vec();
-    serde_json::to_writer(&mut head, &path.to_string()).expect("a string always encodes");
-    head.extend_from_slice(format!(r#","base":{base},"value":"#).as_bytes());
-    serde_json::to_writer(&mut head, value).expect("a JSON value always encodes");
-    head.extend_from_slice(br#","version":"#);
-    Notification {
-        channel: layout::update_channel(&path.to_string()),
-        head,
-        tail: b"}".to_vec(),
     }
 }
