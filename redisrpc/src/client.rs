@@ -6,11 +6,21 @@
 //! a call costs one round trip to the store plus the server's work, and
 //! calls from many tasks run side by side: each waits on its own queue.
 //!
+//! **Timeouts hold.** Every call has a timeout ([`DEFAULT_TIMEOUT`], 10 s,
+//! unless set), and its request carries the matching deadline, by the
+//! store's clock (the member `"deadline"`, see the README's protocol
+//! section), so that our servers never start it after the caller gave up.
+//! Local timers end the call within its timeout plus [`TIMEOUT_MARGIN`]
+//! whatever the store does: Redis frozen, unreachable or restarting.
+//!
 //! When the timeout elapses the client removes its request from the service
 //! queue if no server has taken it yet (as the Ruby peer does), so a call
 //! that timed out either will not run at all or was already running; the
-//! [`Error::Timeout`] says which. A call whose future is dropped before it
-//! completes withdraws its request the same way.
+//! [`Error::Timeout`] says which, as [`Error::Interrupted`] does when the
+//! connection broke during the call. A call whose future is dropped before
+//! it completes withdraws its request the same way. A request that was
+//! taken is announced as given up, so a server running it can stop it (see
+//! [`Server::with_cancellation`](crate::Server::with_cancellation)).
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -45,18 +55,20 @@ pub struct Client {
 }
 
 impl Client {
-    /// A client calling the service that listens on `queue`. Calls wait for
-    /// their reply forever until a timeout is set with [`Client::with_timeout`].
+    /// A client calling the service that listens on `queue`. Calls time out
+    /// after [`DEFAULT_TIMEOUT`] (10 s) unless told otherwise with
+    /// [`Client::with_timeout`] or [`Call::with_timeout`].
     pub fn new(backend: impl IntoBackend, queue: impl Into<String>) -> Self {
         Client {
             backend: backend.into_backend(),
             queue: queue.into().into(),
-            timeout: None,
+            timeout: Some(DEFAULT_TIMEOUT),
         }
     }
 
     /// The same client with another default timeout for its calls
-    /// (`None`: wait forever). [`Call::with_timeout`] overrides it per call.
+    /// (`None`: wait forever, and send no deadline). [`Call::with_timeout`]
+    /// overrides it per call.
     pub fn with_timeout(mut self, timeout: Option<Duration>) -> Self {
         self.timeout = timeout;
         self
@@ -100,11 +112,20 @@ impl Client {
             return Err(error);
         }
         let timeout = call.timeout.unwrap_or(self.timeout);
-        let response_queue = crate::layout::reply_queue(&self.queue, &Uuid::new_v4().simple().to_string());
-        let request = Request::new(call.call, response_queue);
-        match self.round_trip(&request, timeout).await? {
+        let method = call.call.name.clone();
+        let pending = Pending {
+            client: self,
+            call: call.call,
+            urgent: call.urgent,
+            method: &method,
+        };
+        let reply = match timeout {
+            Some(timeout) => pending.within(timeout).await?,
+            None => pending.unbounded().await?,
+        };
+        match reply {
             Reply::Return(value) => value.decode().map_err(|source| Error::Decode {
-                method: request.call.name,
+                method,
                 expected: std::any::type_name::<T>(),
                 source,
             }),
@@ -112,55 +133,29 @@ impl Client {
         }
     }
 
-    async fn round_trip(&self, request: &Request, timeout: Option<Duration>) -> Result<Reply> {
-        let encoded = request.encode();
-        let mut in_flight = InFlight {
-            client: self,
-            request: &encoded,
-            response_queue: &request.response_queue,
-            settled: false,
-        };
-        let outcome = self
-            .exchange(&encoded, &request.response_queue, &request.call.name, timeout)
-            .await;
-        in_flight.settled = true;
-        outcome
-    }
-
-    async fn exchange(
-        &self,
-        request: &[u8],
-        response_queue: &str,
-        method: &str,
-        timeout: Option<Duration>,
-    ) -> Result<Reply> {
-        // Start waiting for the reply while the request is pushed: the wait
-        // is in place before any server can answer, and the push costs no
-        // extra round trip. If the push fails, the wait is dropped, which
-        // backends guarantee loses nothing.
-        let pushed = [request];
-        let (_, reply) = tokio::try_join!(
-            self.backend.rpush(&self.queue, &pushed),
-            self.backend.blpop(response_queue, timeout),
-        )?;
-        if let Some(reply) = reply {
-            return Reply::decode(&reply);
-        }
-        let request_withdrawn = self.backend.lrem(&self.queue, 1, request).await? > 0;
-        if !request_withdrawn {
-            // A server took the request; its reply may have landed since the wait ended.
-            if let Some(late) = self.backend.lpop(response_queue).await? {
-                return Reply::decode(&late);
-            }
-        }
-        Err(Error::Timeout {
+    fn timeout_error(&self, method: &str, timeout: Duration, request_withdrawn: bool) -> Error {
+        Error::Timeout {
             queue: self.queue.to_string(),
             method: method.to_string(),
-            timeout: timeout.unwrap_or_default(),
+            timeout,
             request_withdrawn,
-        })
+        }
     }
 }
+
+/// The default timeout of a call: a dead server makes its callers fail
+/// after this long rather than hang.
+pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// How long past its timeout a call may take to end. The wait for the reply
+/// is cut by a local timer [`REPLY_GRACE`] after the timeout (Redis
+/// normally ends it on time), then withdrawing the request may take up to
+/// [`WITHDRAW_BUDGET`]: whatever Redis does (frozen, unreachable,
+/// restarting), a call ends within its timeout plus this margin.
+pub const TIMEOUT_MARGIN: Duration = Duration::from_millis(500);
+
+const REPLY_GRACE: Duration = Duration::from_millis(150);
+const WITHDRAW_BUDGET: Duration = Duration::from_millis(300);
 
 /// How long after an abandoned call its reply queue is given an expiry
 /// (long enough for the backend to have put back a reply the abandoned wait
@@ -168,10 +163,134 @@ impl Client {
 const ABANDONED_REPLY_GRACE: Duration = Duration::from_secs(1);
 const ABANDONED_REPLY_TTL: Duration = Duration::from_secs(10);
 
-/// A call whose caller may stop waiting: when its future is dropped before
-/// the call settled (the caller's own timeout, a `select!`), the request is
-/// withdrawn if no server has taken it yet, as on a timeout, and a reply that
-/// arrives anyway is made to expire.
+/// One call on its way: the request is made once the deadline is known.
+struct Pending<'a> {
+    client: &'a Client,
+    call: FunctionCall,
+    urgent: bool,
+    method: &'a str,
+}
+
+impl Pending<'_> {
+    /// The call with a timeout: its request carries the deadline, and
+    /// local timers bound every step (see [`TIMEOUT_MARGIN`]).
+    async fn within(self, timeout: Duration) -> Result<Reply> {
+        let client = self.client;
+        let started = tokio::time::Instant::now();
+        let local_end = started + timeout + REPLY_GRACE;
+        // The store's clock is known after the first call; learning it counts
+        // against the timeout like everything else.
+        let now = match tokio::time::timeout_at(local_end, client.backend.now()).await {
+            Ok(now) => now?,
+            Err(_) => return Err(client.timeout_error(self.method, timeout, true)),
+        };
+        let deadline = now + timeout.saturating_sub(started.elapsed());
+        let (encoded, response_queue) = self.request(Some(deadline));
+        let mut in_flight = InFlight::new(client, &encoded, &response_queue);
+        let wait = timeout.saturating_sub(started.elapsed());
+        let exchanged = tokio::time::timeout_at(local_end, self.exchange(&encoded, &response_queue, Some(wait))).await;
+        let outcome = match exchanged {
+            Ok(Ok(Some(reply))) => Ok(Reply::decode(&reply)),
+            Ok(Ok(None)) | Err(_) => match in_flight.withdraw().await {
+                Withdrawal::Late(reply) => Ok(Reply::decode(&reply)),
+                Withdrawal::Withdrawn => Err(client.timeout_error(self.method, timeout, true)),
+                Withdrawal::Kept => Err(client.timeout_error(self.method, timeout, false)),
+            },
+            Ok(Err(error)) if error.is_connection() => match in_flight.withdraw().await {
+                Withdrawal::Late(reply) => Ok(Reply::decode(&reply)),
+                withdrawal => Err(self.interrupted(error, matches!(withdrawal, Withdrawal::Withdrawn))),
+            },
+            Ok(Err(error)) => Err(error),
+        };
+        in_flight.settled = true;
+        outcome?
+    }
+
+    /// The call without a timeout: no deadline, and the wait lasts as long
+    /// as it takes.
+    async fn unbounded(self) -> Result<Reply> {
+        let (encoded, response_queue) = self.request(None);
+        let mut in_flight = InFlight::new(self.client, &encoded, &response_queue);
+        let outcome = match self.exchange(&encoded, &response_queue, None).await {
+            Ok(Some(reply)) => Reply::decode(&reply),
+            // A wait without a timeout ends with a reply; should a backend
+            // end one anyway, the call ends as a timeout would.
+            Ok(None) => match in_flight.withdraw().await {
+                Withdrawal::Late(reply) => Reply::decode(&reply),
+                withdrawal => Err(self.client.timeout_error(
+                    self.method,
+                    Duration::MAX,
+                    matches!(withdrawal, Withdrawal::Withdrawn),
+                )),
+            },
+            Err(error) if error.is_connection() => match in_flight.withdraw().await {
+                Withdrawal::Late(reply) => Reply::decode(&reply),
+                withdrawal => Err(self.interrupted(error, matches!(withdrawal, Withdrawal::Withdrawn))),
+            },
+            Err(error) => Err(error),
+        };
+        in_flight.settled = true;
+        outcome
+    }
+
+    fn request(&self, deadline: Option<Duration>) -> (Vec<u8>, String) {
+        let queue = &self.client.queue;
+        let response_queue = crate::layout::reply_queue(queue, &Uuid::new_v4().simple().to_string());
+        let request = Request::new(self.call.clone(), response_queue).with_deadline(deadline);
+        (request.encode(), request.response_queue)
+    }
+
+    /// Pushes the request and waits for the reply (`None`: Redis ended the
+    /// wait at `wait`).
+    async fn exchange(&self, request: &[u8], response_queue: &str, wait: Option<Duration>) -> Result<Option<Vec<u8>>> {
+        let backend = &self.client.backend;
+        let queue = &*self.client.queue;
+        // Start waiting for the reply while the request is pushed: the wait
+        // is in place before any server can answer, and the push costs no
+        // extra round trip. If the push fails, the wait is dropped, which
+        // backends guarantee loses nothing.
+        let push = async {
+            if self.urgent {
+                backend.lpush(queue, request).await
+            } else {
+                backend.rpush(queue, &[request]).await
+            }
+        };
+        let (_, reply) = tokio::try_join!(push, backend.blpop(response_queue, wait))?;
+        Ok(reply)
+    }
+
+    fn interrupted(&self, error: Error, request_withdrawn: bool) -> Error {
+        let source: crate::BoxError = match error {
+            Error::Connection { source } => source,
+            other => Box::new(other),
+        };
+        Error::Interrupted {
+            queue: self.client.queue.to_string(),
+            method: self.method.to_string(),
+            request_withdrawn,
+            source,
+        }
+    }
+}
+
+/// What became of a request the caller stopped waiting for.
+enum Withdrawal {
+    /// Removed from the queue before any server took it: it will not run.
+    Withdrawn,
+    /// A server had taken it, and its reply arrived after all.
+    Late(Vec<u8>),
+    /// A server had taken it, or the store could not be asked in time: it
+    /// may run (never past its deadline on our servers).
+    Kept,
+}
+
+/// A call whose caller may stop waiting. Withdrawn explicitly on a timeout
+/// or a connection error; when its future is dropped before the call
+/// settled (the caller's own timeout, a `select!`), withdrawn in the
+/// background. A request that could not be withdrawn is announced as given
+/// up (see [`layout::cancel_channel`](crate::layout::cancel_channel)), and
+/// its reply queue is made to expire.
 struct InFlight<'a> {
     client: &'a Client,
     request: &'a [u8],
@@ -179,11 +298,51 @@ struct InFlight<'a> {
     settled: bool,
 }
 
-impl Drop for InFlight<'_> {
-    fn drop(&mut self) {
-        if self.settled {
-            return;
+impl<'a> InFlight<'a> {
+    fn new(client: &'a Client, request: &'a [u8], response_queue: &'a str) -> Self {
+        InFlight {
+            client,
+            request,
+            response_queue,
+            settled: false,
         }
+    }
+
+    /// Withdraws the request, within [`WITHDRAW_BUDGET`].
+    async fn withdraw(&mut self) -> Withdrawal {
+        let backend = &self.client.backend;
+        let queue = &*self.client.queue;
+        let attempt = async {
+            if backend.lrem(queue, 1, self.request).await? > 0 {
+                return Ok(Withdrawal::Withdrawn);
+            }
+            // A server took the request; its reply may have landed since the wait ended.
+            Ok::<_, Error>(match backend.lpop(self.response_queue).await? {
+                Some(reply) => Withdrawal::Late(reply),
+                None => Withdrawal::Kept,
+            })
+        };
+        let withdrawal = match tokio::time::timeout(WITHDRAW_BUDGET, attempt).await {
+            Ok(Ok(withdrawal)) => withdrawal,
+            Ok(Err(error)) => {
+                tracing::debug!(%queue, %error, "cannot withdraw a request");
+                Withdrawal::Kept
+            }
+            Err(_) => Withdrawal::Kept,
+        };
+        if matches!(withdrawal, Withdrawal::Kept) {
+            // Perhaps still queued (the store did not answer in time): try
+            // again in the background, and else tell the servers.
+            self.announce_given_up(true);
+        }
+        withdrawal
+    }
+
+    /// In the background: withdraws the request if `withdraw` (else it is
+    /// known to be taken), tells the servers it was given up if it could not
+    /// be, and makes a late reply expire.
+    fn announce_given_up(&mut self, withdraw: bool) {
+        self.settled = true;
         // Outside a runtime nothing can be sent; the reply still expires if
         // a server sends one.
         let Ok(runtime) = tokio::runtime::Handle::try_current() else {
@@ -194,12 +353,24 @@ impl Drop for InFlight<'_> {
         let request = self.request.to_vec();
         let response_queue = self.response_queue.to_string();
         runtime.spawn(async move {
-            if let Err(error) = backend.lrem(&queue, 1, &request).await {
-                tracing::warn!(%queue, %error, "cannot withdraw the request of an abandoned call");
+            let withdrawn = withdraw && matches!(backend.lrem(&queue, 1, &request).await, Ok(1..));
+            if !withdrawn {
+                let channel = crate::layout::cancel_channel(&queue);
+                if let Err(error) = backend.publish(&channel, response_queue.as_bytes()).await {
+                    tracing::debug!(%queue, %error, "cannot tell the servers a call was given up");
+                }
             }
             tokio::time::sleep(ABANDONED_REPLY_GRACE).await;
             let _ = backend.expire(&response_queue, ABANDONED_REPLY_TTL).await;
         });
+    }
+}
+
+impl Drop for InFlight<'_> {
+    fn drop(&mut self) {
+        if !self.settled {
+            self.announce_given_up(true);
+        }
     }
 }
 
@@ -209,6 +380,7 @@ impl Drop for InFlight<'_> {
 pub struct Call {
     call: FunctionCall,
     timeout: Option<Option<Duration>>,
+    urgent: bool,
     error: Option<Error>,
 }
 
@@ -221,6 +393,7 @@ impl Call {
                 ..FunctionCall::default()
             },
             timeout: None,
+            urgent: false,
             error: None,
         }
     }
@@ -262,9 +435,21 @@ impl Call {
         self
     }
 
-    /// Sets this call's timeout (`None`: wait forever), overriding the client's.
+    /// Sets this call's timeout (`None`: wait forever, and send no
+    /// deadline), overriding the client's.
     pub fn with_timeout(mut self, timeout: Option<Duration>) -> Self {
         self.timeout = Some(timeout);
+        self
+    }
+
+    /// Makes the call urgent (or not): its request is pushed to the head of
+    /// the queue (`LPUSH`), so a server takes it before every request
+    /// already waiting, as an emergency stop behind a backlog of motion
+    /// commands must be. Every peer's server pops from the head, so this
+    /// works with them too. Urgent calls pushed at once are taken newest
+    /// first.
+    pub fn with_urgent(mut self, urgent: bool) -> Self {
+        self.urgent = urgent;
         self
     }
 
@@ -292,6 +477,7 @@ impl From<FunctionCall> for Call {
         Call {
             call,
             timeout: None,
+            urgent: false,
             error: None,
         }
     }

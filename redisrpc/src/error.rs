@@ -31,6 +31,27 @@ pub enum Error {
         request_withdrawn: bool,
     },
 
+    /// The connection to the backend failed while a call was under way,
+    /// after its request may have been pushed.
+    ///
+    /// As for [`Error::Timeout`], `request_withdrawn` says whether the client
+    /// then removed the request before any server took it, so it will never
+    /// run. When false it may run, but never on a redisrpc server after its
+    /// deadline: a caller that retries once the call's timeout has passed
+    /// does not run it twice there.
+    #[error("call to `{method}` on `{queue}` interrupted: {source}{}", if *request_withdrawn { " (request withdrawn, it will not run)" } else { " (it may still run until its deadline)" })]
+    Interrupted {
+        /// The service queue the request was pushed to.
+        queue: String,
+        /// The method that was called.
+        method: String,
+        /// Whether the request was removed from the queue before any server took it.
+        request_withdrawn: bool,
+        /// The connection failure.
+        #[source]
+        source: BoxError,
+    },
+
     /// The server ran the call and answered with an exception.
     ///
     /// `message` is the peer's text, for humans; `backtrace` is present when
@@ -207,9 +228,27 @@ impl Error {
         matches!(self, Error::Remote { .. })
     }
 
-    /// True when the backend could not be reached or the connection broke.
+    /// True when the backend could not be reached or the connection broke,
+    /// including during a call ([`Error::Interrupted`]).
     pub fn is_connection(&self) -> bool {
-        matches!(self, Error::Connection { .. })
+        matches!(self, Error::Connection { .. } | Error::Interrupted { .. })
+    }
+
+    /// True when a call's connection failed after its request may have
+    /// been pushed ([`Error::Interrupted`]).
+    pub fn is_interrupted(&self) -> bool {
+        matches!(self, Error::Interrupted { .. })
+    }
+
+    /// For a call that timed out or was interrupted: whether its request
+    /// may still run (it was not withdrawn). `None` for other errors.
+    pub fn request_may_run(&self) -> Option<bool> {
+        match self {
+            Error::Timeout { request_withdrawn, .. } | Error::Interrupted { request_withdrawn, .. } => {
+                Some(!request_withdrawn)
+            }
+            _ => None,
+        }
     }
 
     /// True when a reply arrived that is not a valid RedisRPC reply.

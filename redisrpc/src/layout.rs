@@ -9,6 +9,7 @@
 //! | --- | --- | --- |
 //! | a service's queue | `calc` (the queue's name, as every peer spells it) | list |
 //! | a call's reply queue | `calc:rpc:<random>` (the protocol fixes the prefix) | list |
+//! | calls of `calc` given up by their callers | channel `calc:rpc:cancel`, messages are reply queues | pub/sub |
 //! | document `robot` | `robot` | hash (`json`, `version`) |
 //! | binary value at `robot.camera.frame` | `__state__:{robot}.camera.frame`, with `#<hex>` appended when taken | hash |
 //! | updates of `robot.arm` | channel `__state__:robot.arm` | pub/sub |
@@ -54,6 +55,14 @@ const REPLY_INFIX: &str = ":rpc:";
 /// A reply queue of `queue`: `<queue>:rpc:<random>`.
 pub fn reply_queue(queue: &str, random: &str) -> String {
     format!("{queue}{REPLY_INFIX}{random}")
+}
+
+/// The pub/sub channel on which callers of `queue` announce the calls they
+/// gave up (each message is the call's reply queue), so that a server
+/// running one can stop it. Channels are not keys: this name cannot clash
+/// with a reply queue.
+pub fn cancel_channel(queue: &str) -> String {
+    format!("{queue}{REPLY_INFIX}cancel")
 }
 
 /// The key of the document `key` (a top-level key, see

@@ -20,22 +20,25 @@
 //! share its load. Shutdown stops taking requests, then finishes and answers
 //! the ones already taken.
 
+use std::collections::HashMap;
 use std::panic::AssertUnwindSafe;
-use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
-use futures::FutureExt;
+use futures::{FutureExt, StreamExt};
+use tokio::time::Instant;
 use tokio::sync::Semaphore;
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
-use crate::Result;
-use crate::backend::{IntoBackend, SharedBackend};
+use crate::backend::{IntoBackend, PubSubEvent, SharedBackend};
+use crate::throttle::Throttle;
+use crate::{Result, layout};
 use crate::backoff::Backoff;
 use crate::describe::DESCRIBE_METHOD;
-use crate::protocol::{JsonText, Reply, Request, RequestError};
-use crate::service::{Args, CallError, CallErrorKind, Service};
+use crate::protocol::{self, JsonText, Reply, Request, RequestError};
+use crate::service::{Args, CallContext, CallError, CallErrorKind, Service};
 
 /// Serves one [`Service`] on one queue. Configure it with the builder
 /// methods, then [`run`](Server::run) it.
@@ -46,8 +49,31 @@ pub struct Server {
     concurrency: usize,
     reply_ttl: Duration,
     clear_queue: bool,
+    cancellation: Cancellation,
+    max_request_size: usize,
     handle: ServerHandle,
 }
+
+/// What a server does with a call whose caller gave up while it runs (its
+/// deadline passed, or it dropped the call or timed out). Either way the
+/// call's [`CallContext`] says so, and no call is ever *started* after its
+/// deadline.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[non_exhaustive]
+pub enum Cancellation {
+    /// Let the method finish, and reply (the default). A method that should
+    /// stop early watches [`CallContext::cancelled`]: the choice is then the
+    /// method's.
+    #[default]
+    RunToCompletion,
+    /// Drop the method's future at once, as tarpc does; no reply is sent.
+    /// Code after the method's current `.await` never runs, so use it for
+    /// services whose methods can stop at any `.await`.
+    Drop,
+}
+
+/// The default of [`Server::with_max_request_size`]: 64 MiB.
+pub const DEFAULT_MAX_REQUEST_SIZE: usize = 64 << 20;
 
 /// Controls a running [`Server`] from elsewhere: shut it down, read its counters.
 #[derive(Clone, Debug, Default)]
@@ -63,6 +89,8 @@ struct Counters {
     malformed: AtomicU64,
     refused: AtomicU64,
     reply_errors: AtomicU64,
+    expired: AtomicU64,
+    cancelled: AtomicU64,
 }
 
 /// What a server has done so far.
@@ -80,6 +108,11 @@ pub struct ServerStats {
     pub refused: u64,
     /// Replies that could not be pushed because the backend failed.
     pub reply_errors: u64,
+    /// Requests dropped unstarted because their deadline had passed.
+    pub expired: u64,
+    /// Calls whose caller gave up while they ran, dropped unfinished
+    /// ([`Cancellation::Drop`]).
+    pub cancelled: u64,
 }
 
 impl ServerHandle {
@@ -99,6 +132,8 @@ impl ServerHandle {
             malformed: read(&c.malformed),
             refused: read(&c.refused),
             reply_errors: read(&c.reply_errors),
+            expired: read(&c.expired),
+            cancelled: read(&c.cancelled),
         }
     }
 }
@@ -113,6 +148,8 @@ impl Server {
             concurrency: 64,
             reply_ttl: Duration::from_secs(60),
             clear_queue: false,
+            cancellation: Cancellation::default(),
+            max_request_size: DEFAULT_MAX_REQUEST_SIZE,
             handle: ServerHandle::default(),
         }
     }
@@ -138,6 +175,21 @@ impl Server {
         self
     }
 
+    /// What to do with a call whose caller gave up while it runs (default
+    /// [`Cancellation::RunToCompletion`]).
+    pub fn with_cancellation(mut self, cancellation: Cancellation) -> Self {
+        self.cancellation = cancellation;
+        self
+    }
+
+    /// The largest request, in bytes, the server decodes (default
+    /// [`DEFAULT_MAX_REQUEST_SIZE`]); a larger one is answered with an
+    /// exception saying so.
+    pub fn with_max_request_size(mut self, bytes: usize) -> Self {
+        self.max_request_size = bytes;
+        self
+    }
+
     /// A handle to shut the server down and read its counters.
     pub fn handle(&self) -> ServerHandle {
         self.handle.clone()
@@ -155,12 +207,17 @@ impl Server {
             queue: self.queue,
             service: self.service,
             reply_ttl: self.reply_ttl,
+            cancellation: self.cancellation,
+            max_request_size: self.max_request_size,
             stats: self.handle.stats.clone(),
+            running: Mutex::default(),
+            warnings: Warnings::default(),
         });
         if self.clear_queue {
             context.backend.del(&context.queue).await?;
         }
         let shutdown = self.handle.shutdown.clone();
+        let listener = tokio::spawn(listen_for_cancels(context.clone(), shutdown.child_token()));
         let room = Arc::new(Semaphore::new(self.concurrency));
         let mut in_flight = JoinSet::new();
         let mut pause = Backoff::new(Duration::from_millis(50), Duration::from_secs(2));
@@ -221,6 +278,7 @@ impl Server {
         // The pop abandoned at shutdown may have taken requests; make sure
         // they are back in the queue before the program can exit.
         context.backend.settle().await;
+        listener.abort();
         Ok(self.handle.stats())
     }
 
@@ -244,17 +302,100 @@ struct Context {
     reply_prefix: String,
     service: Arc<dyn Service>,
     reply_ttl: Duration,
+    cancellation: Cancellation,
+    max_request_size: usize,
     stats: Arc<Counters>,
+    /// The calls running now, by reply queue, so that a caller's notice
+    /// that it gave up reaches its call.
+    running: Mutex<HashMap<String, CallContext>>,
+    warnings: Warnings,
+}
+
+/// The warnings a client can provoke, each limited (see [`Throttle`]).
+#[derive(Default)]
+struct Warnings {
+    malformed: Throttle,
+    refused: Throttle,
+    expired: Throttle,
+}
+
+/// Follows the callers' notices that they gave up a call, and cancels the
+/// call if it runs here. Without the notices (no subscription possible),
+/// calls are still cancelled at their deadline.
+async fn listen_for_cancels(context: Arc<Context>, stop: CancellationToken) {
+    let channel = layout::cancel_channel(&context.queue);
+    let mut pause = Backoff::new(Duration::from_millis(100), Duration::from_secs(5));
+    let mut notices = loop {
+        match context.backend.subscribe(std::slice::from_ref(&channel), &[]).await {
+            Ok(notices) => break notices,
+            Err(error) => {
+                // Meanwhile calls still stop at their deadline.
+                let pause = pause.next_pause();
+                tracing::warn!(queue = %context.queue, %error, retry_in = ?pause, "cannot follow cancelled calls");
+                tokio::select! {
+                    () = stop.cancelled() => return,
+                    () = tokio::time::sleep(pause) => {}
+                }
+            }
+        }
+    };
+    loop {
+        let event = tokio::select! {
+            () = stop.cancelled() => return,
+            event = notices.next() => event,
+        };
+        match event {
+            Some(PubSubEvent::Message { payload, .. }) => {
+                let Ok(response_queue) = std::str::from_utf8(&payload) else { continue };
+                let running = context.running.lock().unwrap_or_else(PoisonError::into_inner);
+                if let Some(call) = running.get(response_queue) {
+                    call.cancel();
+                }
+            }
+            Some(_) => {}
+            None => return,
+        }
+    }
+}
+
+/// Keeps a call in [`Context::running`] while it runs.
+struct Running<'a> {
+    context: &'a Context,
+    response_queue: &'a str,
+}
+
+impl Drop for Running<'_> {
+    fn drop(&mut self) {
+        self.context
+            .running
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .remove(self.response_queue);
+    }
 }
 
 impl Context {
     async fn handle(&self, message: Vec<u8>) {
+        if message.len() > self.max_request_size {
+            let reason = format!(
+                "the request is {} bytes, over this server's limit of {} bytes",
+                message.len(),
+                self.max_request_size
+            );
+            match protocol::find_response_queue(&message) {
+                Some(response_queue) if self.may_reply_to(&response_queue) => {
+                    let error = CallError::new(CallErrorKind::BadRequest, format!("bad request: {reason}"));
+                    self.reply(&response_queue, Err(error)).await;
+                }
+                Some(_) => {}
+                None => self.drop_malformed(&message, &reason),
+            }
+            return;
+        }
         let request = match Request::decode(&message) {
             Ok(request) => request,
             Err(RequestError::Undecodable(reason)) => {
-                self.stats.malformed.fetch_add(1, Ordering::Relaxed);
-                let excerpt = String::from_utf8_lossy(&message[..message.len().min(200)]).into_owned();
-                tracing::warn!(queue = %self.queue, %reason, %excerpt, "dropped a message that is not a request");
+                self.drop_malformed(&message, &reason);
                 return;
             }
             Err(RequestError::BadCall { response_queue, reason }) => {
@@ -270,20 +411,89 @@ impl Context {
             return;
         }
         let method = request.call.name;
+        let Some(deadline) = self.local_deadline(request.deadline, &method).await else {
+            return;
+        };
+        let call = CallContext::new(deadline);
+        self.running
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .insert(response_queue.clone(), call.clone());
+        let _running = Running {
+            context: self,
+            response_queue: &response_queue,
+        };
         let args = Args::new(request.call.args, request.call.kwargs);
         // The call is made inside the guarded future, so a panic while the
         // service sets the call up is caught as well as one while it runs.
-        let outcome = AssertUnwindSafe(async {
+        let run = AssertUnwindSafe(call.clone().scope(async {
             if method == DESCRIBE_METHOD {
                 self.describe()
             } else {
                 self.service.call(&method, args).await
             }
-        })
-        .catch_unwind()
-        .await
-        .unwrap_or_else(|panic| Err(panicked(&method, panic.as_ref())));
+        }))
+        .catch_unwind();
+        let mut run = std::pin::pin!(run);
+        let given_up = async {
+            match deadline {
+                Some(deadline) => tokio::select! {
+                    () = tokio::time::sleep_until(deadline) => {}
+                    () = call.cancelled() => {}
+                },
+                None => call.cancelled().await,
+            }
+            call.cancel();
+        };
+        let finished = tokio::select! {
+            biased;
+            finished = &mut run => finished,
+            () = given_up => match self.cancellation {
+                Cancellation::RunToCompletion => run.await,
+                Cancellation::Drop => {
+                    self.stats.cancelled.fetch_add(1, Ordering::Relaxed);
+                    tracing::debug!(queue = %self.queue, %method, "dropped a call its caller gave up");
+                    return;
+                }
+            },
+        };
+        let outcome = finished.unwrap_or_else(|panic| Err(panicked(&method, panic.as_ref())));
         self.reply(&response_queue, outcome).await;
+    }
+
+    /// The request's deadline on this process's clock, or `None` when it
+    /// has passed: the request is then counted and dropped unstarted.
+    async fn local_deadline(&self, deadline: Option<Duration>, method: &str) -> Option<Option<Instant>> {
+        let Some(deadline) = deadline else {
+            return Some(None);
+        };
+        let now = match self.backend.now().await {
+            Ok(now) => now,
+            Err(error) => {
+                // Without the store's clock nothing can be told: run it, as a
+                // request without a deadline would be.
+                tracing::warn!(queue = %self.queue, %error, "cannot read the store's clock to check a deadline");
+                return Some(None);
+            }
+        };
+        match deadline.checked_sub(now) {
+            Some(left) if !left.is_zero() => Some(Some(Instant::now() + left)),
+            _ => {
+                self.stats.expired.fetch_add(1, Ordering::Relaxed);
+                if let Some(left_out) = self.warnings.expired.admit() {
+                    tracing::warn!(queue = %self.queue, %method, late = ?now.saturating_sub(deadline), similar_left_out = left_out, "dropped a request whose deadline had passed");
+                }
+                None
+            }
+        }
+    }
+
+    fn drop_malformed(&self, message: &[u8], reason: &str) {
+        self.stats.malformed.fetch_add(1, Ordering::Relaxed);
+        if let Some(left_out) = self.warnings.malformed.admit() {
+            let excerpt = String::from_utf8_lossy(&message[..message.len().min(200)]).into_owned();
+            tracing::warn!(queue = %self.queue, %reason, %excerpt, similar_left_out = left_out, "dropped a message that is not a request");
+        }
     }
 
     /// The answer to [`DESCRIBE_METHOD`], whatever arguments came with it.
@@ -298,7 +508,9 @@ impl Context {
         let allowed = response_queue.len() > self.reply_prefix.len() && response_queue.starts_with(&self.reply_prefix);
         if !allowed {
             self.stats.refused.fetch_add(1, Ordering::Relaxed);
-            tracing::warn!(queue = %self.queue, %response_queue, "refused a request whose response queue is not `{}…`", self.reply_prefix);
+            if let Some(left_out) = self.warnings.refused.admit() {
+                tracing::warn!(queue = %self.queue, %response_queue, similar_left_out = left_out, "refused a request whose response queue is not `{}…`", self.reply_prefix);
+            }
         }
         allowed
     }

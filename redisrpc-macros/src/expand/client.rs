@@ -52,9 +52,12 @@ pub(crate) fn expand(service: &Service, names: &Names) -> TokenStream {
                 &self.client
             }
 
-            /// The same client with another timeout per call (`None`: wait forever).
-            #vis fn #with_timeout(self, timeout: ::core::option::Option<::core::time::Duration>) -> Self {
-                Self { client: self.client.with_timeout(timeout) }
+            /// A client like this one whose calls time out after `timeout`
+            /// (`None`: wait forever, and send no deadline). Cheap, and it
+            /// leaves this client as it is, so it sets a timeout for one
+            /// call too: `arm.with_timeout(Some(Duration::from_millis(200))).stop().await`.
+            #vis fn #with_timeout(&self, timeout: ::core::option::Option<::core::time::Duration>) -> Self {
+                Self { client: ::core::clone::Clone::clone(&self.client).with_timeout(timeout) }
             }
 
             #(#methods)*

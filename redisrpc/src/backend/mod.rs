@@ -67,6 +67,11 @@ pub trait Backend: sealed::Sealed + Send + Sync + std::fmt::Debug + 'static {
     /// set either.
     async fn rpush_expire(&self, key: &str, value: &[u8], ttl: Duration) -> Result<()>;
 
+    /// Pushes `value` onto the head of the list at `key` (`LPUSH`), creating
+    /// it if needed, so that the next pop takes it before anything already
+    /// waiting; returns the list's new length.
+    async fn lpush(&self, key: &str, value: &[u8]) -> Result<usize>;
+
     /// Removes and returns the head of the list at `key` (`LPOP`), or `None`
     /// when the list is empty or missing.
     async fn lpop(&self, key: &str) -> Result<Option<Vec<u8>>>;
@@ -122,6 +127,16 @@ pub trait Backend: sealed::Sealed + Send + Sync + std::fmt::Debug + 'static {
 
     /// Every field of the hash at `key` (`HGETALL`); empty when absent.
     async fn hash_get_all(&self, key: &str) -> Result<HashFields>;
+
+    /// Sends `message` to the current subscribers of `channel` (`PUBLISH`).
+    async fn publish(&self, channel: &str, message: &[u8]) -> Result<()>;
+
+    /// The store's clock: the time since the Unix epoch as the store sees
+    /// it (Redis `TIME`), which every process sharing the store agrees on
+    /// whatever their own clocks say. The Redis backend learns its offset to
+    /// the server's clock once and refreshes it in the background, so this
+    /// seldom costs a round trip.
+    async fn now(&self) -> Result<Duration>;
 
     /// Subscribes to the exact `channels` and the glob `patterns` (Redis
     /// `PSUBSCRIBE` syntax: `*`, `?`, `[abc]`, `[^a-z]`, `\` escapes). The

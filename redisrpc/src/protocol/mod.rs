@@ -12,6 +12,9 @@
 
 mod finite;
 mod loose;
+mod scan;
+
+use std::time::Duration;
 
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Deserializer, Serialize};
@@ -38,6 +41,11 @@ pub struct Request {
     pub call: FunctionCall,
     /// The list the reply is to be pushed to: `<queue>:rpc:<random>`.
     pub response_queue: String,
+    /// When the caller stops waiting, as time since the Unix epoch by the
+    /// store's clock (see [`Backend::now`](crate::backend::Backend::now)).
+    /// On the wire, the optional member `"deadline"`: whole milliseconds.
+    /// Peers' servers ignore it; ours never start a request past it.
+    pub deadline: Option<Duration>,
 }
 
 /// The wire shape of a request, borrowed for encoding.
@@ -45,6 +53,8 @@ pub struct Request {
 struct WireRequest<'a> {
     function_call: WireCall<'a>,
     response_queue: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    deadline: Option<u64>,
 }
 
 #[derive(Serialize)]
@@ -61,6 +71,17 @@ struct WireCall<'a> {
 struct IncomingRequest {
     function_call: IncomingCall,
     response_queue: String,
+    /// Anything but a non-negative integer reads as no deadline: a peer
+    /// that happens to send a member of that name must not lose its call.
+    #[serde(default, deserialize_with = "lenient_deadline")]
+    deadline: Option<u64>,
+}
+
+fn lenient_deadline<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Option<u64>, D::Error> {
+    Ok(match Value::deserialize(deserializer)? {
+        Value::Number(n) => n.as_u64(),
+        _ => None,
+    })
 }
 
 #[derive(Deserialize)]
@@ -106,13 +127,27 @@ pub enum RequestError {
     },
 }
 
+/// The response queue a request names, found without decoding the rest
+/// of it: how a server answers a request it will not decode (one over its
+/// size limit).
+pub fn find_response_queue(bytes: &[u8]) -> Option<String> {
+    scan::response_queue(bytes)
+}
+
 impl Request {
     /// A request for `call`, to be answered on `response_queue`.
     pub fn new(call: FunctionCall, response_queue: impl Into<String>) -> Self {
         Request {
             call,
             response_queue: response_queue.into(),
+            deadline: None,
         }
+    }
+
+    /// The same request with a deadline (see [`Request::deadline`]).
+    pub fn with_deadline(mut self, deadline: Option<Duration>) -> Self {
+        self.deadline = deadline;
+        self
     }
 
     /// The JSON text of the request, with empty `args`/`kwargs` left out.
@@ -124,6 +159,7 @@ impl Request {
                 kwargs: &self.call.kwargs,
             },
             response_queue: &self.response_queue,
+            deadline: self.deadline.map(|d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX)),
         };
         // Serializing `Value`s and strings into memory cannot fail.
         serde_json::to_vec(&wire).expect("a request always encodes")
@@ -135,6 +171,7 @@ impl Request {
             Ok(IncomingRequest {
                 function_call: call,
                 response_queue,
+                deadline,
             }) => Ok(Request {
                 call: FunctionCall {
                     name: call.name,
@@ -142,6 +179,7 @@ impl Request {
                     kwargs: call.kwargs,
                 },
                 response_queue,
+                deadline: deadline.map(Duration::from_millis),
             }),
             Err(strict) => Err(Self::diagnose(bytes, strict)),
         }
@@ -159,20 +197,26 @@ impl Request {
             Ok(_) => return undecodable(),
             // Valid but for bare `Infinity`/`NaN` tokens: answer that they
             // cannot be accepted, rather than leaving the caller to time out.
+            Err(_) if matches!(loose::parse(text), Ok(serde_value::Value::Map(_))) => {
+                return match scan::response_queue(bytes) {
+                    Some(response_queue) => RequestError::BadCall {
+                        response_queue,
+                        reason: "the arguments hold a non-finite float (Infinity or NaN), which JSON cannot carry"
+                            .into(),
+                    },
+                    None => undecodable(),
+                };
+            }
+            // Valid JSON past serde_json's limits (a number beyond `f64`,
+            // deep nesting, a lone surrogate), or not JSON at all: answer
+            // if the request says where.
             Err(_) => {
-                return match loose::parse(text) {
-                    Ok(serde_value::Value::Map(map)) => {
-                        match map.get(&serde_value::Value::String("response_queue".into())) {
-                            Some(serde_value::Value::String(queue)) => RequestError::BadCall {
-                                response_queue: queue.clone(),
-                                reason: "the arguments hold a non-finite float (Infinity or NaN), \
-                                         which JSON cannot carry"
-                                    .into(),
-                            },
-                            _ => undecodable(),
-                        }
-                    }
-                    _ => undecodable(),
+                return match scan::response_queue(bytes) {
+                    Some(response_queue) => RequestError::BadCall {
+                        response_queue,
+                        reason: format!("cannot read the request: {strict}"),
+                    },
+                    None => undecodable(),
                 };
             }
         };

@@ -12,6 +12,7 @@
 //! [`rpc.describe`](crate::describe::DESCRIBE_METHOD).
 
 mod args;
+mod context;
 mod methods;
 
 use std::fmt;
@@ -22,6 +23,7 @@ use crate::describe::ServiceDescription;
 use crate::protocol::JsonText;
 
 pub use self::args::{Args, FromArgs, decode_param};
+pub use self::context::CallContext;
 pub use self::methods::{IntoReturn, Methods};
 
 /// A set of methods a server can run.

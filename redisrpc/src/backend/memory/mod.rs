@@ -181,6 +181,10 @@ impl Backend for Memory {
         })
     }
 
+    async fn lpush(&self, key: &str, value: &[u8]) -> Result<usize> {
+        self.with(|store, now| store.push_front(key, value, now))
+    }
+
     async fn lpop(&self, key: &str) -> Result<Option<Vec<u8>>> {
         self.with(|store, now| store.pop_front(key, now))
     }
@@ -300,6 +304,19 @@ impl Backend for Memory {
 
     async fn hash_get_all(&self, key: &str) -> Result<HashFields> {
         self.with(|store, now| store.hash_get_all(key, now))
+    }
+
+    async fn publish(&self, channel: &str, message: &[u8]) -> Result<()> {
+        // Under the lock, as commits publish, so messages keep their order.
+        self.with(|_, _| self.pubsub.send(Arc::new((channel.to_owned(), message.to_vec()))));
+        Ok(())
+    }
+
+    async fn now(&self) -> Result<Duration> {
+        // One process, one clock.
+        Ok(std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap_or_default())
     }
 
     async fn subscribe(&self, channels: &[String], patterns: &[String]) -> Result<Subscription> {

@@ -238,6 +238,27 @@ impl Store {
         Ok(len_before + values.len())
     }
 
+    /// `LPUSH` of one value: to a waiting pop if there is one (the list is
+    /// then empty, so the value would be its head), else the list's head.
+    pub(super) fn push_front(&mut self, key: &str, value: &[u8], now: Instant) -> Result<usize> {
+        match self.list(key, now)? {
+            Some(list) => {
+                list.push_front(value.to_vec());
+                Ok(list.len())
+            }
+            None => {
+                let delivery = Delivery {
+                    value: value.to_vec(),
+                    expires_at: None,
+                };
+                if let Some(refused) = self.hand_off(key, delivery) {
+                    self.create_list(key, refused.value, None);
+                }
+                Ok(1)
+            }
+        }
+    }
+
     pub(super) fn pop_front(&mut self, key: &str, now: Instant) -> Result<Option<Vec<u8>>> {
         let Some(list) = self.list(key, now)? else {
             return Ok(None);

@@ -26,6 +26,12 @@ const FOREVER_AFTER_MILLIS: u128 = 10 * 365 * 24 * 3600 * 1000;
 /// waits for it (see [`Blocking::unblock_and_join`]).
 const UNBLOCK_ATTEMPTS: u32 = 20;
 
+/// The longest a pop waits inside Redis on a connection that `CLIENT
+/// UNBLOCK` cannot reach (the ACL user may not run `CLIENT`): a longer wait
+/// is made of such slices, so that a cancelled pop ends, and a server shuts
+/// down, within this long.
+const UNINTERRUPTIBLE_SLICE: Duration = Duration::from_millis(250);
+
 /// A connection used only for `BLPOP`, one pop at a time.
 pub(super) struct Dedicated {
     conn: MultiplexedConnection,
@@ -140,14 +146,16 @@ impl Blocking {
         // may run outside the runtime's context: remember the runtime now.
         let runtime = Handle::try_current()
             .map_err(|_| Error::Config("the Redis backend must run inside a Tokio runtime".into()))?;
-        let seconds = timeout_arg(timeout);
-
         let pooled = self.idle_list().pop();
         let from_pool = pooled.is_some();
         let conn = match pooled {
             Some(conn) => conn,
             None => self.connect().await?,
         };
+        if conn.id.is_none() {
+            return self.pop_in_slices(&runtime, conn, key, max, timeout).await;
+        }
+        let seconds = timeout_arg(timeout);
         match self.pop_on(&runtime, conn, key, max, &seconds).await {
             // An idle connection can have died unnoticed (server restart,
             // idle timeout). That is not the caller's problem: pop again on
@@ -157,6 +165,40 @@ impl Blocking {
                 self.pop_on(&runtime, conn, key, max, &seconds).await.map_err(map_error)
             }
             result => result.map_err(map_error),
+        }
+    }
+
+    /// A pop on a connection that cannot be unblocked, as successive pops of
+    /// at most [`UNINTERRUPTIBLE_SLICE`] until `timeout`.
+    async fn pop_in_slices(
+        self: &Arc<Self>,
+        runtime: &Handle,
+        conn: Dedicated,
+        key: &str,
+        max: usize,
+        timeout: Option<Duration>,
+    ) -> Result<Vec<Vec<u8>>> {
+        let end = timeout.map(|timeout| tokio::time::Instant::now() + timeout);
+        let mut conn = Some(conn);
+        loop {
+            let slice = match end {
+                Some(end) => end.saturating_duration_since(tokio::time::Instant::now()).min(UNINTERRUPTIBLE_SLICE),
+                None => UNINTERRUPTIBLE_SLICE,
+            };
+            if slice.is_zero() {
+                return Ok(Vec::new());
+            }
+            let this = match conn.take().or_else(|| self.idle_list().pop()) {
+                Some(conn) => conn,
+                None => self.connect().await?,
+            };
+            let popped = self
+                .pop_on(runtime, this, key, max, &timeout_arg(Some(slice)))
+                .await
+                .map_err(map_error)?;
+            if !popped.is_empty() {
+                return Ok(popped);
+            }
         }
     }
 

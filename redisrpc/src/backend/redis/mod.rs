@@ -46,6 +46,7 @@
 //! sent on it would be lost.
 
 mod blocking;
+mod clock;
 mod documents;
 mod subscription;
 
@@ -198,6 +199,8 @@ struct Inner {
     client: Client,
     /// The shared state's Lua script, once loaded.
     layout: LayoutCheck,
+    /// The server's clock, for deadlines.
+    clock: Arc<clock::Clock>,
     /// Where we are connected, without credentials, for `Debug`.
     server: String,
     options: RedisOptions,
@@ -295,6 +298,7 @@ impl Redis {
                 blocking,
                 client,
                 layout: LayoutCheck::default(),
+                clock: Arc::default(),
                 server,
                 options,
             }),
@@ -343,6 +347,10 @@ impl Backend for Redis {
             .invoke_async::<()>(&mut conn)
             .await
             .map_err(map_error)
+    }
+
+    async fn lpush(&self, key: &str, value: &[u8]) -> Result<usize> {
+        self.query(redis::cmd("LPUSH").arg(key).arg(value)).await
     }
 
     async fn lpop(&self, key: &str) -> Result<Option<Vec<u8>>> {
@@ -406,6 +414,14 @@ impl Backend for Redis {
 
     async fn hash_get_all(&self, key: &str) -> Result<HashFields> {
         documents::hash_get_all(&self.inner.manager, key).await
+    }
+
+    async fn publish(&self, channel: &str, message: &[u8]) -> Result<()> {
+        self.query::<i64>(redis::cmd("PUBLISH").arg(channel).arg(message)).await.map(drop)
+    }
+
+    async fn now(&self) -> Result<Duration> {
+        self.inner.clock.now(&self.inner.manager).await
     }
 
     async fn subscribe(&self, channels: &[String], patterns: &[String]) -> Result<Subscription> {

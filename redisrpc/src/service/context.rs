@@ -1,0 +1,84 @@
+//! What a running call knows about itself: its deadline, and whether its
+//! caller gave up.
+//!
+//! The server runs every call inside a task-local [`CallContext`]; a method
+//! reads it with [`CallContext::current`], so deadlines need no parameter
+//! in the method's signature and work the same for `#[rpc]` traits and
+//! [`Methods`](super::Methods) closures. Called outside a server (a unit
+//! test calling the implementation directly), there is none.
+
+use std::time::Duration;
+
+use tokio::time::Instant;
+use tokio_util::sync::CancellationToken;
+
+tokio::task_local! {
+    static CURRENT: CallContext;
+}
+
+/// The context of the call a server is running.
+///
+/// ```
+/// use redisrpc::service::CallContext;
+///
+/// async fn plan_path(goal: (f64, f64)) -> Result<Vec<(f64, f64)>, String> {
+///     let context = CallContext::current();
+///     let mut path = vec![goal];
+///     while !context.as_ref().is_some_and(CallContext::is_cancelled) {
+///         // ... refine the path until the caller's deadline …
+/// #       break;
+///     }
+///     Ok(path)
+/// }
+/// ```
+#[derive(Debug, Clone)]
+pub struct CallContext {
+    deadline: Option<Instant>,
+    cancelled: CancellationToken,
+}
+
+impl CallContext {
+    pub(crate) fn new(deadline: Option<Instant>) -> Self {
+        CallContext {
+            deadline,
+            cancelled: CancellationToken::new(),
+        }
+    }
+
+    /// The context of the call running on this task, if a server is
+    /// running one.
+    pub fn current() -> Option<CallContext> {
+        CURRENT.try_with(Clone::clone).ok()
+    }
+
+    /// When the caller stops waiting, on this process's clock; `None` when
+    /// the caller sent no deadline (a peer's client, or no timeout).
+    pub fn deadline(&self) -> Option<Instant> {
+        self.deadline
+    }
+
+    /// How long until the deadline (zero once it passed).
+    pub fn remaining(&self) -> Option<Duration> {
+        self.deadline.map(|deadline| deadline.saturating_duration_since(Instant::now()))
+    }
+
+    /// True once the caller gave up: its deadline passed, or it dropped the
+    /// call or timed out and said so.
+    pub fn is_cancelled(&self) -> bool {
+        self.cancelled.is_cancelled()
+    }
+
+    /// Completes when the caller gives up (see [`is_cancelled`](Self::is_cancelled)).
+    pub async fn cancelled(&self) {
+        self.cancelled.cancelled().await;
+    }
+
+    pub(crate) fn cancel(&self) {
+        self.cancelled.cancel();
+    }
+
+    /// Runs `future` with this context as the current one.
+    pub(crate) async fn scope<F: Future>(self, future: F) -> F::Output {
+        CURRENT.scope(self, future).await
+    }
+}
