@@ -74,6 +74,11 @@ impl Client {
         self
     }
 
+    /// The timeout of this client's calls (`None`: they wait forever).
+    pub fn timeout(&self) -> Option<Duration> {
+        self.timeout
+    }
+
     /// The service queue this client calls.
     pub fn queue(&self) -> &str {
         &self.queue

@@ -27,18 +27,18 @@ use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
 use futures::{FutureExt, StreamExt};
-use tokio::time::Instant;
 use tokio::sync::Semaphore;
 use tokio::task::JoinSet;
+use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
 use crate::backend::{IntoBackend, PubSubEvent, SharedBackend};
-use crate::throttle::Throttle;
-use crate::{Result, layout};
 use crate::backoff::Backoff;
 use crate::describe::DESCRIBE_METHOD;
 use crate::protocol::{self, JsonText, Reply, Request, RequestError};
 use crate::service::{Args, CallContext, CallError, CallErrorKind, Service};
+use crate::throttle::Throttle;
+use crate::{Result, layout};
 
 /// Serves one [`Service`] on one queue. Configure it with the builder
 /// methods, then [`run`](Server::run) it.
@@ -346,7 +346,9 @@ async fn listen_for_cancels(context: Arc<Context>, stop: CancellationToken) {
         };
         match event {
             Some(PubSubEvent::Message { payload, .. }) => {
-                let Ok(response_queue) = std::str::from_utf8(&payload) else { continue };
+                let Ok(response_queue) = std::str::from_utf8(&payload) else {
+                    continue;
+                };
                 let running = context.running.lock().unwrap_or_else(PoisonError::into_inner);
                 if let Some(call) = running.get(response_queue) {
                     call.cancel();
@@ -445,16 +447,22 @@ impl Context {
             }
             call.cancel();
         };
-        let finished = tokio::select! {
-            biased;
-            finished = &mut run => finished,
-            () = given_up => match self.cancellation {
-                Cancellation::RunToCompletion => run.await,
-                Cancellation::Drop => {
+        let finished = match self.cancellation {
+            Cancellation::RunToCompletion => tokio::select! {
+                biased;
+                finished = &mut run => finished,
+                () = given_up => run.await,
+            },
+            // The notice first: a handler that itself watches for it must
+            // not finish in the same instant and escape being dropped.
+            Cancellation::Drop => tokio::select! {
+                biased;
+                () = given_up => {
                     self.stats.cancelled.fetch_add(1, Ordering::Relaxed);
                     tracing::debug!(queue = %self.queue, %method, "dropped a call its caller gave up");
                     return;
                 }
+                finished = &mut run => finished,
             },
         };
         let outcome = finished.unwrap_or_else(|panic| Err(panicked(&method, panic.as_ref())));

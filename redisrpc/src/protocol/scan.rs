@@ -24,7 +24,11 @@ pub(crate) fn response_queue(bytes: &[u8]) -> Option<String> {
         scanner.expect(b':')?;
         scanner.skip_whitespace();
         if key.as_deref() == Some("response_queue") {
-            return if scanner.peek()? == b'"' { scanner.string()? } else { None };
+            return if scanner.peek()? == b'"' {
+                scanner.string()?
+            } else {
+                None
+            };
         }
         scanner.skip_value()?;
         scanner.skip_whitespace();
@@ -127,8 +131,18 @@ mod tests {
         let queue = Some("calc:rpc:1".to_string());
         let deep = format!("{}{}", "[".repeat(100_000), "]".repeat(100_000));
         let big = "9".repeat(400);
-        for args in ["[1e400]", "[-1e400]", &big, &deep, r#"["\ud800"]"#, r#"{"a": [1, {"b": "]}"}]}"#, "null", "-0.5e3"] {
-            let text = format!(r#"{{"function_call": {{"name": "f", "args": {args}}}, "response_queue": "calc:rpc:1"}}"#);
+        for args in [
+            "[1e400]",
+            "[-1e400]",
+            &big,
+            &deep,
+            r#"["\ud800"]"#,
+            r#"{"a": [1, {"b": "]}"}]}"#,
+            "null",
+            "-0.5e3",
+        ] {
+            let text =
+                format!(r#"{{"function_call": {{"name": "f", "args": {args}}}, "response_queue": "calc:rpc:1"}}"#);
             assert_eq!(found(&text), queue, "{text:.80}");
         }
         assert_eq!(found(r#" { "response_queue" : "calc:rpc:1" , "x": 1}"#), queue);

@@ -59,7 +59,8 @@ impl CallContext {
 
     /// How long until the deadline (zero once it passed).
     pub fn remaining(&self) -> Option<Duration> {
-        self.deadline.map(|deadline| deadline.saturating_duration_since(Instant::now()))
+        self.deadline
+            .map(|deadline| deadline.saturating_duration_since(Instant::now()))
     }
 
     /// True once the caller gave up: its deadline passed, or it dropped the

@@ -182,7 +182,9 @@ impl Blocking {
         let mut conn = Some(conn);
         loop {
             let slice = match end {
-                Some(end) => end.saturating_duration_since(tokio::time::Instant::now()).min(UNINTERRUPTIBLE_SLICE),
+                Some(end) => end
+                    .saturating_duration_since(tokio::time::Instant::now())
+                    .min(UNINTERRUPTIBLE_SLICE),
                 None => UNINTERRUPTIBLE_SLICE,
             };
             if slice.is_zero() {

@@ -417,7 +417,9 @@ impl Backend for Redis {
     }
 
     async fn publish(&self, channel: &str, message: &[u8]) -> Result<()> {
-        self.query::<i64>(redis::cmd("PUBLISH").arg(channel).arg(message)).await.map(drop)
+        self.query::<i64>(redis::cmd("PUBLISH").arg(channel).arg(message))
+            .await
+            .map(drop)
     }
 
     async fn now(&self) -> Result<Duration> {
