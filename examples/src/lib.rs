@@ -5,6 +5,7 @@
 //! * [`inventory`]: a parts inventory whose methods pass structs, enums,
 //!   options, lists, maps and text: the richer `#[rpc]` example.
 //! * [`cli`]: the command-line options the binaries share.
+//! * [`journal`]: a line per call a server starts (`calc-server --journal`).
 //! * [`bench_state`]: the shared-state measurements of `bench --suite state`.
 //! * [`measure`]: what the benchmarks share: operations from many tasks,
 //!   latency histograms.
@@ -18,5 +19,6 @@ pub mod bench_state;
 pub mod calc;
 pub mod cli;
 pub mod inventory;
+pub mod journal;
 pub mod measure;
 pub mod robot;

@@ -121,6 +121,18 @@ impl RedisServer {
         self.dir.path()
     }
 
+    /// The server's process id.
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// Freezes the server (`SIGSTOP`), as a stalled host or a network
+    /// partition would: connections stay open, nothing is answered. It
+    /// resumes when the guard is dropped.
+    pub fn freeze(&self) -> Frozen {
+        Frozen::new(self.pid())
+    }
+
     /// Runs `redis-cli` with `args` against this server and returns its
     /// output (`--raw`: values as they are, one per line). Panics when
     /// redis-cli fails, with what it printed.
@@ -143,6 +155,39 @@ impl RedisServer {
     /// go). Empty strings when there is nothing to read.
     pub fn log(&self) -> String {
         read_logs(self.dir.path())
+    }
+}
+
+/// Sends `signal` (`"STOP"`, `"CONT"`, `"KILL"` …) to process `pid`;
+/// panics when `kill` fails.
+pub fn signal(pid: u32, signal: &str) {
+    let status = Command::new("kill")
+        .arg(format!("-{signal}"))
+        .arg(pid.to_string())
+        .status()
+        .expect("kill is installed");
+    assert!(status.success(), "kill -{signal} {pid} failed");
+}
+
+/// A process stopped with `SIGSTOP`, resumed (`SIGCONT`) when dropped, even
+/// when the test panics.
+#[derive(Debug)]
+pub struct Frozen {
+    pid: u32,
+}
+
+impl Frozen {
+    /// Stops process `pid` until the guard is dropped.
+    pub fn new(pid: u32) -> Frozen {
+        signal(pid, "STOP");
+        Frozen { pid }
+    }
+}
+
+impl Drop for Frozen {
+    fn drop(&mut self) {
+        // Errors mean the process is gone, which needs no resuming.
+        let _ = Command::new("kill").arg("-CONT").arg(self.pid.to_string()).status();
     }
 }
 

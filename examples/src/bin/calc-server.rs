@@ -7,6 +7,7 @@
 use clap::Parser;
 use redisrpc::Server;
 use redisrpc::backend::Redis;
+use redisrpc_examples::journal::Journaled;
 use redisrpc_examples::{calc, cli};
 
 /// Serves the calculator on a Redis queue.
@@ -17,6 +18,9 @@ struct Options {
     /// How many calls may run at once.
     #[arg(long, default_value_t = 64)]
     concurrency: usize,
+    /// Append a line to this file for every call started: method and arguments.
+    #[arg(long, value_name = "FILE")]
+    journal: Option<std::path::PathBuf>,
 }
 
 #[tokio::main]
@@ -24,10 +28,11 @@ async fn main() -> anyhow::Result<()> {
     cli::init_logging();
     let options = Options::parse();
     let backend = Redis::connect(&options.target.redis).await?;
-    let stats = Server::new(backend, options.target.queue, calc::service())
-        .with_concurrency(options.concurrency)
-        .run_until_ctrl_c()
-        .await?;
+    let server = match &options.journal {
+        Some(path) => Server::new(backend, options.target.queue, Journaled::new(calc::service(), path)?),
+        None => Server::new(backend, options.target.queue, calc::service()),
+    };
+    let stats = server.with_concurrency(options.concurrency).run_until_ctrl_c().await?;
     eprintln!("calc-server stopped: {stats:?}");
     Ok(())
 }

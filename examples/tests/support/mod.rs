@@ -18,8 +18,14 @@ impl ServerProcess {
     /// Starts the binary `program` serving `queue` on the Redis at `url`, and
     /// waits until it serves.
     pub(crate) fn start(program: &str, url: &str, queue: &str) -> ServerProcess {
+        ServerProcess::start_with(program, url, queue, &[])
+    }
+
+    /// [`start`](Self::start) with more arguments.
+    pub(crate) fn start_with(program: &str, url: &str, queue: &str, args: &[&str]) -> ServerProcess {
         let mut child = Command::new(program)
             .args(["--redis", url, "--queue", queue])
+            .args(args)
             .env("RUST_LOG", "info")
             .stderr(Stdio::piped())
             .spawn()
@@ -33,6 +39,11 @@ impl ServerProcess {
         assert!(line.contains("serving"), "{program} did not start");
         std::thread::spawn(move || std::io::copy(&mut log, &mut std::io::stderr()));
         ServerProcess(child)
+    }
+
+    /// The process id.
+    pub(crate) fn pid(&self) -> u32 {
+        self.0.id()
     }
 
     /// Sends SIGINT and waits for a clean exit.
