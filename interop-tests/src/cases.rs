@@ -9,9 +9,9 @@ use serde_json::{Value, json};
 use crate::script::{Expect, Step};
 
 /// What the calculator's unknown-method and division errors contain, in
-/// the words of each server: ours, Python's, Ruby's.
+/// the words of each server: ours, Python's, Ruby's, PHP's.
 const UNKNOWN_METHOD: &[&str] = &["pow"];
-const DIVISION_BY_ZERO: &[&str] = &["float division by zero", "divided by 0"];
+const DIVISION_BY_ZERO: &[&str] = &["float division by zero", "divided by 0", "Division by zero"];
 
 /// The calculator sequence: clr, add 5, sub 3, mul 4, div 2, val == 4; an
 /// unknown method is a remote error; division by zero is a remote error and

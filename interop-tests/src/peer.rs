@@ -1,6 +1,6 @@
-//! The Python and Ruby peers as child processes.
+//! The Python, Ruby and PHP peers as child processes.
 //!
-//! A peer is an interpreter (`python3`, `ruby`) with its Redis library and
+//! A peer is an interpreter (`python3`, `ruby`, `php`) with its Redis library and
 //! the peer script beside this crate. When the interpreter or its library is
 //! missing, [`Peer::available`] prints a loud `SKIPPED` line saying what to
 //! install and the test returns early, so a developer without them can run
@@ -34,14 +34,17 @@ pub enum Peer {
     Python,
     /// `ruby/peer.rb`, with the `redis` gem (Debian's `ruby-redis`).
     Ruby,
+    /// `php/peer.php`, with Predis (Debian's `php-cli` and `php-predis`).
+    Php,
 }
 
 impl Peer {
-    /// The peer's name, for messages: `Python` or `Ruby`.
+    /// The peer's name, for messages: `Python`, `Ruby` or `PHP`.
     pub fn name(self) -> &'static str {
         match self {
             Peer::Python => "Python",
             Peer::Ruby => "Ruby",
+            Peer::Php => "PHP",
         }
     }
 
@@ -50,6 +53,7 @@ impl Peer {
         match self {
             Peer::Python => peers::python(),
             Peer::Ruby => peers::ruby(),
+            Peer::Php => peers::php(),
         }
     }
 
@@ -59,6 +63,7 @@ impl Peer {
         match self {
             Peer::Python => dir.join("python/peer.py"),
             Peer::Ruby => dir.join("ruby/peer.rb"),
+            Peer::Php => dir.join("php/peer.php"),
         }
     }
 
@@ -68,6 +73,7 @@ impl Peer {
                 "python3 with the `redis` package; install with: apt-get install python3-pip && pip install redis"
             }
             Peer::Ruby => "ruby with the `redis` gem; install with: apt-get install ruby ruby-redis",
+            Peer::Php => "php with Predis; install with: apt-get install php-cli php-predis",
         }
     }
 
@@ -76,9 +82,11 @@ impl Peer {
     fn probe(self) -> &'static Result<(), String> {
         static PYTHON: OnceLock<Result<(), String>> = OnceLock::new();
         static RUBY: OnceLock<Result<(), String>> = OnceLock::new();
+        static PHP: OnceLock<Result<(), String>> = OnceLock::new();
         let (cell, flag, code) = match self {
             Peer::Python => (&PYTHON, "-c", "import redis, json"),
             Peer::Ruby => (&RUBY, "-e", "require 'redis'; require 'json'"),
+            Peer::Php => (&PHP, "-r", "require 'Predis/autoload.php'; json_encode([]);"),
         };
         cell.get_or_init(|| peers::probe(&self.interpreter(), flag, code))
     }
@@ -132,11 +140,12 @@ impl Peer {
     /// Runs the peer's client over `steps` against `queue`, with a timeout
     /// of `timeout` per call, and returns one outcome per step.
     pub fn run(self, url: &str, queue: &str, timeout: Duration, steps: &[Step]) -> Vec<Outcome> {
-        if self == Peer::Ruby {
+        if self != Peer::Python {
             let named = steps.iter().find(|step| !step.kwargs.is_empty());
             assert!(
                 named.is_none(),
-                "the Ruby client cannot send named arguments: {named:?}"
+                "the {} client cannot send named arguments: {named:?}",
+                self.name()
             );
         }
         let calls = Value::from(steps.iter().map(Step::to_json).collect::<Vec<_>>());

@@ -50,3 +50,15 @@ fn python_client_values_round_trip_exactly() {
 fn ruby_client_values_round_trip_exactly() {
     run_against_inventory(Peer::Ruby, cases::echo());
 }
+
+#[test]
+#[redisrpc_testkit::needs(redis, php)]
+fn php_client_inventory() {
+    run_against_inventory(Peer::Php, cases::inventory(false));
+}
+
+#[test]
+#[redisrpc_testkit::needs(redis, php)]
+fn php_client_values_round_trip_exactly() {
+    run_against_inventory(Peer::Php, cases::echo());
+}

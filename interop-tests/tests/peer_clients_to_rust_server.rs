@@ -1,9 +1,10 @@
-//! The Python and Ruby clients against our server.
+//! The Python, Ruby and PHP clients against our server.
 //!
 //! Each test starts a private Redis and our server in-process, then runs a
 //! script through a peer client. The Python client leaves out empty `args`
-//! and sends named arguments; the Ruby client always sends `args`; our
-//! server must take both.
+//! and sends named arguments; the Ruby client always sends `args`; the
+//! PHP client leaves it out too and never names one; our server must take
+//! them all.
 
 use std::time::Duration;
 
@@ -42,6 +43,12 @@ fn python_client_calculator_with_positional_arguments() {
 #[redisrpc_testkit::needs(redis, ruby)]
 fn ruby_client_calculator() {
     calculator(Peer::Ruby, false);
+}
+
+#[test]
+#[redisrpc_testkit::needs(redis, php)]
+fn php_client_calculator() {
+    calculator(Peer::Php, false);
 }
 
 /// The Python client, like the Python peer, leaves a timed-out request in

@@ -1,4 +1,4 @@
-//! Our client against the Python and Ruby servers.
+//! Our client against the Python, Ruby and PHP servers.
 //!
 //! Each test starts a private Redis and one peer server, then runs a script
 //! through our client. The Python server writes exceptions as Python
@@ -63,6 +63,60 @@ async fn python_server_echoes_values_exactly() {
 #[redisrpc_testkit::needs(redis, ruby)]
 async fn ruby_server_echoes_values_exactly() {
     run_against(Peer::Ruby, "inventory", cases::echo()).await;
+}
+
+#[tokio::test]
+#[redisrpc_testkit::needs(redis, php)]
+async fn php_server_calculator() {
+    // The PHP server takes positional arguments only, as the PHP peer does.
+    run_against(Peer::Php, "calc", cases::calculator(false)).await;
+}
+
+#[tokio::test]
+#[redisrpc_testkit::needs(redis, php)]
+async fn php_server_inventory() {
+    run_against(Peer::Php, "inventory", cases::inventory(false)).await;
+}
+
+#[tokio::test]
+#[redisrpc_testkit::needs(redis, php)]
+async fn php_server_echoes_values_exactly() {
+    run_against(Peer::Php, "inventory", cases::echo()).await;
+}
+
+/// Every request our client sends carries a `deadline` member; each peer's
+/// server ignores it and answers as it always did.
+async fn deadline_member_is_ignored(peer: Peer) {
+    let Some(redis) = redis_for(peer) else { return };
+    let mut server = peer.serve(&redis.url(), "calc", "calc");
+    let request =
+        r#"{"function_call": {"name": "add", "args": [2]}, "response_queue": "calc:rpc:DEADLINE", "deadline": 1}"#;
+    redis.cli(&["RPUSH", "calc", request]);
+    let popped = redis.cli(&["BLPOP", "calc:rpc:DEADLINE", "10"]);
+    let reply: serde_json::Value = serde_json::from_str(popped.lines().nth(1).expect("a reply")).unwrap();
+    assert_eq!(reply["return_value"], serde_json::json!(2.0), "{reply}");
+    // Our client's own requests, deadline included, are answered too.
+    let calc = rust_client(&redis.url(), "calc").await;
+    assert_eq!(calc.call::<f64>("add", (3,)).await.expect("add"), 5.0);
+    server.assert_running();
+}
+
+#[tokio::test]
+#[redisrpc_testkit::needs(redis, python)]
+async fn python_server_ignores_the_deadline_member() {
+    deadline_member_is_ignored(Peer::Python).await;
+}
+
+#[tokio::test]
+#[redisrpc_testkit::needs(redis, ruby)]
+async fn ruby_server_ignores_the_deadline_member() {
+    deadline_member_is_ignored(Peer::Ruby).await;
+}
+
+#[tokio::test]
+#[redisrpc_testkit::needs(redis, php)]
+async fn php_server_ignores_the_deadline_member() {
+    deadline_member_is_ignored(Peer::Php).await;
 }
 
 /// The examples' own check through the typed client, as `calc-client`
@@ -163,6 +217,18 @@ async fn python_server_typed_inventory_client() {
 #[redisrpc_testkit::needs(redis, ruby)]
 async fn ruby_server_typed_inventory_client() {
     typed_inventory(Peer::Ruby).await;
+}
+
+#[tokio::test]
+#[redisrpc_testkit::needs(redis, php)]
+async fn php_server_typed_inventory_client() {
+    typed_inventory(Peer::Php).await;
+}
+
+#[tokio::test]
+#[redisrpc_testkit::needs(redis, php)]
+async fn php_server_passes_calc_client_checks() {
+    examples_check(Peer::Php).await;
 }
 
 /// Both peers write overflowing floats as the bare tokens `Infinity`,

@@ -85,6 +85,45 @@ common::backend_tests! {
         assert_eq!(drain(&backend, key).await, strings(&["b", "c", "d"]));
     }
 
+    async fn lpush_puts_a_value_at_the_head_or_hands_it_to_a_waiting_pop(backend: SharedBackend) {
+        backend.rpush("q", &[b"a", b"b"]).await.unwrap();
+        assert_eq!(backend.lpush("q", b"urgent").await.unwrap(), 3);
+        assert_eq!(drain(&backend, "q").await, strings(&["urgent", "a", "b"]));
+        let waiting = {
+            let backend = backend.clone();
+            tokio::spawn(async move { backend.blpop("empty", Some(Duration::from_secs(10))).await })
+        };
+        tokio::time::sleep(SETTLE).await;
+        assert_eq!(backend.lpush("empty", b"now").await.unwrap(), 1);
+        let popped = bounded("the waiting pop", waiting).await.unwrap().unwrap();
+        assert_eq!(popped.as_deref(), Some(&b"now"[..]));
+        assert_eq!(backend.llen("empty").await.unwrap(), 0);
+    }
+
+    async fn publish_reaches_the_subscribers_of_the_channel_only(backend: SharedBackend) {
+        use futures::StreamExt;
+        let mut subscription = backend.subscribe(&["calls".to_string()], &[]).await.unwrap();
+        backend.publish("other", b"no").await.unwrap();
+        backend.publish("calls", b"yes").await.unwrap();
+        let event = bounded("the message", subscription.next()).await;
+        match event {
+            Some(redisrpc::backend::PubSubEvent::Message { channel, payload }) => {
+                assert_eq!((channel.as_str(), payload.as_slice()), ("calls", &b"yes"[..]));
+            }
+            other => panic!("expected the message, got {other:?}"),
+        }
+    }
+
+    async fn the_store_clock_agrees_with_this_host(backend: SharedBackend) {
+        // Redis runs on this host here, so both clocks are the same clock.
+        let local = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap();
+        let store = backend.now().await.unwrap();
+        let apart = if store > local { store - local } else { local - store };
+        assert!(apart < Duration::from_millis(500), "{apart:?} apart");
+        let later = backend.now().await.unwrap();
+        assert!(later >= store - Duration::from_millis(1), "the clock does not step back");
+    }
+
     async fn lpop_on_a_missing_key_is_none(backend: SharedBackend) {
         assert_eq!(backend.lpop("conformance:lpop-missing").await.unwrap(), None);
     }

@@ -2,7 +2,7 @@
 //! missing, and hands the list to the macro as `REDISRPC_TESTKIT_MISSING`.
 //!
 //! Under `REDISRPC_REQUIRE_REDIS=1` (Redis and `openssl`) or
-//! `REDISRPC_REQUIRE_PEERS=1` (the Python and Ruby peers) nothing of that
+//! `REDISRPC_REQUIRE_PEERS=1` (the Python, Ruby and PHP peers) nothing of that
 //! kind counts as missing, so those tests run and fail loudly without it,
 //! as CI wants. The result is recomputed when one of the variables changes
 //! or a directory on `PATH` does (a tool was installed).
@@ -16,6 +16,7 @@ fn main() {
         "REDISRPC_REDIS_SERVER",
         "REDISRPC_PYTHON",
         "REDISRPC_RUBY",
+        "REDISRPC_PHP",
         "REDISRPC_REQUIRE_REDIS",
         "REDISRPC_REQUIRE_PEERS",
     ] {
@@ -32,7 +33,8 @@ fn main() {
     let (redis, peers) = (required("REDISRPC_REQUIRE_REDIS"), required("REDISRPC_REQUIRE_PEERS"));
     let python = env_or("REDISRPC_PYTHON", "python3");
     let ruby = env_or("REDISRPC_RUBY", "ruby");
-    let checks: [(&str, bool, Check<'_>); 5] = [
+    let php = env_or("REDISRPC_PHP", "php");
+    let checks: [(&str, bool, Check<'_>); 6] = [
         (
             "redis",
             redis,
@@ -46,6 +48,7 @@ fn main() {
             peers,
             Box::new(|| runs(&ruby, "-e", "require 'redis'; require 'json'")),
         ),
+        ("php", peers, Box::new(|| runs(&php, "-r", PHP_PROBE))),
     ];
     let missing: Vec<&str> = checks
         .iter()
@@ -54,6 +57,9 @@ fn main() {
         .collect();
     println!("cargo:rustc-env=REDISRPC_TESTKIT_MISSING={}", missing.join(","));
 }
+
+/// Loads Predis, which the PHP peer needs, and JSON.
+const PHP_PROBE: &str = "require 'Predis/autoload.php'; json_encode([]);";
 
 /// Finds whether a tool is there.
 type Check<'a> = Box<dyn Fn() -> bool + 'a>;

@@ -1,5 +1,5 @@
-//! Interpreters the cross-language tests need beside Redis: `python3` and
-//! `ruby` with their Redis libraries.
+//! Interpreters the cross-language tests need beside Redis: `python3`,
+//! `ruby` and `php` with their Redis libraries.
 //!
 //! As with `redis-server`, a missing one makes a test print a loud
 //! `SKIPPED` line saying what to install and return early, so a developer
@@ -8,8 +8,8 @@
 //!
 //! Environment variables:
 //!
-//! - `REDISRPC_PYTHON`, `REDISRPC_RUBY`: the interpreters to run; default
-//!   `python3` and `ruby` from `PATH`.
+//! - `REDISRPC_PYTHON`, `REDISRPC_RUBY`, `REDISRPC_PHP`: the interpreters
+//!   to run; default `python3`, `ruby` and `php` from `PATH`.
 //! - `REDISRPC_REQUIRE_PEERS=1`: panic instead of skipping when one is
 //!   missing or lacks a library.
 
@@ -24,6 +24,11 @@ pub fn python() -> String {
 /// The Ruby interpreter: `$REDISRPC_RUBY`, or `ruby`.
 pub fn ruby() -> String {
     interpreter("REDISRPC_RUBY", "ruby")
+}
+
+/// The PHP interpreter: `$REDISRPC_PHP`, or `php`.
+pub fn php() -> String {
+    interpreter("REDISRPC_PHP", "php")
 }
 
 fn interpreter(variable: &str, default: &str) -> String {
