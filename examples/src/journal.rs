@@ -36,7 +36,7 @@ impl<S: Service> Journaled<S> {
 #[async_trait]
 impl<S: Service> Service for Journaled<S> {
     async fn call(&self, method: &str, args: Args) -> Result<JsonText, CallError> {
-        let line = format!("{method}\t{}\n", serde_json::Value::from(args.positional.clone()));
+        let line = format!("{method}\t[{}]\n", args.positional().collect::<Vec<_>>().join(","));
         let written = self
             .file
             .lock()

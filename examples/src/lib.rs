@@ -7,6 +7,8 @@
 //! * [`cli`]: the command-line options the binaries share.
 //! * [`journal`]: a line per call a server starts (`calc-server --journal`).
 //! * [`bench_state`]: the shared-state measurements of `bench --suite state`.
+//! * [`bench_memory`]: a server's memory peak while it decodes a big
+//!   request, `bench --suite memory`.
 //! * [`measure`]: what the benchmarks share: operations from many tasks,
 //!   latency histograms.
 //! * [`robot`]: a simulated arm sharing its state, and a follower of it.
@@ -15,6 +17,7 @@
 //! one process on the embedded backend), `calc-server`, `calc-client`,
 //! `inventory` (likewise), `inventory-server`, `robot-state`, and `bench`.
 
+pub mod bench_memory;
 pub mod bench_state;
 pub mod calc;
 pub mod cli;

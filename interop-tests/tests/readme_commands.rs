@@ -1,4 +1,4 @@
-//! The README's "Talking to Python and Ruby" commands, one call per process
+//! The README's "Talking to Python, Ruby and PHP" commands, one call per process
 //! against our calculator server, as a user types them.
 
 use std::process::Output;
@@ -20,9 +20,9 @@ fn stdout_of(peer: Peer, url: &str, args: &[&str]) -> String {
 }
 
 #[test]
-#[redisrpc_testkit::needs(redis, python, ruby)]
-fn python_and_ruby_one_call_commands() {
-    if !Peer::Ruby.available() {
+#[redisrpc_testkit::needs(redis, python, ruby, php)]
+fn python_ruby_and_php_one_call_commands() {
+    if !Peer::Ruby.available() || !Peer::Php.available() {
         return;
     }
     let Some(redis) = redis_for(Peer::Python) else { return };
@@ -44,4 +44,5 @@ fn python_and_ruby_one_call_commands() {
         let stderr = String::from_utf8_lossy(&output.stderr);
         assert!(stderr.contains("remote error: float division by zero"), "{stderr}");
     }
+    assert_eq!(stdout_of(Peer::Php, &url, &["add", "20"]), "20.0");
 }

@@ -35,8 +35,8 @@ use tokio_util::sync::CancellationToken;
 use crate::backend::{IntoBackend, PubSubEvent, SharedBackend};
 use crate::backoff::Backoff;
 use crate::describe::DESCRIBE_METHOD;
-use crate::protocol::{self, JsonText, Reply, Request, RequestError};
-use crate::service::{Args, CallContext, CallError, CallErrorKind, Service};
+use crate::protocol::{self, Incoming, JsonText, Reply, RequestError};
+use crate::service::{CallContext, CallError, CallErrorKind, Service};
 use crate::throttle::Throttle;
 use crate::{Result, layout};
 
@@ -394,7 +394,7 @@ impl Context {
             }
             return;
         }
-        let request = match Request::decode(&message) {
+        let request = match Incoming::decode(&message) {
             Ok(request) => request,
             Err(RequestError::Undecodable(reason)) => {
                 self.drop_malformed(&message, &reason);
@@ -412,7 +412,7 @@ impl Context {
         if !self.may_reply_to(&response_queue) {
             return;
         }
-        let method = request.call.name;
+        let method = request.method;
         let Some(deadline) = self.local_deadline(request.deadline, &method).await else {
             return;
         };
@@ -425,7 +425,7 @@ impl Context {
             context: self,
             response_queue: &response_queue,
         };
-        let args = Args::new(request.call.args, request.call.kwargs);
+        let args = request.args;
         // The call is made inside the guarded future, so a panic while the
         // service sets the call up is caught as well as one while it runs.
         let run = AssertUnwindSafe(call.clone().scope(async {

@@ -17,6 +17,10 @@
 //! ```text
 //! cargo run --release -p redisrpc-examples --bin bench -- --suite state --redis redis://127.0.0.1:6379 --calls 100000
 //! ```
+//!
+//! `--suite memory` measures a server's memory peak while it decodes one
+//! request of `--calls` numbers (5,000,000 make 10 MB), beside the same
+//! request decoded through `serde_json::Value`, on the embedded backend.
 
 use std::convert::Infallible;
 use std::time::Duration;
@@ -42,6 +46,8 @@ enum Suite {
     Rpc,
     /// The shared state.
     State,
+    /// A server's memory while it decodes one big request (Linux).
+    Memory,
 }
 
 /// Benchmarks redisrpc calls.
@@ -68,6 +74,10 @@ struct Options {
     /// Call an external calculator server on --queue instead of starting one.
     #[arg(long)]
     no_server: bool,
+    /// Calls without a timeout, so their requests carry no deadline (for
+    /// comparison: by default every call has a 30 s timeout and deadline).
+    #[arg(long)]
+    no_deadline: bool,
 }
 
 #[tokio::main]
@@ -89,6 +99,12 @@ async fn main() -> anyhow::Result<()> {
                 .into_backend()
         }
     };
+    if options.suite == Suite::Memory {
+        // `--calls` numbers in one request: 5,000,000 make about 10 MB.
+        let figures = redisrpc_examples::bench_memory::run(options.calls).await?;
+        println!("{figures}");
+        return Ok(());
+    }
     if options.suite == Suite::State {
         println!("backend:                     {kind:?}");
         let figures = redisrpc_examples::bench_state::run(&redisrpc::state::State::new(backend), options.calls).await?;
@@ -106,7 +122,8 @@ async fn main() -> anyhow::Result<()> {
     let handle = server.as_ref().map(Server::handle);
     let serving = server.map(|server| tokio::spawn(server.run()));
 
-    let client = Client::new(backend, options.queue.clone()).with_timeout(Some(Duration::from_secs(30)));
+    let timeout = (!options.no_deadline).then_some(Duration::from_secs(30));
+    let client = Client::new(backend, options.queue.clone()).with_timeout(timeout);
     // Warm up: connections, allocations, caches.
     for _ in 0..options.calls.min(1_000) / 10 {
         client.call::<f64>("add", (1,)).await.context("warm-up call")?;
@@ -137,9 +154,14 @@ async fn main() -> anyhow::Result<()> {
         if options.no_server { " (external server)" } else { "" }
     );
     println!(
-        "calls:        {} with {} in flight",
+        "calls:        {} with {} in flight, {}",
         latencies.len(),
-        options.concurrency
+        options.concurrency,
+        if options.no_deadline {
+            "no deadline"
+        } else {
+            "with deadlines"
+        }
     );
     println!("throughput:   {calls_per_second:.0} calls/s");
     println!("latency:      p50 {p50:.1} µs, p99 {p99:.1} µs, max {max:.1} µs");
@@ -149,6 +171,7 @@ async fn main() -> anyhow::Result<()> {
             "backend": format!("{kind:?}").to_lowercase(),
             "calls": latencies.len(),
             "concurrency": options.concurrency,
+            "deadlines": !options.no_deadline,
             "calls_per_second": calls_per_second.round(),
             "p50_us": (p50 * 10.0).round() / 10.0,
             "p99_us": (p99 * 10.0).round() / 10.0,

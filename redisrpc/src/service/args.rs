@@ -1,24 +1,56 @@
 //! Binding a request's `args` and `kwargs` to a method's parameters.
+//!
+//! The arguments stay JSON text, as they came on the wire, until each is
+//! decoded straight into its parameter's type: a request of five million
+//! numbers becomes one `Vec<f64>`, never five million `serde_json::Value`s
+//! first.
 
 use serde::de::DeserializeOwned;
+use serde_json::value::RawValue;
 use serde_json::{Map, Value};
 
 use super::{CallError, CallErrorKind};
+use crate::protocol::JsonText;
 
 /// The arguments of one call as they came on the wire: positional values
-/// and named values.
-#[derive(Debug, Clone, Default, PartialEq)]
+/// and named values, each still JSON text.
+#[derive(Debug, Clone, Default)]
 pub struct Args {
-    /// Positional arguments (`args`).
-    pub positional: Vec<Value>,
-    /// Named arguments (`kwargs`).
-    pub named: Map<String, Value>,
+    positional: Vec<Box<RawValue>>,
+    named: Vec<(String, Box<RawValue>)>,
 }
 
 impl Args {
-    /// Arguments from their wire parts.
+    /// Arguments from their values.
     pub fn new(positional: Vec<Value>, named: Map<String, Value>) -> Self {
+        let raw = |value: Value| serde_json::value::to_raw_value(&value).expect("a JSON value always encodes");
+        Args {
+            positional: positional.into_iter().map(raw).collect(),
+            named: named.into_iter().map(|(name, value)| (name, raw(value))).collect(),
+        }
+    }
+
+    pub(crate) fn from_raw(positional: Vec<Box<RawValue>>, named: Vec<(String, Box<RawValue>)>) -> Self {
         Args { positional, named }
+    }
+
+    /// The JSON text of each positional argument, in order.
+    pub fn positional(&self) -> impl Iterator<Item = &str> {
+        self.positional.iter().map(|raw| raw.get())
+    }
+
+    /// Each named argument's name and JSON text.
+    pub fn named(&self) -> impl Iterator<Item = (&str, &str)> {
+        self.named.iter().map(|(name, raw)| (name.as_str(), raw.get()))
+    }
+
+    /// The arguments as values.
+    pub fn into_values(self) -> (Vec<Value>, Map<String, Value>) {
+        let value = |raw: Box<RawValue>| serde_json::from_str(raw.get()).expect("received as valid JSON");
+        (
+            self.positional.into_iter().map(value).collect(),
+            self.named.into_iter().map(|(name, raw)| (name, value(raw))).collect(),
+        )
     }
 
     /// Matches the arguments to `params` as Python does: positional ones fill
@@ -26,7 +58,7 @@ impl Args {
     /// Returns one slot per parameter, `None` where no argument was given.
     /// Too many positional arguments, an unknown name, or a parameter given
     /// both ways is an error naming `method` and the parameter.
-    pub fn bind(self, method: &str, params: &[&str]) -> Result<Vec<Option<Value>>, CallError> {
+    pub fn bind(self, method: &str, params: &[&str]) -> Result<Vec<Option<JsonText>>, CallError> {
         let invalid = |message: String| CallError::new(CallErrorKind::InvalidArguments, message);
         if self.positional.len() > params.len() {
             return Err(invalid(format!(
@@ -37,9 +69,13 @@ impl Args {
                 self.positional.len()
             )));
         }
-        let mut slots: Vec<Option<Value>> = self.positional.into_iter().map(Some).collect();
-        slots.resize(params.len(), None);
-        for (name, value) in self.named {
+        let mut slots: Vec<Option<JsonText>> = self
+            .positional
+            .into_iter()
+            .map(|raw| Some(JsonText::from_raw(raw)))
+            .collect();
+        slots.resize_with(params.len(), || None);
+        for (name, raw) in self.named {
             let Some(index) = params.iter().position(|p| *p == name) else {
                 return Err(invalid(format!(
                     "{method}() got an unexpected named argument `{name}` (parameters: {})",
@@ -49,7 +85,7 @@ impl Args {
             if slots[index].is_some() {
                 return Err(invalid(format!("{method}() got two values for argument `{name}`")));
             }
-            slots[index] = Some(value);
+            slots[index] = Some(JsonText::from_raw(raw));
         }
         Ok(slots)
     }
@@ -61,14 +97,20 @@ impl Args {
     }
 }
 
+impl PartialEq for Args {
+    fn eq(&self, other: &Self) -> bool {
+        self.positional().eq(other.positional()) && self.named().eq(other.named())
+    }
+}
+
 /// Decodes one bound parameter. A parameter nobody gave is decoded from
 /// `null`, so `Option` parameters may be left out; other types report it
 /// missing.
-pub fn decode_param<T: DeserializeOwned>(method: &str, param: &str, slot: Option<Value>) -> Result<T, CallError> {
+pub fn decode_param<T: DeserializeOwned>(method: &str, param: &str, slot: Option<JsonText>) -> Result<T, CallError> {
     let invalid = |message: String| CallError::new(CallErrorKind::InvalidArguments, message);
     let expected = std::any::type_name::<T>();
     match slot {
-        Some(value) => serde_json::from_value(value)
+        Some(text) => serde_json::from_str(text.as_str())
             .map_err(|e| invalid(format!("{method}(): argument `{param}` must be {expected}: {e}"))),
         None => serde_json::from_value(Value::Null)
             .map_err(|_| invalid(format!("{method}() is missing argument `{param}` ({expected})"))),
