@@ -10,7 +10,7 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use redisrpc::backend::SharedBackend;
+use redisrpc::backend::{IntoBackend, SharedBackend};
 use redisrpc::service::{CallContext, Methods};
 use redisrpc::{Call, Cancellation, Client, DEFAULT_TIMEOUT, Server, ServerHandle, ServerStats};
 use serde_json::{Value, json};
@@ -47,6 +47,9 @@ fn service(record: Arc<Record>) -> Methods<Record> {
         .method("note", &["label"], |record, (label,): (String,)| async move {
             record.started.lock().unwrap().push(label);
             Ok::<_, Infallible>(())
+        })
+        .method("echo", &["value"], |_, (value,): (Value,)| async move {
+            Ok::<_, Infallible>(value)
         })
         .method("remaining_ms", &[], |_, ()| async move {
             let context = CallContext::current().expect("a server runs every call in a context");
@@ -209,12 +212,19 @@ common::backend_tests! {
         let (handle, running) = start(Server::new(backend.clone(), "edge", service(Arc::default())));
         let deep = format!("{}{}", "[".repeat(200), "]".repeat(200));
         let huge = "1".repeat(400);
-        for (i, args) in ["[1e400]", "[-1e400]", &format!("[{huge}]"), &format!("[{deep}]"), r#"["\ud800"]"#].iter().enumerate() {
+        let cases = [
+            ("[1e400]".to_string(), "out of range"),
+            ("[-1e400]".to_string(), "out of range"),
+            (format!("[{huge}]"), "out of range"),
+            (format!("[{deep}]"), "recursion limit"),
+            (r#"["\ud800"]"#.to_string(), "escape"),
+        ];
+        for (i, (args, problem)) in cases.iter().enumerate() {
             let queue = format!("edge:rpc:{i}");
-            let request = format!(r#"{{"function_call":{{"name":"note","args":{args}}},"response_queue":"{queue}"}}"#);
+            let request = format!(r#"{{"function_call":{{"name":"echo","args":{args}}},"response_queue":"{queue}"}}"#);
             let reply = raw_call(&backend, "edge", &request, &queue, Duration::from_secs(10)).await;
             let text = reply.as_ref().and_then(|reply| reply["exception"].as_str()).unwrap_or_else(|| panic!("no exception for {args:.40}: {reply:?}"));
-            assert!(text.contains("bad request: cannot read the request"), "{text}");
+            assert!(text.contains(problem), "{args:.40}: {text}");
         }
         let stats = stop(handle, running).await;
         assert_eq!(stats.failed, 5);
@@ -230,4 +240,77 @@ common::backend_tests! {
         client.call::<()>("note", ("small",)).await.unwrap();
         stop(handle, running).await;
     }
+
+    async fn a_typed_client_takes_a_timeout_for_one_call(backend: SharedBackend) {
+        let (handle, running) = start(Server::new(backend.clone(), "arm", ArmServer::new(SlowArm)));
+        let arm = ArmClient::new(backend.clone(), "arm");
+        let error = arm.with_timeout(Some(Duration::from_millis(100))).pause(2_000).await.unwrap_err();
+        assert!(error.is_timeout(), "{error}");
+        assert_eq!(arm.client().timeout(), Some(DEFAULT_TIMEOUT), "the client itself keeps its timeout");
+        assert_eq!(arm.pause(10).await.unwrap(), 10);
+        stop(handle, running).await;
+    }
+}
+
+/// A service declared with `#[rpc]`, for the typed client's timeouts.
+#[redisrpc::rpc]
+trait Arm {
+    /// Sleeps `ms` milliseconds.
+    async fn pause(&self, ms: u64) -> u64;
+}
+
+struct SlowArm;
+
+impl Arm for SlowArm {
+    async fn pause(&self, ms: u64) -> u64 {
+        tokio::time::sleep(Duration::from_millis(ms)).await;
+        ms
+    }
+}
+
+/// A log sink for the warnings a server writes.
+#[derive(Clone, Default)]
+struct Captured(Arc<Mutex<Vec<u8>>>);
+
+impl std::io::Write for Captured {
+    fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(bytes);
+        Ok(bytes.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+/// On one thread, so the server's tasks log to this test's subscriber.
+#[tokio::test(flavor = "current_thread")]
+async fn a_flood_of_malformed_messages_is_counted_exactly_and_logged_sparingly() {
+    let captured = Captured::default();
+    let writer = captured.clone();
+    let subscriber = tracing_subscriber::fmt()
+        .with_writer(move || writer.clone())
+        .with_ansi(false)
+        .finish();
+    let _default = tracing::subscriber::set_default(subscriber);
+    let backend = redisrpc::backend::Memory::new().into_backend();
+    let (handle, running) = start(Server::new(backend.clone(), "flood", service(Arc::default())));
+    for i in 0..2_000 {
+        backend
+            .rpush("flood", &[format!("not json {i}").as_bytes()])
+            .await
+            .unwrap();
+    }
+    eventually("the server took them all", || handle.stats().malformed == 2_000).await;
+    let stats = stop(handle, running).await;
+    assert_eq!(stats.malformed, 2_000);
+    let log = String::from_utf8(captured.0.lock().unwrap().clone()).unwrap();
+    let warnings = log
+        .lines()
+        .filter(|line| line.contains("dropped a message that is not a request"))
+        .count();
+    assert!(
+        (1..=5).contains(&warnings),
+        "{warnings} warnings for 2,000 messages:\n{log}"
+    );
 }

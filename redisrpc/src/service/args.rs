@@ -108,7 +108,7 @@ impl PartialEq for Args {
 /// missing.
 pub fn decode_param<T: DeserializeOwned>(method: &str, param: &str, slot: Option<JsonText>) -> Result<T, CallError> {
     let invalid = |message: String| CallError::new(CallErrorKind::InvalidArguments, message);
-    let expected = std::any::type_name::<T>();
+    let expected = crate::describe::readable_type(std::any::type_name::<T>());
     match slot {
         Some(text) => serde_json::from_str(text.as_str())
             .map_err(|e| invalid(format!("{method}(): argument `{param}` must be {expected}: {e}"))),
