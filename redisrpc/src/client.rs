@@ -153,14 +153,16 @@ impl Client {
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// How long past its timeout a call may take to end. The wait for the reply
-/// is cut by a local timer [`REPLY_GRACE`] after the timeout (Redis
-/// normally ends it on time), then withdrawing the request may take up to
-/// [`WITHDRAW_BUDGET`]: whatever Redis does (frozen, unreachable,
-/// restarting), a call ends within its timeout plus this margin.
+/// is cut by a local timer 150 ms after the timeout (Redis normally ends it
+/// on time), then withdrawing the request may take up to 300 ms: whatever
+/// Redis does (frozen, unreachable, restarting), a call ends within its
+/// timeout plus this margin.
 pub const TIMEOUT_MARGIN: Duration = Duration::from_millis(500);
 
+/// The two parts of [`TIMEOUT_MARGIN`].
 const REPLY_GRACE: Duration = Duration::from_millis(150);
 const WITHDRAW_BUDGET: Duration = Duration::from_millis(300);
+const _: () = assert!(REPLY_GRACE.as_millis() + WITHDRAW_BUDGET.as_millis() <= TIMEOUT_MARGIN.as_millis());
 
 /// How long after an abandoned call its reply queue is given an expiry
 /// (long enough for the backend to have put back a reply the abandoned wait

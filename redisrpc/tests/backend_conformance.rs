@@ -118,7 +118,7 @@ common::backend_tests! {
         // Redis runs on this host here, so both clocks are the same clock.
         let local = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap();
         let store = backend.now().await.unwrap();
-        let apart = if store > local { store - local } else { local - store };
+        let apart = store.abs_diff(local);
         assert!(apart < Duration::from_millis(500), "{apart:?} apart");
         let later = backend.now().await.unwrap();
         assert!(later >= store - Duration::from_millis(1), "the clock does not step back");
