@@ -148,3 +148,62 @@ async fn calls_cut_by_connection_kills_never_run_once_their_deadline_passed() {
     fresh.call::<f64>("add", (1,)).await.unwrap();
     assert_eq!(journal(&journal_path), ["add\t[1]"], "only the fresh call ran");
 }
+
+/// `calc-server` with its wall clock `offset` (`+1h`) off, through
+/// libfaketime (Debian's `faketime`) preloaded into the server itself, so
+/// the process killed on drop is the server. Timers keep the true
+/// monotonic clock.
+fn skewed_server(redis: &RedisServer, offset: &str, journal: &Path) -> ServerProcess {
+    let mut command = std::process::Command::new(CALC_SERVER);
+    command
+        .env("LD_PRELOAD", libfaketime())
+        .env("FAKETIME", offset)
+        .env("FAKETIME_DONT_FAKE_MONOTONIC", "1")
+        .args([
+            "--redis",
+            &redis.url(),
+            "--queue",
+            "calc",
+            "--journal",
+            journal.to_str().unwrap(),
+        ]);
+    ServerProcess::spawn(command, "calc-server with a skewed clock")
+}
+
+/// Where Debian keeps libfaketime: `/usr/lib/<arch>/faketime/`.
+fn libfaketime() -> std::path::PathBuf {
+    std::fs::read_dir("/usr/lib")
+        .unwrap()
+        .filter_map(Result::ok)
+        .map(|dir| dir.path().join("faketime/libfaketime.so.1"))
+        .find(|path| path.exists())
+        .expect("libfaketime is installed with faketime")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[redisrpc_testkit::needs(redis, faketime)]
+async fn deadlines_hold_between_hosts_whose_clocks_are_an_hour_apart() {
+    let Some(redis) = RedisServer::start() else { return };
+    let backend = connect(&redis).await;
+    let client = Client::new(backend.clone(), "calc").with_timeout(Some(Duration::from_secs(5)));
+    let dir = tempfile::tempdir().unwrap();
+
+    // A server an hour ahead would think every request an hour late.
+    let ahead = dir.path().join("ahead");
+    let server = skewed_server(&redis, "+1h", &ahead);
+    assert_eq!(client.call::<f64>("add", (2,)).await.unwrap(), 2.0);
+    drop(server);
+    assert_eq!(journal(&ahead), ["add\t[2]"]);
+
+    // A server an hour behind would run a request long past its deadline.
+    let behind = dir.path().join("behind");
+    let _server = skewed_server(&redis, "-1h", &behind);
+    let redis_now = backend.now().await.unwrap().as_millis() as u64;
+    let late = format!(
+        r#"{{"function_call":{{"name":"add","args":[100]}},"response_queue":"calc:rpc:LATE","deadline":{}}}"#,
+        redis_now - 1_000
+    );
+    redis.cli(&["RPUSH", "calc", &late]);
+    assert_eq!(client.call::<f64>("add", (3,)).await.unwrap(), 3.0);
+    assert_eq!(journal(&behind), ["add\t[3]"], "the late request did not run");
+}

@@ -1,7 +1,7 @@
 //! Finds, when the tests are built, which of the tools they need are
 //! missing, and hands the list to the macro as `REDISRPC_TESTKIT_MISSING`.
 //!
-//! Under `REDISRPC_REQUIRE_REDIS=1` (Redis and `openssl`) or
+//! Under `REDISRPC_REQUIRE_REDIS=1` (Redis, `openssl`, `faketime`) or
 //! `REDISRPC_REQUIRE_PEERS=1` (the Python, Ruby and PHP peers) nothing of that
 //! kind counts as missing, so those tests run and fail loudly without it,
 //! as CI wants. The result is recomputed when one of the variables changes
@@ -34,13 +34,14 @@ fn main() {
     let python = env_or("REDISRPC_PYTHON", "python3");
     let ruby = env_or("REDISRPC_RUBY", "ruby");
     let php = env_or("REDISRPC_PHP", "php");
-    let checks: [(&str, bool, Check<'_>); 6] = [
+    let checks: [(&str, bool, Check<'_>); 7] = [
         (
             "redis",
             redis,
             Box::new(|| on_path(&env_or("REDISRPC_REDIS_SERVER", "redis-server"))),
         ),
         ("openssl", redis, Box::new(|| on_path("openssl"))),
+        ("faketime", redis, Box::new(|| on_path("faketime"))),
         ("python", peers, Box::new(|| runs(&python, "-c", "import redis, json"))),
         ("numpy", peers, Box::new(|| runs(&python, "-c", "import redis, numpy"))),
         (

@@ -23,9 +23,15 @@ impl ServerProcess {
 
     /// [`start`](Self::start) with more arguments.
     pub(crate) fn start_with(program: &str, url: &str, queue: &str, args: &[&str]) -> ServerProcess {
-        let mut child = Command::new(program)
-            .args(["--redis", url, "--queue", queue])
-            .args(args)
+        let mut command = Command::new(program);
+        command.args(["--redis", url, "--queue", queue]).args(args);
+        ServerProcess::spawn(command, program)
+    }
+
+    /// Starts `command`, a server binary's command line (perhaps run by a
+    /// wrapper such as `faketime`), and waits until it serves.
+    pub(crate) fn spawn(mut command: Command, program: &str) -> ServerProcess {
+        let mut child = command
             .env("RUST_LOG", "info")
             .stderr(Stdio::piped())
             .spawn()

@@ -5,7 +5,7 @@
 //! The tools: `redis` (`redis-server`, or `$REDISRPC_REDIS_SERVER`),
 //! `openssl`, `python` (`python3` with `redis`), `numpy` (`python3` with
 //! `redis` and `numpy`), `ruby` (`ruby` with its `redis` gem), `php` (`php`
-//! with Predis). `build.rs`
+//! with Predis), `faketime` (to run a process with a skewed clock). `build.rs`
 //! finds which are missing; CI's `REDISRPC_REQUIRE_*` variables make none
 //! missing, so there the tests run and fail without their tools. Run the
 //! ignored ones anyway with `cargo test -- --ignored`.
@@ -16,13 +16,14 @@ use proc_macro::{Delimiter, Group, Ident, Literal, Punct, Spacing, Span, TokenSt
 const MISSING: &str = env!("REDISRPC_TESTKIT_MISSING");
 
 /// How to get each tool.
-const TOOLS: [(&str, &str); 6] = [
+const TOOLS: [(&str, &str); 7] = [
     ("redis", "redis-server (apt-get install redis-server)"),
     ("openssl", "openssl (apt-get install openssl)"),
     ("python", "python3 with redis (pip install redis)"),
     ("numpy", "python3 with redis and numpy (pip install redis numpy)"),
     ("ruby", "ruby with its redis gem (apt-get install ruby ruby-redis)"),
     ("php", "php with Predis (apt-get install php-cli php-predis)"),
+    ("faketime", "faketime (apt-get install faketime)"),
 ];
 
 /// Marks the test ignored when one of the named tools is missing.
@@ -40,7 +41,7 @@ pub fn needs(args: TokenStream, item: TokenStream) -> TokenStream {
         }
     }
     if let Some(name) = unknown.first() {
-        let message = format!("unknown tool `{name}`; known: redis, openssl, python, numpy, ruby, php");
+        let message = format!("unknown tool `{name}`; known: redis, openssl, python, numpy, ruby, php, faketime");
         return format!("::core::compile_error!({message:?});")
             .parse()
             .expect("valid tokens");
