@@ -13,6 +13,10 @@
 //! | document `robot` | `robot` | hash (`json`, `version`) |
 //! | binary value at `robot.camera.frame` | `__state__:{robot}.camera.frame`, with `#<hex>` appended when taken | hash |
 //! | updates of `robot.arm` | channel `__state__:robot.arm` | pub/sub |
+//! | the servers of `calc` | `__rpc__:{calc}:servers:calc`, a field per instance | hash |
+//! | server `7f3a…` of `calc`, while it lives | `__rpc__:{calc}:server:calc:7f3a…`, expiring | hash |
+//! | requests server `7f3a…` holds (at-least-once) | `__rpc__:{calc}:held:calc:7f3a…` | list |
+//! | how often each request of `calc` was delivered | `__rpc__:{calc}:deliveries:calc`, a field per request's SHA-1 | hash |
 //! | the layout's version | `__state__:layout` | string, `1` |
 //!
 //! **Ownership is in the name.** A binary hash belongs to document `robot`
@@ -63,6 +67,56 @@ pub fn reply_queue(queue: &str, random: &str) -> String {
 /// with a reply queue.
 pub fn cancel_channel(queue: &str) -> String {
     format!("{queue}{REPLY_INFIX}cancel")
+}
+
+/// The prefix of the keys servers keep about their queues and themselves.
+pub const RPC_PREFIX: &str = "__rpc__:";
+
+/// What Redis Cluster hashes of `key` to find its slot: the part between
+/// the first `{` and the next `}` when that is not empty, else the whole
+/// key.
+pub fn hashed_part(key: &str) -> &str {
+    if let Some(open) = key.find('{')
+        && let Some(len) = key[open + 1..].find('}')
+        && len > 0
+    {
+        return &key[open + 1..open + 1 + len];
+    }
+    key
+}
+
+/// `__rpc__:{<what queue hashes>}:<kind>:<queue>`: the servers' keys of
+/// `queue` all hash to the queue's own slot, so that one script can move a
+/// request between the queue and a server's held list. (A queue whose name
+/// holds a `}` but no hash tag is the exception: its keys' slot differs.)
+fn queue_key(queue: &str, kind: &str) -> String {
+    format!("{RPC_PREFIX}{{{}}}:{kind}:{queue}", hashed_part(queue))
+}
+
+/// The registry of `queue`'s servers: a hash with a field per instance,
+/// which the reaper reads to find servers that died.
+pub fn servers(queue: &str) -> String {
+    queue_key(queue, "servers")
+}
+
+/// The liveness record of server `instance` of `queue`: a hash that the
+/// server rewrites about every second and that expires a few seconds
+/// after it stops.
+pub fn liveness(queue: &str, instance: &str) -> String {
+    format!("{}:{instance}", queue_key(queue, "server"))
+}
+
+/// The requests at-least-once server `instance` of `queue` has taken and
+/// not yet answered.
+pub fn held(queue: &str, instance: &str) -> String {
+    format!("{}:{instance}", queue_key(queue, "held"))
+}
+
+/// How often each request of `queue` was delivered, by the SHA-1 of its
+/// bytes (so that the request itself is never rewritten, and its caller
+/// can still withdraw it by its exact bytes).
+pub fn deliveries(queue: &str) -> String {
+    queue_key(queue, "deliveries")
 }
 
 /// The key of the document `key` (a top-level key, see
@@ -127,16 +181,8 @@ mod tests {
         }
     }
 
-    /// What Redis Cluster hashes of a key: the part between the first `{`
-    /// and the next `}` when that is not empty, else the whole key.
     fn hashed_part(key: &str) -> &str {
-        if let Some(open) = key.find('{')
-            && let Some(len) = key[open + 1..].find('}')
-            && len > 0
-        {
-            return &key[open + 1..open + 1 + len];
-        }
-        key
+        super::hashed_part(key)
     }
 
     #[test]
@@ -146,6 +192,18 @@ mod tests {
             assert_eq!(hashed_part(&binary("robot", rest, Some("ab12"))), "robot");
         }
         assert_eq!(hashed_part(document("robot")), "robot");
+    }
+
+    #[test]
+    fn a_queue_and_its_servers_keys_share_a_cluster_slot() {
+        for queue in ["calc", "{robots}.arm", "a:b"] {
+            let slot = hashed_part(queue);
+            for key in [servers(queue), liveness(queue, "i1"), held(queue, "i1"), deliveries(queue)] {
+                assert_eq!(hashed_part(&key), slot, "{key}");
+                assert!(!key.starts_with(&reply_queue(queue, "")), "{key} is no reply queue");
+            }
+        }
+        assert_eq!(held("calc", "i1"), "__rpc__:{calc}:held:calc:i1");
     }
 
     #[test]

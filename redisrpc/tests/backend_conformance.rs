@@ -13,7 +13,19 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
-use redisrpc::backend::{SharedBackend, Ttl};
+use redisrpc::backend::{HeldKeys, HeldReply, SharedBackend, Ttl};
+
+/// The SHA-1 of a request, in hex: its field in the delivery counts.
+fn redisrpc_digest(request: &[u8]) -> String {
+    let mut child = std::process::Command::new("sha1sum")
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .expect("sha1sum is part of coreutils");
+    std::io::Write::write_all(child.stdin.as_mut().unwrap(), request).unwrap();
+    let output = child.wait_with_output().unwrap();
+    String::from_utf8(output.stdout).unwrap().split_whitespace().next().unwrap().to_owned()
+}
 
 /// Bounds a wait that should complete, so a broken backend fails the test.
 async fn bounded<F: Future>(what: &str, future: F) -> F::Output {
@@ -122,6 +134,86 @@ common::backend_tests! {
         assert!(apart < Duration::from_millis(500), "{apart:?} apart");
         let later = backend.now().await.unwrap();
         assert!(later >= store - Duration::from_millis(1), "the clock does not step back");
+    }
+
+    async fn held_requests_move_atomically_are_counted_and_leave_with_their_reply(backend: SharedBackend) {
+        let keys = HeldKeys::new("work", "server-a");
+        backend.rpush("work", &[b"r1", b"r2", b"r3"]).await.unwrap();
+        let taken = backend.take_held(&keys, 2, Some(Duration::from_secs(5))).await.unwrap();
+        let taken: Vec<_> = taken.into_iter().map(|t| (t.request, t.delivery)).collect();
+        assert_eq!(taken, [(b"r1".to_vec(), 1), (b"r2".to_vec(), 1)]);
+        assert_eq!(backend.llen("work").await.unwrap(), 1);
+        assert_eq!(backend.llen(&keys.held).await.unwrap(), 2);
+        let reply = HeldReply { queue: "work:rpc:1", reply: b"done", ttl: Duration::from_secs(30) };
+        backend.release_held(&keys, b"r1", Some(reply)).await.unwrap();
+        assert_eq!(drain(&backend, &keys.held).await, strings(&["r2"]));
+        assert_eq!(drain(&backend, "work:rpc:1").await, strings(&["done"]));
+        let fields: Vec<_> = backend.hash_get_all(&keys.deliveries).await.unwrap().into_iter().map(|(name, _)| name).collect();
+
+        // Nothing waiting: the take times out with nothing, or returns at once.
+        backend.lpop("work").await.unwrap();
+        assert!(backend.take_held(&keys, 4, Some(Duration::from_millis(100))).await.unwrap().is_empty());
+        assert!(backend.take_held(&keys, 4, Some(Duration::ZERO)).await.unwrap().is_empty());
+    }
+
+    async fn a_dead_servers_requests_go_back_to_the_head_and_count_again(backend: SharedBackend) {
+        let dead = HeldKeys::new("work", "dead");
+        backend.hash_set(&dead.servers, "dead", b"").await.unwrap();
+        backend.rpush("work", &[b"r1", b"r2", b"later"]).await.unwrap();
+        backend.take_held(&dead, 2, Some(Duration::from_secs(5))).await.unwrap();
+        // Alive: nothing moves.
+        backend.hash_replace(&dead.liveness, &[("pid", b"1")], Duration::from_secs(30)).await.unwrap();
+        assert_eq!(backend.requeue_held(&dead, true).await.unwrap(), None);
+        assert!(backend.del(&dead.liveness).await.unwrap());
+        assert_eq!(backend.requeue_held(&dead, true).await.unwrap(), Some(2));
+        assert_eq!(drain(&backend, "work").await, strings(&["r1", "r2", "later"]));
+        assert!(backend.hash_get_all(&dead.servers).await.unwrap().is_empty(), "deregistered");
+        let other = HeldKeys::new("work", "other");
+        backend.rpush("work", &[b"r1"]).await.unwrap();
+        let again = backend.take_held(&other, 1, Some(Duration::from_secs(5))).await.unwrap();
+        assert_eq!(again[0].delivery, 2, "counted beside the request, not in it");
+    }
+
+    async fn concurrent_reapers_return_each_request_once(backend: SharedBackend) {
+        let dead = HeldKeys::new("work", "dead");
+        let requests: Vec<String> = (0..50).map(|i| format!("r{i}")).collect();
+        let refs: Vec<&[u8]> = requests.iter().map(|r| r.as_bytes()).collect();
+        backend.rpush("work", &refs).await.unwrap();
+        assert_eq!(backend.take_held(&dead, 50, Some(Duration::from_secs(5))).await.unwrap().len(), 50);
+        let reapers: Vec<_> = (0..8)
+            .map(|_| {
+                let (backend, dead) = (backend.clone(), dead.clone());
+                tokio::spawn(async move { backend.requeue_held(&dead, true).await.unwrap().unwrap_or(0) })
+            })
+            .collect();
+        let mut moved = 0;
+        for reaper in reapers {
+            moved += bounded("a reaper", reaper).await.unwrap();
+        }
+        assert_eq!(moved, 50);
+        let back = drain(&backend, "work").await;
+        assert_eq!(back, refs.iter().map(|r| r.to_vec()).collect::<Vec<_>>(), "each once, in order");
+    }
+
+    async fn an_abandoned_take_leaves_its_request_held_or_queued(backend: SharedBackend) {
+        let keys = HeldKeys::new("work", "a");
+        for round in 0..20 {
+            let take = {
+                let (backend, keys) = (backend.clone(), keys.clone());
+                tokio::spawn(async move { backend.take_held(&keys, 1, None).await })
+            };
+            tokio::time::sleep(Duration::from_millis(if round % 2 == 0 { 0 } else { 20 })).await;
+            backend.rpush("work", &[format!("r{round}").as_bytes()]).await.unwrap();
+            take.abort();
+            let _ = take.await;
+        }
+        backend.settle().await;
+        let mut seen = drain(&backend, "work").await;
+        seen.extend(drain(&backend, &keys.held).await);
+        seen.sort();
+        let mut expected: Vec<Vec<u8>> = (0..20).map(|i| format!("r{i}").into_bytes()).collect();
+        expected.sort();
+        assert_eq!(seen, expected);
     }
 
     async fn lpop_on_a_missing_key_is_none(backend: SharedBackend) {

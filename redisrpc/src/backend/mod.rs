@@ -15,6 +15,7 @@
 //! [`document`]): a versioned read, an atomic compare-and-set write that can
 //! publish a notification, a hash read, and a pub/sub subscription.
 
+pub mod delivery;
 pub mod document;
 pub mod memory;
 pub mod redis;
@@ -24,6 +25,7 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 
+pub use self::delivery::{HeldKeys, HeldReply, Taken};
 pub use self::document::{Commit, CommitOutcome, HashFields, Notification, PubSubEvent, StoredDoc, Subscription};
 pub use self::memory::Memory;
 pub use self::redis::{Redis, RedisOptions, TlsIdentity};
@@ -137,6 +139,38 @@ pub trait Backend: sealed::Sealed + Send + Sync + std::fmt::Debug + 'static {
     /// the server's clock once and refreshes it in the background, so this
     /// seldom costs a round trip.
     async fn now(&self) -> Result<Duration>;
+
+    /// At-least-once delivery (see [`delivery`]): moves up to `max`
+    /// requests from the head of `keys.queue` to the tail of `keys.held`,
+    /// waiting up to `timeout` (`None`: forever) for the first, and counts
+    /// each one's delivery. Each move is atomic, so a request is always in
+    /// one of the two lists, whatever dies when. Cancel safe: a request
+    /// moved for an abandoned call stays held, for the server's shutdown or
+    /// the reaper to return.
+    async fn take_held(&self, keys: &HeldKeys, max: usize, timeout: Option<Duration>) -> Result<Vec<Taken>>;
+
+    /// Removes `request` from `keys.held` with its delivery count, and
+    /// pushes `reply` (expiring) if given, as one atomic step.
+    async fn release_held(&self, keys: &HeldKeys, request: &[u8], reply: Option<HeldReply<'_>>) -> Result<()>;
+
+    /// Returns every request of `keys.held` to the head of `keys.queue`, in
+    /// the order they were taken, and removes the server from
+    /// `keys.servers`; when `only_if_dead`, does nothing (and returns
+    /// `None`) while the server's liveness record exists. One atomic step,
+    /// so two reapers never return a request twice.
+    async fn requeue_held(&self, keys: &HeldKeys, only_if_dead: bool) -> Result<Option<usize>>;
+
+    /// Replaces the hash at `key` with `fields`, expiring after `ttl`.
+    async fn hash_replace(&self, key: &str, fields: &[(&str, &[u8])], ttl: Duration) -> Result<()>;
+
+    /// Sets `field` of the hash at `key` (`HSET`).
+    async fn hash_set(&self, key: &str, field: &str, value: &[u8]) -> Result<()>;
+
+    /// Deletes `field` of the hash at `key` (`HDEL`); false when absent.
+    async fn hash_del(&self, key: &str, field: &str) -> Result<bool>;
+
+    /// Whether `key` exists (`EXISTS`).
+    async fn exists(&self, key: &str) -> Result<bool>;
 
     /// Subscribes to the exact `channels` and the glob `patterns` (Redis
     /// `PSUBSCRIBE` syntax: `*`, `?`, `[abc]`, `[^a-z]`, `\` escapes). The

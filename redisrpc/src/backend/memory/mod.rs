@@ -47,6 +47,7 @@ use tokio::time::Instant;
 
 use self::documents::{Prepared, PubSub};
 use self::store::{Delivery, Store, deadline_after};
+use super::delivery::{self, HeldKeys, HeldReply, Taken};
 use super::{Backend, Commit, CommitOutcome, HashFields, StoredDoc, Subscription, Ttl};
 use crate::Result;
 
@@ -317,6 +318,76 @@ impl Backend for Memory {
         Ok(std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
             .unwrap_or_default())
+    }
+
+    async fn take_held(&self, keys: &HeldKeys, max: usize, timeout: Option<Duration>) -> Result<Vec<Taken>> {
+        // The pop is cancel safe; what it returns is held before the next
+        // `.await`, so nothing taken is ever outside both lists for longer
+        // than this process lives.
+        let popped = self.blpop_many(&keys.queue, max, timeout).await?;
+        self.with(|store, now| {
+            let mut taken = Vec::with_capacity(popped.len());
+            for request in popped {
+                store.push_back(&keys.held, &[&request], now, None)?;
+                let delivery = store.hash_increment(&keys.deliveries, &delivery::digest(&request), now)?;
+                taken.push(Taken { request, delivery });
+            }
+            Ok(taken)
+        })
+    }
+
+    async fn release_held(&self, keys: &HeldKeys, request: &[u8], reply: Option<HeldReply<'_>>) -> Result<()> {
+        self.with(|store, now| {
+            if let Some(reply) = &reply {
+                // Checked first, so that a refused push releases nothing.
+                store.list(reply.queue, now)?;
+            }
+            store.lrem(&keys.held, 1, request, now)?;
+            store.hash_del(&keys.deliveries, &delivery::digest(request), now)?;
+            if let Some(reply) = reply {
+                let deadline = deadline_after(now, reply.ttl.max(Duration::from_millis(1)));
+                store.push_back(reply.queue, &[reply.reply], now, Some(deadline))?;
+                store.set_deadline(reply.queue, deadline);
+            }
+            Ok(())
+        })
+    }
+
+    async fn requeue_held(&self, keys: &HeldKeys, only_if_dead: bool) -> Result<Option<usize>> {
+        self.with(|store, now| {
+            if only_if_dead && store.entry(&keys.liveness, now).is_some() {
+                return Ok(None);
+            }
+            let mut moved = 0;
+            while let Some(request) = store.list(&keys.held, now)?.and_then(|held| held.pop_back()) {
+                store.push_front(&keys.queue, &request, now)?;
+                moved += 1;
+            }
+            store.entries.remove(&keys.held);
+            store.hash_del(&keys.servers, &keys.instance, now)?;
+            Ok(Some(moved))
+        })
+    }
+
+    async fn hash_replace(&self, key: &str, fields: &[(&str, &[u8])], ttl: Duration) -> Result<()> {
+        self.with(|store, now| {
+            let fields = fields.iter().map(|(name, value)| (name.to_string(), value.to_vec())).collect();
+            store.insert(key, store::Value::Hash(fields));
+            store.set_deadline(key, deadline_after(now, ttl.max(Duration::from_millis(1))));
+            Ok(())
+        })
+    }
+
+    async fn hash_set(&self, key: &str, field: &str, value: &[u8]) -> Result<()> {
+        self.with(|store, now| store.hash_set(key, field, value, now))
+    }
+
+    async fn hash_del(&self, key: &str, field: &str) -> Result<bool> {
+        self.with(|store, now| store.hash_del(key, field, now))
+    }
+
+    async fn exists(&self, key: &str) -> Result<bool> {
+        Ok(self.with(|store, now| store.entry(key, now).is_some()))
     }
 
     async fn subscribe(&self, channels: &[String], patterns: &[String]) -> Result<Subscription> {

@@ -152,6 +152,63 @@ impl Store {
         }
     }
 
+    /// The hash at `key` to change, created empty when missing (as `HSET`
+    /// does); `WRONGTYPE` when it holds something else.
+    pub(super) fn hash_mut(&mut self, key: &str, now: Instant) -> Result<&mut HashFields> {
+        if self.entry(key, now).is_none() {
+            self.insert(key, Value::Hash(Vec::new()));
+        }
+        match self.entry(key, now) {
+            Some(Entry {
+                value: Value::Hash(fields),
+                ..
+            }) => Ok(fields),
+            _ => Err(wrong_type()),
+        }
+    }
+
+    /// `HSET key field value`.
+    pub(super) fn hash_set(&mut self, key: &str, field: &str, value: &[u8], now: Instant) -> Result<()> {
+        let fields = self.hash_mut(key, now)?;
+        match fields.iter_mut().find(|(name, _)| name == field) {
+            Some((_, old)) => *old = value.to_vec(),
+            None => fields.push((field.to_owned(), value.to_vec())),
+        }
+        Ok(())
+    }
+
+    /// `HINCRBY key field 1`; returns the new count.
+    pub(super) fn hash_increment(&mut self, key: &str, field: &str, now: Instant) -> Result<u64> {
+        let fields = self.hash_mut(key, now)?;
+        let count = match fields.iter_mut().find(|(name, _)| name == field) {
+            Some((_, value)) => {
+                let count = std::str::from_utf8(value).ok().and_then(|text| text.parse::<u64>().ok()).unwrap_or(0) + 1;
+                *value = count.to_string().into_bytes();
+                count
+            }
+            None => {
+                fields.push((field.to_owned(), b"1".to_vec()));
+                1
+            }
+        };
+        Ok(count)
+    }
+
+    /// `HDEL key field`: false when absent; a hash left empty disappears.
+    pub(super) fn hash_del(&mut self, key: &str, field: &str, now: Instant) -> Result<bool> {
+        if self.hash(key, now)?.is_none() {
+            return Ok(false);
+        }
+        let fields = self.hash_mut(key, now)?;
+        let before = fields.len();
+        fields.retain(|(name, _)| name != field);
+        let removed = fields.len() < before;
+        if fields.is_empty() {
+            self.entries.remove(key);
+        }
+        Ok(removed)
+    }
+
     /// Sets the deadline of the existing `key`.
     pub(super) fn set_deadline(&mut self, key: &str, deadline: Instant) {
         let Some(entry) = self.entries.get_mut(key) else {

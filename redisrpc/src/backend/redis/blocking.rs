@@ -43,6 +43,17 @@ pub(super) struct Dedicated {
 /// What a pop task hands back: its connection, and the pop's result.
 type PopOutcome = (Dedicated, RedisResult<Vec<Vec<u8>>>);
 
+/// Which blocking command a pop is.
+#[derive(Debug, Clone)]
+pub(super) enum Pop {
+    /// `BLPOP` (`max` = 1) or `BLMPOP … COUNT max`: elements leave the list,
+    /// and an abandoned pop's are pushed back.
+    Head { max: usize },
+    /// `BLMOVE key to LEFT RIGHT`: the element moves to the tail of `to`,
+    /// where it stays even when the pop was abandoned (its owner returns it).
+    MoveTo(String),
+}
+
 /// Opens a dedicated connection and learns its `CLIENT ID`.
 pub(super) async fn connect(client: &Client, connect_timeout: Duration) -> RedisResult<Dedicated> {
     let config = AsyncConnectionConfig::new()
@@ -142,6 +153,17 @@ impl Blocking {
         max: usize,
         timeout: Option<Duration>,
     ) -> Result<Vec<Vec<u8>>> {
+        self.blocking(key, Pop::Head { max }, timeout).await
+    }
+
+    /// `BLMOVE key to LEFT RIGHT timeout` on a dedicated connection: the
+    /// moved element, or `None` on timeout. Cancel safe in that the element
+    /// is then in `to`.
+    pub(super) async fn move_to(self: &Arc<Self>, key: &str, to: &str, timeout: Option<Duration>) -> Result<Option<Vec<u8>>> {
+        Ok(self.blocking(key, Pop::MoveTo(to.to_owned()), timeout).await?.pop())
+    }
+
+    async fn blocking(self: &Arc<Self>, key: &str, pop: Pop, timeout: Option<Duration>) -> Result<Vec<Vec<u8>>> {
         // The cleanup of a cancelled pop is spawned from a destructor, which
         // may run outside the runtime's context: remember the runtime now.
         let runtime = Handle::try_current()
@@ -153,16 +175,16 @@ impl Blocking {
             None => self.connect().await?,
         };
         if conn.id.is_none() {
-            return self.pop_in_slices(&runtime, conn, key, max, timeout).await;
+            return self.pop_in_slices(&runtime, conn, key, &pop, timeout).await;
         }
         let seconds = timeout_arg(timeout);
-        match self.pop_on(&runtime, conn, key, max, &seconds).await {
+        match self.pop_on(&runtime, conn, key, &pop, &seconds).await {
             // An idle connection can have died unnoticed (server restart,
             // idle timeout). That is not the caller's problem: pop again on
             // a fresh connection, which fails too if the server is down.
             Err(e) if from_pool && e.is_connection_dropped() => {
                 let conn = self.connect().await?;
-                self.pop_on(&runtime, conn, key, max, &seconds).await.map_err(map_error)
+                self.pop_on(&runtime, conn, key, &pop, &seconds).await.map_err(map_error)
             }
             result => result.map_err(map_error),
         }
@@ -175,7 +197,7 @@ impl Blocking {
         runtime: &Handle,
         conn: Dedicated,
         key: &str,
-        max: usize,
+        pop: &Pop,
         timeout: Option<Duration>,
     ) -> Result<Vec<Vec<u8>>> {
         let end = timeout.map(|timeout| tokio::time::Instant::now() + timeout);
@@ -195,7 +217,7 @@ impl Blocking {
                 None => self.connect().await?,
             };
             let popped = self
-                .pop_on(runtime, this, key, max, &timeout_arg(Some(slice)))
+                .pop_on(runtime, this, key, pop, &timeout_arg(Some(slice)))
                 .await
                 .map_err(map_error)?;
             if !popped.is_empty() {
@@ -215,16 +237,17 @@ impl Blocking {
         runtime: &Handle,
         conn: Dedicated,
         key: &str,
-        max: usize,
+        pop: &Pop,
         seconds: &str,
     ) -> RedisResult<Vec<Vec<u8>>> {
         let id = conn.id;
-        let task = runtime.spawn(run_pop(conn, key.to_owned(), max, seconds.to_owned()));
+        let task = runtime.spawn(run_pop(conn, key.to_owned(), pop.clone(), seconds.to_owned()));
         let mut guard = PendingPop {
             task: Some(task),
             blocking: Arc::clone(self),
             runtime: runtime.clone(),
             key: key.to_owned(),
+            pop: pop.clone(),
             id,
         };
         // If this await is cancelled, `guard`'s destructor takes over.
@@ -244,9 +267,11 @@ impl Blocking {
     /// Finishes a pop whose caller went away: unblocks it, waits for its
     /// reply, puts a popped element back at the head of its list, and
     /// returns the connection to the pool.
-    async fn finish_cancelled(self: Arc<Self>, mut task: JoinHandle<PopOutcome>, key: String, id: Option<i64>) {
+    async fn finish_cancelled(self: Arc<Self>, mut task: JoinHandle<PopOutcome>, key: String, pop: Pop, id: Option<i64>) {
         match self.unblock_and_join(&mut task, id).await {
             Ok((conn, Ok(values))) if values.is_empty() => self.put(conn),
+            // Moved, not popped: the element is safe where it went.
+            Ok((conn, Ok(_))) if matches!(pop, Pop::MoveTo(_)) => self.put(conn),
             Ok((conn, Ok(values))) => {
                 // The pop took elements nobody will receive: put them back
                 // where they were, in order, ahead of anything pushed since.
@@ -325,6 +350,7 @@ struct PendingPop {
     blocking: Arc<Blocking>,
     runtime: Handle,
     key: String,
+    pop: Pop,
     id: Option<i64>,
 }
 
@@ -335,11 +361,12 @@ impl Drop for PendingPop {
             // element Redis may already have sent on it.
             let blocking = Arc::clone(&self.blocking);
             let key = std::mem::take(&mut self.key);
+            let pop = self.pop.clone();
             let id = self.id;
             blocking.abandoned.fetch_add(1, Ordering::SeqCst);
             self.runtime.spawn(async move {
                 let counted = Abandoned(Arc::clone(&blocking));
-                blocking.finish_cancelled(task, key, id).await;
+                blocking.finish_cancelled(task, key, pop, id).await;
                 drop(counted);
             });
         }
@@ -359,7 +386,22 @@ impl Drop for Abandoned {
 }
 
 /// The body of a pop task.
-async fn run_pop(mut conn: Dedicated, key: String, max: usize, seconds: String) -> PopOutcome {
+async fn run_pop(mut conn: Dedicated, key: String, pop: Pop, seconds: String) -> PopOutcome {
+    let max = match pop {
+        Pop::Head { max } => max,
+        Pop::MoveTo(to) => {
+            let reply = redis::cmd("BLMOVE")
+                .arg(&key)
+                .arg(&to)
+                .arg("LEFT")
+                .arg("RIGHT")
+                .arg(&seconds)
+                .query_async::<Option<Vec<u8>>>(&mut conn.conn)
+                .await
+                .map(|moved| moved.into_iter().collect());
+            return (conn, reply);
+        }
+    };
     let reply = if max <= 1 {
         redis::cmd("BLPOP")
             .arg(&key)

@@ -48,6 +48,7 @@
 mod blocking;
 mod clock;
 mod documents;
+mod held;
 mod subscription;
 
 use std::fmt;
@@ -61,7 +62,7 @@ use redis::{Client, ConnectionAddr, ErrorKind, FromRedisValue, IntoConnectionInf
 
 use self::blocking::Blocking;
 use self::documents::LayoutCheck;
-use super::{Backend, Commit, CommitOutcome, HashFields, StoredDoc, Subscription, Ttl};
+use super::{Backend, Commit, CommitOutcome, HashFields, HeldKeys, HeldReply, StoredDoc, Subscription, Taken, Ttl};
 use crate::{Error, Result};
 
 /// Settings for [`Redis::connect_with`].
@@ -426,6 +427,41 @@ impl Backend for Redis {
         self.inner.clock.now(&self.inner.manager).await
     }
 
+    async fn take_held(&self, keys: &HeldKeys, max: usize, timeout: Option<Duration>) -> Result<Vec<Taken>> {
+        held::take(&self.inner.blocking, &self.inner.manager, keys, max, timeout).await
+    }
+
+    async fn release_held(&self, keys: &HeldKeys, request: &[u8], reply: Option<HeldReply<'_>>) -> Result<()> {
+        held::release(&self.inner.manager, keys, request, reply).await
+    }
+
+    async fn requeue_held(&self, keys: &HeldKeys, only_if_dead: bool) -> Result<Option<usize>> {
+        held::requeue(&self.inner.manager, keys, only_if_dead).await
+    }
+
+    async fn hash_replace(&self, key: &str, fields: &[(&str, &[u8])], ttl: Duration) -> Result<()> {
+        let mut pipe = redis::pipe();
+        pipe.atomic().del(key).ignore();
+        if !fields.is_empty() {
+            pipe.hset_multiple(key, fields).ignore();
+        }
+        pipe.cmd("PEXPIRE").arg(key).arg(expire_millis(ttl)).ignore();
+        let mut conn = self.inner.manager.clone();
+        pipe.query_async::<()>(&mut conn).await.map_err(map_error)
+    }
+
+    async fn hash_set(&self, key: &str, field: &str, value: &[u8]) -> Result<()> {
+        self.query::<i64>(redis::cmd("HSET").arg(key).arg(field).arg(value)).await.map(drop)
+    }
+
+    async fn hash_del(&self, key: &str, field: &str) -> Result<bool> {
+        Ok(self.query::<i64>(redis::cmd("HDEL").arg(key).arg(field)).await? > 0)
+    }
+
+    async fn exists(&self, key: &str) -> Result<bool> {
+        Ok(self.query::<i64>(redis::cmd("EXISTS").arg(key)).await? > 0)
+    }
+
     async fn subscribe(&self, channels: &[String], patterns: &[String]) -> Result<Subscription> {
         let options = &self.inner.options;
         let timing = subscription::Timing {
@@ -479,7 +515,7 @@ pub(super) fn millis_ceil(d: Duration) -> u128 {
 
 /// The `PEXPIRE` argument for `ttl`. Capped (at about 146 million years) so
 /// Redis never rejects it for overflowing its clock.
-fn expire_millis(ttl: Duration) -> u64 {
+pub(super) fn expire_millis(ttl: Duration) -> u64 {
     const MAX: u128 = 1 << 62;
     millis_ceil(ttl).min(MAX) as u64
 }
