@@ -198,7 +198,12 @@ mod tests {
     fn a_queue_and_its_servers_keys_share_a_cluster_slot() {
         for queue in ["calc", "{robots}.arm", "a:b"] {
             let slot = hashed_part(queue);
-            for key in [servers(queue), liveness(queue, "i1"), held(queue, "i1"), deliveries(queue)] {
+            for key in [
+                servers(queue),
+                liveness(queue, "i1"),
+                held(queue, "i1"),
+                deliveries(queue),
+            ] {
                 assert_eq!(hashed_part(&key), slot, "{key}");
                 assert!(!key.starts_with(&reply_queue(queue, "")), "{key} is no reply queue");
             }

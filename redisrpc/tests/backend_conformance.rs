@@ -24,7 +24,12 @@ fn redisrpc_digest(request: &[u8]) -> String {
         .expect("sha1sum is part of coreutils");
     std::io::Write::write_all(child.stdin.as_mut().unwrap(), request).unwrap();
     let output = child.wait_with_output().unwrap();
-    String::from_utf8(output.stdout).unwrap().split_whitespace().next().unwrap().to_owned()
+    String::from_utf8(output.stdout)
+        .unwrap()
+        .split_whitespace()
+        .next()
+        .unwrap()
+        .to_owned()
 }
 
 /// Bounds a wait that should complete, so a broken backend fails the test.
@@ -149,6 +154,7 @@ common::backend_tests! {
         assert_eq!(drain(&backend, &keys.held).await, strings(&["r2"]));
         assert_eq!(drain(&backend, "work:rpc:1").await, strings(&["done"]));
         let fields: Vec<_> = backend.hash_get_all(&keys.deliveries).await.unwrap().into_iter().map(|(name, _)| name).collect();
+        assert_eq!(fields, [redisrpc_digest(b"r2")], "r1's count went with it");
 
         // Nothing waiting: the take times out with nothing, or returns at once.
         backend.lpop("work").await.unwrap();

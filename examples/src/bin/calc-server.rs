@@ -5,8 +5,8 @@
 //! ```
 
 use clap::Parser;
-use redisrpc::Server;
 use redisrpc::backend::Redis;
+use redisrpc::{Delivery, Server};
 use redisrpc_examples::journal::Journaled;
 use redisrpc_examples::{calc, cli};
 
@@ -21,6 +21,10 @@ struct Options {
     /// Append a line to this file for every call started: method and arguments.
     #[arg(long, value_name = "FILE")]
     journal: Option<std::path::PathBuf>,
+    /// What becomes of the calls of a server that dies: `at-most-once`
+    /// (lost) or `at-least-once` (run again elsewhere).
+    #[arg(long, default_value = "at-most-once", value_name = "MODE")]
+    delivery: Delivery,
 }
 
 #[tokio::main]

@@ -5,8 +5,8 @@
 //! ```
 
 use clap::Parser;
-use redisrpc::Server;
 use redisrpc::backend::Redis;
+use redisrpc::{Delivery, Server};
 use redisrpc_examples::{cli, inventory};
 
 /// Serves the parts inventory on a Redis queue.
@@ -18,6 +18,10 @@ struct Options {
     /// The queue to serve.
     #[arg(long, default_value = "inventory")]
     queue: String,
+    /// What becomes of the calls of a server that dies: `at-most-once`
+    /// (lost) or `at-least-once` (run again elsewhere).
+    #[arg(long, default_value = "at-most-once", value_name = "MODE")]
+    delivery: Delivery,
 }
 
 #[tokio::main]
@@ -26,6 +30,7 @@ async fn main() -> anyhow::Result<()> {
     let options = Options::parse();
     let backend = Redis::connect(&options.redis).await?;
     let stats = Server::new(backend, options.queue, inventory::service())
+        .with_delivery(options.delivery)
         .run_until_ctrl_c()
         .await?;
     eprintln!("inventory-server stopped: {stats:?}");

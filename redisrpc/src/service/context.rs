@@ -34,15 +34,23 @@ tokio::task_local! {
 #[derive(Debug, Clone)]
 pub struct CallContext {
     deadline: Option<Instant>,
+    attempt: u64,
     cancelled: CancellationToken,
 }
 
 impl CallContext {
-    pub(crate) fn new(deadline: Option<Instant>) -> Self {
+    pub(crate) fn new(deadline: Option<Instant>, attempt: u64) -> Self {
         CallContext {
             deadline,
+            attempt,
             cancelled: CancellationToken::new(),
         }
+    }
+
+    /// Which delivery of its request this is: 1, or more when servers
+    /// running it before died ([`Delivery::AtLeastOnce`](crate::Delivery::AtLeastOnce)).
+    pub fn attempt(&self) -> u64 {
+        self.attempt
     }
 
     /// The context of the call running on this task, if a server is

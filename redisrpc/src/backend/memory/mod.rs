@@ -371,7 +371,10 @@ impl Backend for Memory {
 
     async fn hash_replace(&self, key: &str, fields: &[(&str, &[u8])], ttl: Duration) -> Result<()> {
         self.with(|store, now| {
-            let fields = fields.iter().map(|(name, value)| (name.to_string(), value.to_vec())).collect();
+            let fields = fields
+                .iter()
+                .map(|(name, value)| (name.to_string(), value.to_vec()))
+                .collect();
             store.insert(key, store::Value::Hash(fields));
             store.set_deadline(key, deadline_after(now, ttl.max(Duration::from_millis(1))));
             Ok(())

@@ -182,7 +182,11 @@ impl Store {
         let fields = self.hash_mut(key, now)?;
         let count = match fields.iter_mut().find(|(name, _)| name == field) {
             Some((_, value)) => {
-                let count = std::str::from_utf8(value).ok().and_then(|text| text.parse::<u64>().ok()).unwrap_or(0) + 1;
+                let count = std::str::from_utf8(value)
+                    .ok()
+                    .and_then(|text| text.parse::<u64>().ok())
+                    .unwrap_or(0)
+                    + 1;
                 *value = count.to_string().into_bytes();
                 count
             }

@@ -159,7 +159,12 @@ impl Blocking {
     /// `BLMOVE key to LEFT RIGHT timeout` on a dedicated connection: the
     /// moved element, or `None` on timeout. Cancel safe in that the element
     /// is then in `to`.
-    pub(super) async fn move_to(self: &Arc<Self>, key: &str, to: &str, timeout: Option<Duration>) -> Result<Option<Vec<u8>>> {
+    pub(super) async fn move_to(
+        self: &Arc<Self>,
+        key: &str,
+        to: &str,
+        timeout: Option<Duration>,
+    ) -> Result<Option<Vec<u8>>> {
         Ok(self.blocking(key, Pop::MoveTo(to.to_owned()), timeout).await?.pop())
     }
 
@@ -184,7 +189,9 @@ impl Blocking {
             // a fresh connection, which fails too if the server is down.
             Err(e) if from_pool && e.is_connection_dropped() => {
                 let conn = self.connect().await?;
-                self.pop_on(&runtime, conn, key, &pop, &seconds).await.map_err(map_error)
+                self.pop_on(&runtime, conn, key, &pop, &seconds)
+                    .await
+                    .map_err(map_error)
             }
             result => result.map_err(map_error),
         }
@@ -267,7 +274,13 @@ impl Blocking {
     /// Finishes a pop whose caller went away: unblocks it, waits for its
     /// reply, puts a popped element back at the head of its list, and
     /// returns the connection to the pool.
-    async fn finish_cancelled(self: Arc<Self>, mut task: JoinHandle<PopOutcome>, key: String, pop: Pop, id: Option<i64>) {
+    async fn finish_cancelled(
+        self: Arc<Self>,
+        mut task: JoinHandle<PopOutcome>,
+        key: String,
+        pop: Pop,
+        id: Option<i64>,
+    ) {
         match self.unblock_and_join(&mut task, id).await {
             Ok((conn, Ok(values))) if values.is_empty() => self.put(conn),
             // Moved, not popped: the element is safe where it went.

@@ -95,7 +95,10 @@ pub(super) async fn take(
         Err(error) => {
             // The first is held and must run; its count is lost once.
             tracing::warn!(queue = %keys.queue, %error, "cannot count a delivery");
-            return Ok(first.map(|request| Taken { request, delivery: 1 }).into_iter().collect());
+            return Ok(first
+                .map(|request| Taken { request, delivery: 1 })
+                .into_iter()
+                .collect());
         }
     };
     let mut values = values.into_iter();
@@ -115,7 +118,9 @@ pub(super) async fn take(
 
 /// One element of a script's reply, as `T`.
 fn parse<T: redis::FromRedisValue>(value: redis::Value) -> Result<T> {
-    redis::from_redis_value(value).map_err(|e| crate::Error::Command { source: e.to_string().into() })
+    redis::from_redis_value(value).map_err(|e| crate::Error::Command {
+        source: e.to_string().into(),
+    })
 }
 
 pub(super) async fn release(
@@ -127,7 +132,10 @@ pub(super) async fn release(
     let mut invocation = RELEASE.key(&keys.held);
     invocation.key(&keys.deliveries).arg(request);
     if let Some(reply) = reply {
-        invocation.key(reply.queue).arg(reply.reply).arg(expire_millis(reply.ttl));
+        invocation
+            .key(reply.queue)
+            .arg(reply.reply)
+            .arg(expire_millis(reply.ttl));
     }
     invocation
         .invoke_async::<()>(&mut manager.clone())

@@ -451,7 +451,9 @@ impl Backend for Redis {
     }
 
     async fn hash_set(&self, key: &str, field: &str, value: &[u8]) -> Result<()> {
-        self.query::<i64>(redis::cmd("HSET").arg(key).arg(field).arg(value)).await.map(drop)
+        self.query::<i64>(redis::cmd("HSET").arg(key).arg(field).arg(value))
+            .await
+            .map(drop)
     }
 
     async fn hash_del(&self, key: &str, field: &str) -> Result<bool> {

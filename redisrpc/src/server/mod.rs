@@ -31,14 +31,17 @@ use tokio::sync::Semaphore;
 use tokio::task::JoinSet;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
+use uuid::Uuid;
 
-use crate::backend::{IntoBackend, PubSubEvent, SharedBackend};
+use crate::backend::{HeldKeys, HeldReply, IntoBackend, PubSubEvent, SharedBackend, Taken};
 use crate::backoff::Backoff;
 use crate::describe::DESCRIBE_METHOD;
 use crate::protocol::{self, Incoming, JsonText, Reply, RequestError};
 use crate::service::{CallContext, CallError, CallErrorKind, Service};
 use crate::throttle::Throttle;
 use crate::{Result, layout};
+
+mod liveness;
 
 /// Serves one [`Service`] on one queue. Configure it with the builder
 /// methods, then [`run`](Server::run) it.
@@ -51,8 +54,51 @@ pub struct Server {
     clear_queue: bool,
     cancellation: Cancellation,
     max_request_size: usize,
+    delivery: Delivery,
+    max_deliveries: u64,
     handle: ServerHandle,
 }
+
+/// What becomes of a request whose server dies running it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[non_exhaustive]
+pub enum Delivery {
+    /// It is lost, and its caller times out (the default, and what every
+    /// RedisRPC peer does): no call ever runs twice.
+    #[default]
+    AtMostOnce,
+    /// It runs again on another server: a request taken moves atomically to
+    /// a list held for this server, leaves it only with its reply, and a
+    /// live server returns a dead one's held requests to the head of the
+    /// queue. A handler may therefore run twice; use it for idempotent
+    /// work (see the README's "At-least-once delivery").
+    AtLeastOnce,
+}
+
+impl Delivery {
+    /// `at-most-once` or `at-least-once`.
+    pub fn name(self) -> &'static str {
+        match self {
+            Delivery::AtMostOnce => "at-most-once",
+            Delivery::AtLeastOnce => "at-least-once",
+        }
+    }
+}
+
+impl std::str::FromStr for Delivery {
+    type Err = String;
+
+    fn from_str(text: &str) -> std::result::Result<Self, String> {
+        match text {
+            "at-most-once" => Ok(Delivery::AtMostOnce),
+            "at-least-once" => Ok(Delivery::AtLeastOnce),
+            other => Err(format!("unknown delivery mode `{other}` (at-most-once, at-least-once)")),
+        }
+    }
+}
+
+/// The default of [`Server::with_max_deliveries`].
+pub const DEFAULT_MAX_DELIVERIES: u64 = 5;
 
 /// What a server does with a call whose caller gave up while it runs (its
 /// deadline passed, or it dropped the call or timed out). Either way the
@@ -91,6 +137,8 @@ struct Counters {
     reply_errors: AtomicU64,
     expired: AtomicU64,
     cancelled: AtomicU64,
+    redelivered: AtomicU64,
+    poisoned: AtomicU64,
 }
 
 /// What a server has done so far.
@@ -113,6 +161,12 @@ pub struct ServerStats {
     /// Calls whose caller gave up while they ran, dropped unfinished
     /// ([`Cancellation::Drop`]).
     pub cancelled: u64,
+    /// Requests taken that had been delivered before, to a server that
+    /// died ([`Delivery::AtLeastOnce`]).
+    pub redelivered: u64,
+    /// Requests answered with an exception instead of run, for having been
+    /// delivered more than [`Server::with_max_deliveries`] times.
+    pub poisoned: u64,
 }
 
 impl ServerHandle {
@@ -134,6 +188,8 @@ impl ServerHandle {
             reply_errors: read(&c.reply_errors),
             expired: read(&c.expired),
             cancelled: read(&c.cancelled),
+            redelivered: read(&c.redelivered),
+            poisoned: read(&c.poisoned),
         }
     }
 }
@@ -150,6 +206,8 @@ impl Server {
             clear_queue: false,
             cancellation: Cancellation::default(),
             max_request_size: DEFAULT_MAX_REQUEST_SIZE,
+            delivery: Delivery::default(),
+            max_deliveries: DEFAULT_MAX_DELIVERIES,
             handle: ServerHandle::default(),
         }
     }
@@ -190,6 +248,22 @@ impl Server {
         self
     }
 
+    /// What becomes of the requests of a server that dies (default
+    /// [`Delivery::AtMostOnce`]). Servers of both modes may share a queue:
+    /// each request then has the fate of the server that took it.
+    pub fn with_delivery(mut self, delivery: Delivery) -> Self {
+        self.delivery = delivery;
+        self
+    }
+
+    /// At least once: how many deliveries a request may have had without an
+    /// answer (its servers died running it) before it is answered with an
+    /// exception instead of run again (default [`DEFAULT_MAX_DELIVERIES`]).
+    pub fn with_max_deliveries(mut self, deliveries: u64) -> Self {
+        self.max_deliveries = deliveries.max(1);
+        self
+    }
+
     /// A handle to shut the server down and read its counters.
     pub fn handle(&self) -> ServerHandle {
         self.handle.clone()
@@ -201,7 +275,11 @@ impl Server {
     /// Backend failures do not end it: it logs them and retries with a
     /// growing pause (up to 2 s), so a server outlives a Redis restart.
     pub async fn run(self) -> Result<ServerStats> {
+        let instance = Uuid::new_v4().simple().to_string();
+        let keys = HeldKeys::new(&self.queue, &instance);
         let context = Arc::new(Context {
+            held: (self.delivery == Delivery::AtLeastOnce).then(|| keys.clone()),
+            max_deliveries: self.max_deliveries,
             backend: self.backend,
             reply_prefix: format!("{}:rpc:", self.queue),
             queue: self.queue,
@@ -219,9 +297,18 @@ impl Server {
         let shutdown = self.handle.shutdown.clone();
         let listener = tokio::spawn(listen_for_cancels(context.clone(), shutdown.child_token()));
         let room = Arc::new(Semaphore::new(self.concurrency));
+        let record = liveness::Record::new(&keys, self.delivery, self.concurrency);
+        let beating = tokio::spawn(liveness::beat(
+            context.backend.clone(),
+            record,
+            self.handle.clone(),
+            room.clone(),
+        ));
+        let reaping = (self.delivery == Delivery::AtLeastOnce)
+            .then(|| tokio::spawn(liveness::reap(context.backend.clone(), keys.clone())));
         let mut in_flight = JoinSet::new();
         let mut pause = Backoff::new(Duration::from_millis(50), Duration::from_secs(2));
-        tracing::info!(queue = %context.queue, concurrency = self.concurrency, "serving");
+        tracing::info!(queue = %context.queue, concurrency = self.concurrency, delivery = self.delivery.name(), %instance, "serving");
         loop {
             // Take a request only when there is room to run it, so that
             // requests this server cannot start yet stay in the queue for
@@ -236,11 +323,12 @@ impl Server {
             // counted free now are still free when the batch arrives.
             let room_for = 1 + room.available_permits();
             // Dropping the pop on shutdown is safe: backends put back the
-            // elements handed to an abandoned pop.
+            // elements handed to an abandoned pop, and an abandoned take
+            // leaves them held, returned to the queue below.
             let popped = tokio::select! {
                 biased;
                 () = shutdown.cancelled() => break,
-                popped = context.backend.blpop_many(&context.queue, room_for, None) => popped,
+                popped = context.take(room_for) => popped,
             };
             match popped {
                 Ok(messages) => {
@@ -279,6 +367,11 @@ impl Server {
         // they are back in the queue before the program can exit.
         context.backend.settle().await;
         listener.abort();
+        beating.abort();
+        if let Some(reaping) = reaping {
+            reaping.abort();
+        }
+        liveness::leave(&context.backend, &keys).await;
         Ok(self.handle.stats())
     }
 
@@ -297,6 +390,9 @@ impl Server {
 
 /// What every call's task needs, shared.
 struct Context {
+    /// At least once: this server's held list and its companions.
+    held: Option<HeldKeys>,
+    max_deliveries: u64,
     backend: SharedBackend,
     queue: String,
     reply_prefix: String,
@@ -377,51 +473,93 @@ impl Drop for Running<'_> {
 }
 
 impl Context {
-    async fn handle(&self, message: Vec<u8>) {
+    /// Takes up to `max` requests, waiting for the first.
+    async fn take(&self, max: usize) -> Result<Vec<Taken>> {
+        match &self.held {
+            Some(keys) => self.backend.take_held(keys, max, None).await,
+            None => Ok(self
+                .backend
+                .blpop_many(&self.queue, max, None)
+                .await?
+                .into_iter()
+                .map(|request| Taken { request, delivery: 1 })
+                .collect()),
+        }
+    }
+
+    /// Runs one request taken from the queue (delivered `taken.delivery`
+    /// times, this one included), replies, and in at-least-once mode
+    /// releases it from the held list with the reply, or without one when
+    /// there is nobody to answer.
+    async fn handle(&self, taken: Taken) {
+        if taken.delivery > 1 {
+            self.stats.redelivered.fetch_add(1, Ordering::Relaxed);
+        }
+        match self.answer(&taken.request, taken.delivery).await {
+            Some((response_queue, outcome)) => self.reply(&response_queue, outcome, &taken.request).await,
+            None => self.release_unanswered(&taken.request).await,
+        }
+    }
+
+    /// What to reply to `message`, and where; `None` when nobody is to be
+    /// answered (malformed, refused, expired, dropped on cancellation).
+    async fn answer(&self, message: &[u8], delivery: u64) -> Option<(String, Result<JsonText, CallError>)> {
         if message.len() > self.max_request_size {
             let reason = format!(
                 "the request is {} bytes, over this server's limit of {} bytes",
                 message.len(),
                 self.max_request_size
             );
-            match protocol::find_response_queue(&message) {
+            return match protocol::find_response_queue(message) {
                 Some(response_queue) if self.may_reply_to(&response_queue) => {
                     let error = CallError::new(CallErrorKind::BadRequest, format!("bad request: {reason}"));
-                    self.reply(&response_queue, Err(error)).await;
+                    Some((response_queue, Err(error)))
                 }
-                Some(_) => {}
-                None => self.drop_malformed(&message, &reason),
-            }
-            return;
+                Some(_) => None,
+                None => {
+                    self.drop_malformed(message, &reason);
+                    None
+                }
+            };
         }
-        let request = match Incoming::decode(&message) {
+        let request = match Incoming::decode(message) {
             Ok(request) => request,
             Err(RequestError::Undecodable(reason)) => {
-                self.drop_malformed(&message, &reason);
-                return;
+                self.drop_malformed(message, &reason);
+                return None;
             }
             Err(RequestError::BadCall { response_queue, reason }) => {
-                if self.may_reply_to(&response_queue) {
-                    let error = CallError::new(CallErrorKind::BadRequest, format!("bad request: {reason}"));
-                    self.reply(&response_queue, Err(error)).await;
-                }
-                return;
+                let error = CallError::new(CallErrorKind::BadRequest, format!("bad request: {reason}"));
+                return self
+                    .may_reply_to(&response_queue)
+                    .then_some((response_queue, Err(error)));
             }
         };
         let response_queue = request.response_queue;
         if !self.may_reply_to(&response_queue) {
-            return;
+            return None;
         }
         let method = request.method;
-        let Some(deadline) = self.local_deadline(request.deadline, &method).await else {
-            return;
-        };
-        let call = CallContext::new(deadline);
+        let deadline = self.local_deadline(request.deadline, &method).await?;
+        if delivery > self.max_deliveries {
+            // Its server died every time it ran it: stop the crashes.
+            self.stats.poisoned.fetch_add(1, Ordering::Relaxed);
+            tracing::warn!(queue = %self.queue, %method, delivery, "dropped a request delivered too often without an answer");
+            let error = CallError::new(
+                CallErrorKind::Failed,
+                format!(
+                    "{method}() was delivered {} times without an answer (its servers died running it); dropped",
+                    delivery - 1
+                ),
+            );
+            return Some((response_queue, Err(error)));
+        }
+        let call = CallContext::new(deadline, delivery);
         self.running
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
             .insert(response_queue.clone(), call.clone());
-        let _running = Running {
+        let running = Running {
             context: self,
             response_queue: &response_queue,
         };
@@ -460,13 +598,14 @@ impl Context {
                 () = given_up => {
                     self.stats.cancelled.fetch_add(1, Ordering::Relaxed);
                     tracing::debug!(queue = %self.queue, %method, "dropped a call its caller gave up");
-                    return;
+                    return None;
                 }
                 finished = &mut run => finished,
             },
         };
         let outcome = finished.unwrap_or_else(|panic| Err(panicked(&method, panic.as_ref())));
-        self.reply(&response_queue, outcome).await;
+        drop(running);
+        Some((response_queue, outcome))
     }
 
     /// The request's deadline on this process's clock, or `None` when it
@@ -523,7 +662,7 @@ impl Context {
         allowed
     }
 
-    async fn reply(&self, response_queue: &str, outcome: Result<JsonText, CallError>) {
+    async fn reply(&self, response_queue: &str, outcome: Result<JsonText, CallError>, request: &[u8]) {
         let reply = match &outcome {
             Ok(value) => Reply::encode_json_return(value),
             Err(error) => {
@@ -531,7 +670,7 @@ impl Context {
                 Reply::encode_exception(error.message())
             }
         };
-        match self.push_reply(response_queue, &reply).await {
+        match self.push_reply(response_queue, &reply, request).await {
             Ok(()) => {
                 let counter = if outcome.is_ok() {
                     &self.stats.served
@@ -543,6 +682,30 @@ impl Context {
             Err(error) => {
                 self.stats.reply_errors.fetch_add(1, Ordering::Relaxed);
                 tracing::error!(queue = %self.queue, %response_queue, %error, "cannot push the reply");
+                if !error.is_connection() {
+                    // Refused for good (the key is no list): answered as
+                    // well as it can be.
+                    self.release_unanswered(request).await;
+                }
+            }
+        }
+    }
+
+    /// In at-least-once mode, releases a request nobody is to be answered
+    /// for, so that it is not run again.
+    async fn release_unanswered(&self, request: &[u8]) {
+        let Some(keys) = &self.held else { return };
+        let mut pause = REPLY_BACKOFF;
+        for attempts_left in (0..REPLY_ATTEMPTS).rev() {
+            match self.backend.release_held(keys, request, None).await {
+                Err(error) if error.is_connection() && attempts_left > 0 => {
+                    tokio::time::sleep(pause.next_pause()).await;
+                }
+                Err(error) => {
+                    tracing::error!(queue = %self.queue, %error, "cannot release a request; it may run again");
+                    return;
+                }
+                Ok(()) => return,
             }
         }
     }
@@ -550,12 +713,25 @@ impl Context {
     /// Pushes a reply, trying again when the connection broke: the caller is
     /// waiting for it, and a reply pushed twice is harmless (the caller takes
     /// one; the other expires with its queue).
-    async fn push_reply(&self, response_queue: &str, reply: &[u8]) -> Result<()> {
+    /// In at-least-once mode the push also releases the request, in one
+    /// atomic step.
+    async fn push_reply(&self, response_queue: &str, reply: &[u8], request: &[u8]) -> Result<()> {
         let mut pause = REPLY_BACKOFF;
         let mut attempts_left = REPLY_ATTEMPTS;
         loop {
             attempts_left -= 1;
-            match self.backend.rpush_expire(response_queue, reply, self.reply_ttl).await {
+            let pushed = match &self.held {
+                None => self.backend.rpush_expire(response_queue, reply, self.reply_ttl).await,
+                Some(keys) => {
+                    let reply = HeldReply {
+                        queue: response_queue,
+                        reply,
+                        ttl: self.reply_ttl,
+                    };
+                    self.backend.release_held(keys, request, Some(reply)).await
+                }
+            };
+            match pushed {
                 Err(error) if error.is_connection() && attempts_left > 0 => {
                     tracing::warn!(queue = %self.queue, %response_queue, %error, "retrying a reply push");
                     tokio::time::sleep(pause.next_pause()).await;
