@@ -6,6 +6,7 @@
 //!   options, lists, maps and text: the richer `#[rpc]` example.
 //! * [`cli`]: the command-line options the binaries share.
 //! * [`journal`]: a line per call a server starts (`calc-server --journal`).
+//! * [`faults`]: a slow or crashing service, to rehearse recovery with.
 //! * [`bench_state`]: the shared-state measurements of `bench --suite state`.
 //! * [`bench_memory`]: a server's memory peak while it decodes a big
 //!   request, `bench --suite memory`.
@@ -21,6 +22,7 @@ pub mod bench_memory;
 pub mod bench_state;
 pub mod calc;
 pub mod cli;
+pub mod faults;
 pub mod inventory;
 pub mod journal;
 pub mod measure;

@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use redisrpc::backend::Redis;
 use redisrpc::service::Service;
-use redisrpc::{Call, Client, Error, Server, ServerHandle};
+use redisrpc::{Call, Client, Delivery, Error, Server, ServerHandle};
 use serde_json::Value;
 use tokio::runtime::Runtime;
 
@@ -29,6 +29,11 @@ impl RustServer {
     /// before it takes its first one wait in the queue, so no readiness
     /// wait is needed.
     pub fn start(url: &str, queue: &str, service: impl Service) -> RustServer {
+        RustServer::start_with(url, queue, service, Delivery::AtMostOnce)
+    }
+
+    /// [`start`](Self::start), in the delivery mode given.
+    pub fn start_with(url: &str, queue: &str, service: impl Service, delivery: Delivery) -> RustServer {
         // One worker is plenty for a test and leaves the cores to the peers.
         let runtime = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(1)
@@ -38,7 +43,7 @@ impl RustServer {
         let backend = runtime
             .block_on(Redis::connect(url))
             .expect("our server connects to Redis");
-        let server = Server::new(backend, queue, service);
+        let server = Server::new(backend, queue, service).with_delivery(delivery);
         let handle = server.handle();
         runtime.spawn(async move {
             if let Err(error) = server.run().await {

@@ -51,6 +51,39 @@ fn php_client_calculator() {
     calculator(Peer::Php, false);
 }
 
+/// Peers' clients need nothing new to call an at-least-once server: their
+/// requests are taken, held and answered like any other.
+fn calculator_at_least_once(peer: Peer) {
+    let Some(redis) = redis_for(peer) else { return };
+    let server = RustServer::start_with(&redis.url(), "calc", calc::service(), redisrpc::Delivery::AtLeastOnce);
+    let steps = cases::calculator(false);
+    let outcomes = peer.run(&redis.url(), "calc", CALL_TIMEOUT, &steps);
+    check(
+        &format!("{} client -> our at-least-once calc server", peer.name()),
+        &steps,
+        &outcomes,
+    );
+    assert_eq!(server.stats().failed, 2);
+}
+
+#[test]
+#[redisrpc_testkit::needs(redis, python)]
+fn python_client_calculator_at_least_once() {
+    calculator_at_least_once(Peer::Python);
+}
+
+#[test]
+#[redisrpc_testkit::needs(redis, ruby)]
+fn ruby_client_calculator_at_least_once() {
+    calculator_at_least_once(Peer::Ruby);
+}
+
+#[test]
+#[redisrpc_testkit::needs(redis, php)]
+fn php_client_calculator_at_least_once() {
+    calculator_at_least_once(Peer::Php);
+}
+
 /// The Python client, like the Python peer, leaves a timed-out request in
 /// the queue. A server started later runs it and replies to a queue nobody
 /// waits on; our server makes that reply expire.

@@ -46,7 +46,11 @@ async fn dead_server_takes(backend: &SharedBackend, queue: &str, instance: &str,
     backend.hash_set(&keys.servers, instance, b"").await.unwrap();
     let mut taken = 0;
     for _ in 0..100 {
-        taken += backend.take_held(&keys, count - taken, Some(Duration::from_millis(100))).await.unwrap().len();
+        taken += backend
+            .take_held(&keys, count - taken, Some(Duration::from_millis(100)))
+            .await
+            .unwrap()
+            .len();
         if taken == count {
             return;
         }

@@ -2,11 +2,15 @@
 //!
 //! ```text
 //! cargo run -p redisrpc-examples --bin calc-server -- --redis redis://127.0.0.1:6379 --queue calc
+//! cargo run -p redisrpc-examples --bin calc-server -- --delivery at-least-once --journal calls.log
 //! ```
+
+use std::time::Duration;
 
 use clap::Parser;
 use redisrpc::backend::Redis;
 use redisrpc::{Delivery, Server};
+use redisrpc_examples::faults::Faulty;
 use redisrpc_examples::journal::Journaled;
 use redisrpc_examples::{calc, cli};
 
@@ -25,6 +29,15 @@ struct Options {
     /// (lost) or `at-least-once` (run again elsewhere).
     #[arg(long, default_value = "at-most-once", value_name = "MODE")]
     delivery: Delivery,
+    /// At least once: deliveries without an answer before a call is refused.
+    #[arg(long, default_value_t = redisrpc::DEFAULT_MAX_DELIVERIES, value_name = "N")]
+    max_deliveries: u64,
+    /// Fault drill: wait this long before running each call.
+    #[arg(long, default_value_t = 0, value_name = "MS")]
+    delay_ms: u64,
+    /// Fault drill: abort the process when a call's first argument is this JSON.
+    #[arg(long, value_name = "JSON")]
+    abort_on: Option<String>,
 }
 
 #[tokio::main]
@@ -32,11 +45,21 @@ async fn main() -> anyhow::Result<()> {
     cli::init_logging();
     let options = Options::parse();
     let backend = Redis::connect(&options.target.redis).await?;
+    let service = Faulty::new(
+        calc::service(),
+        Duration::from_millis(options.delay_ms),
+        options.abort_on.clone(),
+    );
     let server = match &options.journal {
-        Some(path) => Server::new(backend, options.target.queue, Journaled::new(calc::service(), path)?),
-        None => Server::new(backend, options.target.queue, calc::service()),
+        Some(path) => Server::new(backend, options.target.queue, Journaled::new(service, path)?),
+        None => Server::new(backend, options.target.queue, service),
     };
-    let stats = server.with_concurrency(options.concurrency).run_until_ctrl_c().await?;
+    let stats = server
+        .with_concurrency(options.concurrency)
+        .with_delivery(options.delivery)
+        .with_max_deliveries(options.max_deliveries)
+        .run_until_ctrl_c()
+        .await?;
     eprintln!("calc-server stopped: {stats:?}");
     Ok(())
 }
