@@ -16,6 +16,7 @@
 //! | the servers of `calc` | `__rpc__:{calc}:servers:calc`, a field per instance | hash |
 //! | server `7f3a…` of `calc`, while it lives | `__rpc__:{calc}:server:calc:7f3a…`, expiring | hash |
 //! | requests server `7f3a…` holds (at-least-once) | `__rpc__:{calc}:held:calc:7f3a…` | list |
+//! | a request server `7f3a…` is taking | `__rpc__:{calc}:taking:calc:7f3a…` | list |
 //! | how often each request of `calc` was delivered | `__rpc__:{calc}:deliveries:calc`, a field per request's SHA-1 | hash |
 //! | the layout's version | `__state__:layout` | string, `1` |
 //!
@@ -112,6 +113,13 @@ pub fn held(queue: &str, instance: &str) -> String {
     format!("{}:{instance}", queue_key(queue, "held"))
 }
 
+/// Where at-least-once server `instance` of `queue` takes a request to as
+/// it arrives (`BLMOVE`), before the same round trip's script moves it to
+/// the held list and counts it.
+pub fn taking(queue: &str, instance: &str) -> String {
+    format!("{}:{instance}", queue_key(queue, "taking"))
+}
+
 /// How often each request of `queue` was delivered, by the SHA-1 of its
 /// bytes (so that the request itself is never rewritten, and its caller
 /// can still withdraw it by its exact bytes).
@@ -202,6 +210,7 @@ mod tests {
                 servers(queue),
                 liveness(queue, "i1"),
                 held(queue, "i1"),
+                taking(queue, "i1"),
                 deliveries(queue),
             ] {
                 assert_eq!(hashed_part(&key), slot, "{key}");

@@ -29,7 +29,7 @@ use anyhow::{Context, bail};
 use clap::{Parser, ValueEnum};
 use redisrpc::backend::{IntoBackend, Memory, Redis, SharedBackend};
 use redisrpc::service::Methods;
-use redisrpc::{Client, Server};
+use redisrpc::{Client, Delivery, Server};
 use redisrpc_examples::measure;
 
 #[derive(Clone, Copy, Debug, ValueEnum, PartialEq)]
@@ -78,6 +78,9 @@ struct Options {
     /// comparison: by default every call has a 30 s timeout and deadline).
     #[arg(long)]
     no_deadline: bool,
+    /// The server's delivery mode: `at-most-once` or `at-least-once`.
+    #[arg(long, default_value = "at-most-once", value_name = "MODE")]
+    delivery: Delivery,
 }
 
 #[tokio::main]
@@ -117,7 +120,9 @@ async fn main() -> anyhow::Result<()> {
         let echo = Methods::new(()).method("add", &["number"], |_, (number,): (f64,)| async move {
             Ok::<_, Infallible>(number)
         });
-        Server::new(backend.clone(), options.queue.clone(), echo).with_concurrency(options.concurrency.max(1) * 2)
+        Server::new(backend.clone(), options.queue.clone(), echo)
+            .with_concurrency(options.concurrency.max(1) * 2)
+            .with_delivery(options.delivery)
     });
     let handle = server.as_ref().map(Server::handle);
     let serving = server.map(|server| tokio::spawn(server.run()));
@@ -172,6 +177,7 @@ async fn main() -> anyhow::Result<()> {
             "calls": latencies.len(),
             "concurrency": options.concurrency,
             "deadlines": !options.no_deadline,
+            "delivery": options.delivery.name(),
             "calls_per_second": calls_per_second.round(),
             "p50_us": (p50 * 10.0).round() / 10.0,
             "p99_us": (p99 * 10.0).round() / 10.0,

@@ -18,6 +18,9 @@ pub struct HeldKeys {
     pub queue: String,
     /// The server's held list.
     pub held: String,
+    /// Where the server's blocking take puts a request first (see
+    /// [`layout::taking`]).
+    pub taking: String,
     /// The queue's delivery counts.
     pub deliveries: String,
     /// The server's liveness record.
@@ -34,6 +37,7 @@ impl HeldKeys {
         HeldKeys {
             queue: queue.to_owned(),
             held: layout::held(queue, instance),
+            taking: layout::taking(queue, instance),
             deliveries: layout::deliveries(queue),
             liveness: layout::liveness(queue, instance),
             servers: layout::servers(queue),

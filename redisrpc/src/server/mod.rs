@@ -19,6 +19,12 @@
 //! the queue only when it has room to run it, so servers sharing a queue
 //! share its load. Shutdown stops taking requests, then finishes and answers
 //! the ones already taken.
+//!
+//! Every server keeps a liveness record in Redis (`liveness.rs`). In
+//! [`Delivery::AtLeastOnce`] mode it also holds what it takes in a list of
+//! its own until the reply is pushed, and returns the held requests of
+//! servers that died to the queue (see the README's "At-least-once
+//! delivery").
 
 use std::collections::HashMap;
 use std::panic::AssertUnwindSafe;

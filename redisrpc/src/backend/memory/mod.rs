@@ -358,12 +358,17 @@ impl Backend for Memory {
             if only_if_dead && store.entry(&keys.liveness, now).is_some() {
                 return Ok(None);
             }
+            // As on Redis: what was being taken first (this backend takes
+            // straight onto the held list, so there is never any), then
+            // the held list from its tail.
             let mut moved = 0;
-            while let Some(request) = store.list(&keys.held, now)?.and_then(|held| held.pop_back()) {
-                store.push_front(&keys.queue, &request, now)?;
-                moved += 1;
+            for from in [&keys.taking, &keys.held] {
+                while let Some(request) = store.list(from, now)?.and_then(|list| list.pop_back()) {
+                    store.push_front(&keys.queue, &request, now)?;
+                    moved += 1;
+                }
+                store.entries.remove(from);
             }
-            store.entries.remove(&keys.held);
             store.hash_del(&keys.servers, &keys.instance, now)?;
             Ok(Some(moved))
         })

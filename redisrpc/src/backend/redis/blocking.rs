@@ -49,9 +49,11 @@ pub(super) enum Pop {
     /// `BLPOP` (`max` = 1) or `BLMPOP … COUNT max`: elements leave the list,
     /// and an abandoned pop's are pushed back.
     Head { max: usize },
-    /// `BLMOVE key to LEFT RIGHT`: the element moves to the tail of `to`,
-    /// where it stays even when the pop was abandoned (its owner returns it).
-    MoveTo(String),
+    /// `BLMOVE key to LEFT RIGHT`, pipelined with `then` (a script, run by
+    /// Redis as soon as the move completes, in the same round trip), whose
+    /// reply is the pop's: the elements stay where they moved even when
+    /// the pop was abandoned (their owner returns them).
+    MoveTo { to: String, then: redis::Cmd },
 }
 
 /// Opens a dedicated connection and learns its `CLIENT ID`.
@@ -156,16 +158,21 @@ impl Blocking {
         self.blocking(key, Pop::Head { max }, timeout).await
     }
 
-    /// `BLMOVE key to LEFT RIGHT timeout` on a dedicated connection: the
-    /// moved element, or `None` on timeout. Cancel safe in that the element
-    /// is then in `to`.
-    pub(super) async fn move_to(
+    /// `BLMOVE key to LEFT RIGHT timeout` then `then` on a dedicated
+    /// connection, in one round trip; returns `then`'s reply, as a list of
+    /// byte strings.
+    pub(super) async fn move_then(
         self: &Arc<Self>,
         key: &str,
         to: &str,
+        then: redis::Cmd,
         timeout: Option<Duration>,
-    ) -> Result<Option<Vec<u8>>> {
-        Ok(self.blocking(key, Pop::MoveTo(to.to_owned()), timeout).await?.pop())
+    ) -> Result<Vec<Vec<u8>>> {
+        let pop = Pop::MoveTo {
+            to: to.to_owned(),
+            then,
+        };
+        self.blocking(key, pop, timeout).await
     }
 
     async fn blocking(self: &Arc<Self>, key: &str, pop: Pop, timeout: Option<Duration>) -> Result<Vec<Vec<u8>>> {
@@ -284,7 +291,7 @@ impl Blocking {
         match self.unblock_and_join(&mut task, id).await {
             Ok((conn, Ok(values))) if values.is_empty() => self.put(conn),
             // Moved, not popped: the element is safe where it went.
-            Ok((conn, Ok(_))) if matches!(pop, Pop::MoveTo(_)) => self.put(conn),
+            Ok((conn, Ok(_))) if matches!(pop, Pop::MoveTo { .. }) => self.put(conn),
             Ok((conn, Ok(values))) => {
                 // The pop took elements nobody will receive: put them back
                 // where they were, in order, ahead of anything pushed since.
@@ -402,16 +409,20 @@ impl Drop for Abandoned {
 async fn run_pop(mut conn: Dedicated, key: String, pop: Pop, seconds: String) -> PopOutcome {
     let max = match pop {
         Pop::Head { max } => max,
-        Pop::MoveTo(to) => {
-            let reply = redis::cmd("BLMOVE")
+        Pop::MoveTo { to, then } => {
+            let mut pipe = redis::pipe();
+            pipe.cmd("BLMOVE")
                 .arg(&key)
                 .arg(&to)
                 .arg("LEFT")
                 .arg("RIGHT")
                 .arg(&seconds)
-                .query_async::<Option<Vec<u8>>>(&mut conn.conn)
+                .ignore();
+            pipe.add_command(then);
+            let reply = pipe
+                .query_async::<(Vec<Vec<u8>>,)>(&mut conn.conn)
                 .await
-                .map(|moved| moved.into_iter().collect());
+                .map(|(values,)| values);
             return (conn, reply);
         }
     };

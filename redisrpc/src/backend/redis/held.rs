@@ -1,7 +1,9 @@
 //! At-least-once delivery on Redis (see [`crate::backend::delivery`]):
-//! `BLMOVE` for the first request, then one script that counts its
-//! delivery and moves the rest of a batch; one script that releases a
-//! request with its reply; one that returns a dead server's requests.
+//! `BLMOVE` of the first request into the server's `taking` list, pipelined
+//! with the script that moves it and the rest of a batch to the held list
+//! and counts their deliveries, so a take costs one round trip; one script
+//! that releases a request with its reply; one that returns a dead
+//! server's requests.
 
 use std::sync::{Arc, LazyLock};
 use std::time::Duration;
@@ -13,27 +15,24 @@ use super::{expire_millis, map_error};
 use crate::Result;
 use crate::backend::{HeldKeys, HeldReply, Taken};
 
-/// KEYS: queue, held, deliveries. ARGV: how many to move, and `1` when the
-/// first was already moved (by `BLMOVE`). Returns the first's count, then
-/// each further request and its count.
-static TAKE: LazyLock<redis::Script> = LazyLock::new(|| {
-    redis::Script::new(
-        r"
+/// KEYS: queue, taking, held, deliveries. ARGV: how many to take. Moves
+/// what the blocking `BLMOVE` put in `taking` (it runs right after it, in
+/// the same round trip), then more from the queue, to the held list;
+/// returns each request and its delivery count.
+const TAKE: &str = r"
 local out = {}
-if ARGV[2] == '1' then
-  local first = redis.call('LINDEX', KEYS[2], -1)
-  table.insert(out, redis.call('HINCRBY', KEYS[3], redis.sha1hex(first), 1))
-end
-for i = 1, tonumber(ARGV[1]) do
-  local request = redis.call('LMOVE', KEYS[1], KEYS[2], 'LEFT', 'RIGHT')
-  if not request then break end
-  table.insert(out, request)
-  table.insert(out, redis.call('HINCRBY', KEYS[3], redis.sha1hex(request), 1))
+local left = tonumber(ARGV[1])
+for _, from in ipairs({KEYS[2], KEYS[1]}) do
+  while left > 0 do
+    local request = redis.call('LMOVE', from, KEYS[3], 'LEFT', 'RIGHT')
+    if not request then break end
+    table.insert(out, request)
+    table.insert(out, tostring(redis.call('HINCRBY', KEYS[4], redis.sha1hex(request), 1)))
+    left = left - 1
+  end
 end
 return out
-",
-    )
-});
+";
 
 /// KEYS: held, deliveries[, reply queue]. ARGV: request[, reply, expiry in
 /// ms]. The push comes first: when it is refused, nothing is released.
@@ -51,15 +50,19 @@ return 1
     )
 });
 
-/// KEYS: queue, held, liveness, servers. ARGV: `1` to act only when the
-/// liveness record is gone, the instance. Returns how many requests went
-/// back, or -1 when the server lives.
+/// KEYS: queue, held, liveness, servers, taking. ARGV: `1` to act only when
+/// the liveness record is gone, the instance. Returns how many requests
+/// went back, or -1 when the server lives. What was being taken is newest,
+/// so it goes back first; the held list then goes back from its tail, and
+/// the queue's head ends up in the order the requests were taken.
 static REQUEUE: LazyLock<redis::Script> = LazyLock::new(|| {
     redis::Script::new(
         r"
 if ARGV[1] == '1' and redis.call('EXISTS', KEYS[3]) == 1 then return -1 end
 local moved = 0
-while redis.call('LMOVE', KEYS[2], KEYS[1], 'RIGHT', 'LEFT') do moved = moved + 1 end
+for _, from in ipairs({KEYS[5], KEYS[2]}) do
+  while redis.call('LMOVE', from, KEYS[1], 'RIGHT', 'LEFT') do moved = moved + 1 end
+end
 redis.call('HDEL', KEYS[4], ARGV[2])
 return moved
 ",
@@ -73,54 +76,29 @@ pub(super) async fn take(
     max: usize,
     timeout: Option<Duration>,
 ) -> Result<Vec<Taken>> {
-    let max = max.max(1);
-    let first = match timeout {
-        Some(timeout) if timeout.is_zero() => None,
-        _ => match blocking.move_to(&keys.queue, &keys.held, timeout).await? {
-            Some(first) => Some(first),
-            None => return Ok(Vec::new()),
-        },
-    };
-    let more = if first.is_some() { max - 1 } else { max };
-    let counted = TAKE
-        .key(&keys.queue)
-        .key(&keys.held)
-        .key(&keys.deliveries)
-        .arg(more)
-        .arg(if first.is_some() { "1" } else { "0" })
-        .invoke_async::<Vec<redis::Value>>(&mut manager.clone())
-        .await;
-    let values = match counted {
-        Ok(values) => values,
-        Err(error) => {
-            // The first is held and must run; its count is lost once.
-            tracing::warn!(queue = %keys.queue, %error, "cannot count a delivery");
-            return Ok(first
-                .map(|request| Taken { request, delivery: 1 })
-                .into_iter()
-                .collect());
-        }
+    let mut script = redis::cmd("EVAL");
+    script
+        .arg(TAKE)
+        .arg(4)
+        .arg(&keys.queue)
+        .arg(&keys.taking)
+        .arg(&keys.held)
+        .arg(&keys.deliveries)
+        .arg(max.max(1));
+    let values: Vec<Vec<u8>> = match timeout {
+        Some(timeout) if timeout.is_zero() => script.query_async(&mut manager.clone()).await.map_err(map_error)?,
+        _ => blocking.move_then(&keys.queue, &keys.taking, script, timeout).await?,
     };
     let mut values = values.into_iter();
     let mut taken = Vec::new();
-    if let Some(request) = first {
-        let delivery = values.next().map_or(Ok(1), parse)?;
+    while let (Some(request), Some(count)) = (values.next(), values.next()) {
+        let delivery = std::str::from_utf8(&count)
+            .ok()
+            .and_then(|count| count.parse().ok())
+            .unwrap_or(1);
         taken.push(Taken { request, delivery });
     }
-    while let (Some(request), Some(count)) = (values.next(), values.next()) {
-        taken.push(Taken {
-            request: parse(request)?,
-            delivery: parse(count)?,
-        });
-    }
     Ok(taken)
-}
-
-/// One element of a script's reply, as `T`.
-fn parse<T: redis::FromRedisValue>(value: redis::Value) -> Result<T> {
-    redis::from_redis_value(value).map_err(|e| crate::Error::Command {
-        source: e.to_string().into(),
-    })
 }
 
 pub(super) async fn release(
@@ -149,6 +127,7 @@ pub(super) async fn requeue(manager: &ConnectionManager, keys: &HeldKeys, only_i
         .key(&keys.held)
         .key(&keys.liveness)
         .key(&keys.servers)
+        .key(&keys.taking)
         .arg(if only_if_dead { "1" } else { "0" })
         .arg(&keys.instance)
         .invoke_async(&mut manager.clone())
