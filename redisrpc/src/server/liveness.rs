@@ -12,10 +12,7 @@
 //! A server cut off from Redis for longer than [`RECORD_TTL`] is taken for
 //! dead too: its requests then run elsewhere, and may run twice.
 
-use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
-
-use tokio::sync::Semaphore;
 
 use super::{Delivery, ServerHandle, ServerStats};
 use crate::backend::{HeldKeys, SharedBackend};
@@ -55,7 +52,7 @@ impl Record {
     }
 
     /// The record's fields, as text.
-    fn fields(&self, stats: ServerStats, in_flight: usize) -> Vec<(&'static str, String)> {
+    fn fields(&self, stats: ServerStats) -> Vec<(&'static str, String)> {
         vec![
             ("queue", self.keys.queue.clone()),
             ("instance", self.keys.instance.clone()),
@@ -65,7 +62,7 @@ impl Record {
             ("version", env!("CARGO_PKG_VERSION").to_owned()),
             ("delivery", self.delivery.name().to_owned()),
             ("concurrency", self.concurrency.to_string()),
-            ("in_flight", in_flight.to_string()),
+            ("in_flight", stats.in_flight.to_string()),
             ("served", stats.served.to_string()),
             ("failed", stats.failed.to_string()),
             ("malformed", stats.malformed.to_string()),
@@ -79,11 +76,10 @@ impl Record {
 }
 
 /// Rewrites the record every [`BEAT_EVERY`], until aborted.
-pub(super) async fn beat(backend: SharedBackend, record: Record, handle: ServerHandle, room: Arc<Semaphore>) {
+pub(super) async fn beat(backend: SharedBackend, record: Record, handle: ServerHandle) {
     let mut failing = false;
     loop {
-        let in_flight = record.concurrency.saturating_sub(room.available_permits());
-        let fields = record.fields(handle.stats(), in_flight);
+        let fields = record.fields(handle.stats());
         let fields: Vec<(&str, &[u8])> = fields.iter().map(|(name, value)| (*name, value.as_bytes())).collect();
         // The record first: a registry entry without one reads as dead.
         let written = match backend.hash_replace(&record.keys.liveness, &fields, RECORD_TTL).await {

@@ -145,6 +145,7 @@ struct Counters {
     cancelled: AtomicU64,
     redelivered: AtomicU64,
     poisoned: AtomicU64,
+    in_flight: AtomicU64,
 }
 
 /// What a server has done so far.
@@ -173,6 +174,8 @@ pub struct ServerStats {
     /// Requests answered with an exception instead of run, for having been
     /// delivered more than [`Server::with_max_deliveries`] times.
     pub poisoned: u64,
+    /// Calls running now.
+    pub in_flight: u64,
 }
 
 impl ServerHandle {
@@ -196,6 +199,7 @@ impl ServerHandle {
             cancelled: read(&c.cancelled),
             redelivered: read(&c.redelivered),
             poisoned: read(&c.poisoned),
+            in_flight: read(&c.in_flight),
         }
     }
 }
@@ -304,12 +308,7 @@ impl Server {
         let listener = tokio::spawn(listen_for_cancels(context.clone(), shutdown.child_token()));
         let room = Arc::new(Semaphore::new(self.concurrency));
         let record = liveness::Record::new(&keys, self.delivery, self.concurrency);
-        let beating = tokio::spawn(liveness::beat(
-            context.backend.clone(),
-            record,
-            self.handle.clone(),
-            room.clone(),
-        ));
+        let beating = tokio::spawn(liveness::beat(context.backend.clone(), record, self.handle.clone()));
         let reaping = (self.delivery == Delivery::AtLeastOnce)
             .then(|| tokio::spawn(liveness::reap(context.backend.clone(), keys.clone())));
         let mut in_flight = JoinSet::new();
@@ -462,6 +461,15 @@ async fn listen_for_cancels(context: Arc<Context>, stop: CancellationToken) {
     }
 }
 
+/// Counts a call in [`ServerStats::in_flight`] until dropped.
+struct InFlightCall<'a>(&'a Counters);
+
+impl Drop for InFlightCall<'_> {
+    fn drop(&mut self) {
+        self.0.in_flight.fetch_sub(1, Ordering::Relaxed);
+    }
+}
+
 /// Keeps a call in [`Context::running`] while it runs.
 struct Running<'a> {
     context: &'a Context,
@@ -498,6 +506,8 @@ impl Context {
     /// releases it from the held list with the reply, or without one when
     /// there is nobody to answer.
     async fn handle(&self, taken: Taken) {
+        self.stats.in_flight.fetch_add(1, Ordering::Relaxed);
+        let _done = InFlightCall(&self.stats);
         if taken.delivery > 1 {
             self.stats.redelivered.fetch_add(1, Ordering::Relaxed);
         }

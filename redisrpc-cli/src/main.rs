@@ -1,0 +1,166 @@
+//! `redisrpc`: see and drive a running redisrpc system from a shell, in the
+//! habits of `ros2`, `grpcurl` and `celery inspect`.
+//!
+//! * `rpc.rs`: `call` and `describe`, through the library's client;
+//! * `servers.rs`: `services` and `inspect`, from the servers' liveness
+//!   records and the queues themselves;
+//! * `state.rs`: the `state` commands, through the library's store;
+//! * `failure.rs`: errors and the exit codes scripts rely on;
+//! * `words.rs`: command-line words as JSON values and arguments.
+
+mod failure;
+mod rpc;
+mod servers;
+mod state;
+mod words;
+
+use std::process::ExitCode;
+use std::time::Duration;
+
+use clap::{Parser, Subcommand};
+
+use crate::failure::Outcome;
+
+/// See and drive a running redisrpc system.
+///
+/// Exit codes: 0 ok; 1 the remote method failed; 2 bad usage; 3 timed out;
+/// 4 could not reach Redis or lost the connection; 5 not found.
+#[derive(Parser)]
+#[command(name = "redisrpc", version)]
+struct Cli {
+    /// The Redis URL (any form the library takes); default `$REDISRPC_URL`,
+    /// else redis://127.0.0.1:6379.
+    #[arg(
+        long,
+        global = true,
+        value_name = "URL",
+        env = "REDISRPC_URL",
+        default_value = "redis://127.0.0.1:6379"
+    )]
+    redis: String,
+    /// Machine-readable output: one JSON document (one per line for
+    /// streams).
+    #[arg(long, global = true)]
+    json: bool,
+    /// How long to wait for a reply or for Redis: 500ms, 2s, 1m.
+    #[arg(long, global = true, value_name = "DURATION", default_value = "10s", value_parser = words::duration)]
+    timeout: Duration,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// List the services that have live servers, and queues with waiting
+    /// requests but none.
+    ///
+    /// Example: redisrpc services
+    Services,
+    /// Show a service's methods, parameters, return types and docs.
+    ///
+    /// Example: redisrpc describe inventory add
+    Describe {
+        /// The service's queue.
+        queue: String,
+        /// Only this method.
+        method: Option<String>,
+    },
+    /// Call a method and print its return value as JSON.
+    ///
+    /// Each ARG is JSON when it parses, else a string; `name=value` passes
+    /// it by name. Examples: redisrpc call calc add 5;
+    /// redisrpc call arm move_joint joint=elbow angle=0.5;
+    /// redisrpc call inventory add -d '{"args": ["gear"], "kwargs": {"count": 3}}'
+    Call {
+        /// The service's queue.
+        queue: String,
+        /// The method.
+        method: String,
+        /// Arguments: `5`, `elbow`, `'"5"'`, `name=value`.
+        args: Vec<String>,
+        /// `{"args": […], "kwargs": {…}}` instead of ARGs: JSON, `@file`,
+        /// or `@-` for stdin.
+        #[arg(short = 'd', long = "data", value_name = "JSON", conflicts_with = "args")]
+        data: Option<String>,
+        /// Push the request to the head of the queue.
+        #[arg(long)]
+        urgent: bool,
+    },
+    /// Show a queue: waiting requests, held requests, reply queues, servers.
+    ///
+    /// Example: redisrpc inspect calc
+    Inspect {
+        /// The service's queue.
+        queue: String,
+    },
+    /// The shared state.
+    #[command(subcommand)]
+    State(state::StateCommand),
+}
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match run(cli).await {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(failure) => {
+            eprintln!("redisrpc: {failure}");
+            failure.exit_code()
+        }
+    }
+}
+
+async fn run(cli: Cli) -> Outcome {
+    let options = Options {
+        redis: cli.redis,
+        json: cli.json,
+        timeout: cli.timeout,
+    };
+    match cli.command {
+        Command::Services => servers::services(&options).await,
+        Command::Describe { queue, method } => rpc::describe(&options, &queue, method.as_deref()).await,
+        Command::Call {
+            queue,
+            method,
+            args,
+            data,
+            urgent,
+        } => rpc::call(&options, &queue, &method, &args, data.as_deref(), urgent).await,
+        Command::Inspect { queue } => servers::inspect(&options, &queue).await,
+        Command::State(command) => state::run(&options, command).await,
+    }
+}
+
+/// The global options.
+pub(crate) struct Options {
+    pub(crate) redis: String,
+    pub(crate) json: bool,
+    pub(crate) timeout: Duration,
+}
+
+impl Options {
+    /// The library's Redis backend, connected within the timeout.
+    pub(crate) async fn backend(&self) -> Outcome<redisrpc::backend::Redis> {
+        let connecting = redisrpc::backend::Redis::connect(&self.redis);
+        match tokio::time::timeout(self.timeout, connecting).await {
+            Ok(connected) => Ok(connected?),
+            Err(_) => Err(failure::Failure::new(
+                failure::CONNECTION,
+                format!("no answer from {} within {:?}", self.redis, self.timeout),
+            )),
+        }
+    }
+
+    /// A plain connection, for looking at keys.
+    pub(crate) async fn connection(&self) -> Outcome<redis::aio::MultiplexedConnection> {
+        let client = redis::Client::open(self.redis.as_str())
+            .map_err(|e| failure::Failure::new(failure::USAGE, format!("bad Redis URL: {e}")))?;
+        match tokio::time::timeout(self.timeout, client.get_multiplexed_async_connection()).await {
+            Ok(connection) => Ok(connection?),
+            Err(_) => Err(failure::Failure::new(
+                failure::CONNECTION,
+                format!("no answer from {} within {:?}", self.redis, self.timeout),
+            )),
+        }
+    }
+}
