@@ -6,7 +6,12 @@ use clap::Args;
 #[derive(Debug, Clone, Args)]
 pub struct Target {
     /// Redis URL: `redis://[user:password@]host[:port][/db]`, `rediss://` for TLS, `unix:///path`.
-    #[arg(long = "redis", value_name = "URL", default_value = "redis://127.0.0.1:6379")]
+    #[arg(
+        long = "redis",
+        value_name = "URL",
+        env = "REDISRPC_URL",
+        default_value = "redis://127.0.0.1:6379"
+    )]
     pub redis: String,
     /// The service queue.
     #[arg(long, value_name = "NAME", default_value = "calc")]

@@ -60,7 +60,7 @@ struct Options {
     #[arg(long, value_enum)]
     backend: Option<BackendKind>,
     /// Redis URL.
-    #[arg(long, value_name = "URL")]
+    #[arg(long, value_name = "URL", env = "REDISRPC_URL")]
     redis: Option<String>,
     /// How many calls to make in all.
     #[arg(long, default_value_t = 20_000)]

@@ -13,7 +13,12 @@ use redisrpc_examples::{cli, inventory};
 #[derive(Parser)]
 struct Options {
     /// The Redis server's URL.
-    #[arg(long, default_value = "redis://127.0.0.1:6379")]
+    #[arg(
+        long,
+        value_name = "URL",
+        env = "REDISRPC_URL",
+        default_value = "redis://127.0.0.1:6379"
+    )]
     redis: String,
     /// The queue to serve.
     #[arg(long, default_value = "inventory")]

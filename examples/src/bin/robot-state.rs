@@ -38,7 +38,12 @@ enum Mode {
     /// Publish the arm to Redis.
     Publish {
         /// Redis URL.
-        #[arg(long, value_name = "URL", default_value = "redis://127.0.0.1:6379")]
+        #[arg(
+            long,
+            value_name = "URL",
+            env = "REDISRPC_URL",
+            default_value = "redis://127.0.0.1:6379"
+        )]
         redis: String,
         /// How long to run; 0 runs until Ctrl-C.
         #[arg(long, default_value_t = 0.0)]
@@ -50,7 +55,12 @@ enum Mode {
     /// Follow the arm in Redis and print its pose.
     Subscribe {
         /// Redis URL.
-        #[arg(long, value_name = "URL", default_value = "redis://127.0.0.1:6379")]
+        #[arg(
+            long,
+            value_name = "URL",
+            env = "REDISRPC_URL",
+            default_value = "redis://127.0.0.1:6379"
+        )]
         redis: String,
         /// How long to run; 0 runs until Ctrl-C.
         #[arg(long, default_value_t = 0.0)]
