@@ -4,6 +4,7 @@
 //! * `rpc.rs`: `call` and `describe`, through the library's client;
 //! * `servers.rs`: `services` and `inspect`, from the servers' liveness
 //!   records and the queues themselves;
+//! * `stats.rs`: per-method rates and latencies, merged over servers;
 //! * `state.rs`: the `state` commands, through the library's store;
 //! * `failure.rs`: errors and the exit codes scripts rely on;
 //! * `words.rs`: command-line words as JSON values and arguments.
@@ -12,6 +13,7 @@ mod failure;
 mod rpc;
 mod servers;
 mod state;
+mod stats;
 mod words;
 
 use std::process::ExitCode;
@@ -93,6 +95,23 @@ enum Command {
         /// The service's queue.
         queue: String,
     },
+    /// Calls/s, errors/s and p50/p99 latency per method, over every live
+    /// server of a queue.
+    ///
+    /// Example: redisrpc stats calc --watch
+    Stats {
+        /// The service's queue.
+        queue: String,
+        /// Print the figures of each interval, until interrupted.
+        #[arg(long)]
+        watch: bool,
+        /// The interval of --watch (the servers rewrite their figures every second).
+        #[arg(long, default_value = "2s", value_parser = words::duration)]
+        interval: Duration,
+        /// With --watch: stop after this many intervals.
+        #[arg(long, value_name = "N")]
+        count: Option<u64>,
+    },
     /// The shared state.
     #[command(subcommand)]
     State(state::StateCommand),
@@ -127,6 +146,12 @@ async fn run(cli: Cli) -> Outcome {
             urgent,
         } => rpc::call(&options, &queue, &method, &args, data.as_deref(), urgent).await,
         Command::Inspect { queue } => servers::inspect(&options, &queue).await,
+        Command::Stats {
+            queue,
+            watch,
+            interval,
+            count,
+        } => stats::stats(&options, &queue, watch, interval, count).await,
         Command::State(command) => state::run(&options, command).await,
     }
 }

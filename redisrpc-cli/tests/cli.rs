@@ -314,3 +314,75 @@ fn call_and_describe_against_the_peers_servers() {
         assert!(stderr.contains("does not describe itself"), "{stderr}");
     }
 }
+
+#[test]
+#[redisrpc_testkit::needs(redis)]
+fn stats_merges_the_figures_of_every_server() {
+    let Some(redis) = RedisServer::start() else { return };
+    // Two servers of `calc`: the service's figures are their sum.
+    let _one = Servers::start(&redis);
+    let _two = Servers::start(&redis);
+    for n in 0..20 {
+        ok(&redis, &["call", "calc", "add", &n.to_string()]);
+    }
+    assert_eq!(redisrpc(&redis, &["call", "calc", "div", "0"]).status.code(), Some(1));
+    // The servers rewrite their records every second.
+    std::thread::sleep(Duration::from_millis(1_500));
+    let totals = json_of(&ok(&redis, &["--json", "stats", "calc"]));
+    let method = |name: &str| {
+        totals
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|m| m["method"] == json!(name))
+            .cloned()
+            .unwrap()
+    };
+    assert_eq!(method("add")["calls"], json!(20));
+    assert_eq!(
+        (method("div")["calls"].clone(), method("div")["errors"].clone()),
+        (json!(1), json!(1))
+    );
+    assert!(method("add")["p99_us"].as_f64().unwrap() > 0.0);
+    let table = ok(&redis, &["stats", "calc"]);
+    assert!(table.starts_with("METHOD") && table.contains("add"), "{table}");
+
+    // Watching: the calls of one interval, as rates.
+    let calling = std::thread::spawn({
+        let url = redis.url();
+        move || {
+            let runtime = tokio::runtime::Runtime::new().unwrap();
+            runtime.block_on(async {
+                let client = redisrpc::Client::new(Redis::connect(&url).await.unwrap(), "calc");
+                for _ in 0..200 {
+                    client.call::<f64>("val", ()).await.unwrap();
+                    tokio::time::sleep(Duration::from_millis(10)).await;
+                }
+            });
+        }
+    });
+    let watched = ok(
+        &redis,
+        &[
+            "--json",
+            "stats",
+            "calc",
+            "--watch",
+            "--interval",
+            "1500ms",
+            "--count",
+            "1",
+        ],
+    );
+    calling.join().unwrap();
+    let interval = json_of(watched.lines().last().unwrap());
+    let val = interval
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|m| m["method"] == json!("val"))
+        .cloned()
+        .unwrap();
+    let rate = val["calls_per_second"].as_f64().unwrap();
+    assert!(rate > 5.0, "{rate} calls/s of val: {watched}");
+}

@@ -224,6 +224,8 @@ pub use client::{Call, Client, DEFAULT_TIMEOUT, TIMEOUT_MARGIN};
 pub use error::{BoxError, Error, Result};
 #[doc = include_str!("rpc_attribute.md")]
 pub use redisrpc_macros::rpc;
+/// The per-method figures servers put in their liveness records.
+pub use server::metrics;
 pub use server::{
     Cancellation, DEFAULT_MAX_DELIVERIES, DEFAULT_MAX_REQUEST_SIZE, Delivery, Server, ServerHandle, ServerStats,
 };

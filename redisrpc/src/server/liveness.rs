@@ -12,8 +12,10 @@
 //! A server cut off from Redis for longer than [`RECORD_TTL`] is taken for
 //! dead too: its requests then run elsewhere, and may run twice.
 
+use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
+use super::metrics::Metrics;
 use super::{Delivery, ServerHandle, ServerStats};
 use crate::backend::{HeldKeys, SharedBackend};
 
@@ -76,10 +78,11 @@ impl Record {
 }
 
 /// Rewrites the record every [`BEAT_EVERY`], until aborted.
-pub(super) async fn beat(backend: SharedBackend, record: Record, handle: ServerHandle) {
+pub(super) async fn beat(backend: SharedBackend, record: Record, handle: ServerHandle, metrics: Arc<Metrics>) {
     let mut failing = false;
     loop {
-        let fields = record.fields(handle.stats());
+        let mut fields = record.fields(handle.stats());
+        fields.push(("methods", metrics.to_json()));
         let fields: Vec<(&str, &[u8])> = fields.iter().map(|(name, value)| (*name, value.as_bytes())).collect();
         // The record first: a registry entry without one reads as dead.
         let written = match backend.hash_replace(&record.keys.liveness, &fields, RECORD_TTL).await {

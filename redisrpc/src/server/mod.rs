@@ -48,6 +48,7 @@ use crate::throttle::Throttle;
 use crate::{Result, layout};
 
 mod liveness;
+pub mod metrics;
 
 /// Serves one [`Service`] on one queue. Configure it with the builder
 /// methods, then [`run`](Server::run) it.
@@ -285,6 +286,7 @@ impl Server {
     /// Backend failures do not end it: it logs them and retries with a
     /// growing pause (up to 2 s), so a server outlives a Redis restart.
     pub async fn run(self) -> Result<ServerStats> {
+        let metrics = Arc::new(metrics::Metrics::default());
         let instance = Uuid::new_v4().simple().to_string();
         let keys = HeldKeys::new(&self.queue, &instance);
         let context = Arc::new(Context {
@@ -300,6 +302,7 @@ impl Server {
             stats: self.handle.stats.clone(),
             running: Mutex::default(),
             warnings: Warnings::default(),
+            metrics: metrics.clone(),
         });
         if self.clear_queue {
             context.backend.del(&context.queue).await?;
@@ -308,7 +311,12 @@ impl Server {
         let listener = tokio::spawn(listen_for_cancels(context.clone(), shutdown.child_token()));
         let room = Arc::new(Semaphore::new(self.concurrency));
         let record = liveness::Record::new(&keys, self.delivery, self.concurrency);
-        let beating = tokio::spawn(liveness::beat(context.backend.clone(), record, self.handle.clone()));
+        let beating = tokio::spawn(liveness::beat(
+            context.backend.clone(),
+            record,
+            self.handle.clone(),
+            metrics,
+        ));
         let reaping = (self.delivery == Delivery::AtLeastOnce)
             .then(|| tokio::spawn(liveness::reap(context.backend.clone(), keys.clone())));
         let mut in_flight = JoinSet::new();
@@ -410,6 +418,7 @@ struct Context {
     /// that it gave up reaches its call.
     running: Mutex<HashMap<String, CallContext>>,
     warnings: Warnings,
+    metrics: Arc<metrics::Metrics>,
 }
 
 /// The warnings a client can provoke, each limited (see [`Throttle`]).
@@ -580,6 +589,7 @@ impl Context {
             response_queue: &response_queue,
         };
         let args = request.args;
+        let started = std::time::Instant::now();
         // The call is made inside the guarded future, so a panic while the
         // service sets the call up is caught as well as one while it runs.
         let run = AssertUnwindSafe(call.clone().scope(async {
@@ -620,6 +630,7 @@ impl Context {
             },
         };
         let outcome = finished.unwrap_or_else(|panic| Err(panicked(&method, panic.as_ref())));
+        self.metrics.record(&method, started.elapsed(), outcome.is_err());
         drop(running);
         Some((response_queue, outcome))
     }
