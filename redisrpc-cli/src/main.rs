@@ -6,12 +6,14 @@
 //!   records and the queues themselves;
 //! * `stats.rs`: per-method rates and latencies, merged over servers;
 //! * `state.rs`: the `state` commands, through the library's store;
+//! * `shapes.rs`: types' shapes from `rpc.describe`, written as Rust;
 //! * `failure.rs`: errors and the exit codes scripts rely on;
 //! * `words.rs`: command-line words as JSON values and arguments.
 
 mod failure;
 mod rpc;
 mod servers;
+mod shapes;
 mod state;
 mod stats;
 mod words;

@@ -9,6 +9,7 @@ use serde_json::{Map, Value, json};
 
 use crate::Options;
 use crate::failure::{self, Failure, Outcome};
+use crate::shapes;
 use crate::words;
 
 /// `redisrpc call QUEUE METHOD [ARG…]`.
@@ -95,6 +96,13 @@ pub(crate) async fn describe(options: &Options, queue: &str, method: Option<&str
         println!("{}({}) -> {}{error}", method.name, params.join(", "), method.returns);
         for line in method.docs.lines() {
             println!("    {line}");
+        }
+    }
+    // What the named types hold, as `ros2 interface show` shows messages.
+    if let Some(Value::Object(types)) = &described.types {
+        println!("\ntypes:");
+        for (name, container) in types {
+            println!("  {}", shapes::declaration(name, container));
         }
     }
     Ok(())

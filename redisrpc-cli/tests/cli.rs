@@ -201,6 +201,14 @@ fn describe_services_and_inspect_show_what_runs() {
     let one = json_of(&ok(&redis, &["--json", "describe", "inventory", "add"]));
     assert_eq!(one["methods"][0]["name"], json!("add"));
     assert_eq!(one["methods"][0]["params"][0]["name"], json!("name"));
+    // What a type holds, not only its name.
+    assert_eq!(one["methods"][0]["params"][1]["shape"], json!({"TYPENAME": "PartKind"}));
+    assert_eq!(one["methods"][0]["params"][4]["shape"], json!({"SEQ": "STR"}));
+    let inventory = ok(&redis, &["describe", "inventory"]);
+    assert!(
+        inventory.contains("PartKind = motor | sensor | gripper | camera { width: u32, height: u32 }"),
+        "{inventory}"
+    );
 
     // A queue with a waiting request and no server.
     redis.cli(&[

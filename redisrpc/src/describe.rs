@@ -18,6 +18,7 @@
 use std::borrow::Cow;
 
 use serde::{Deserialize, Serialize};
+use serde_json::Value;
 
 /// The reserved method every server answers with the description of its
 /// service. No Rust method can be named this, so no service can shadow it.
@@ -33,6 +34,12 @@ pub struct ServiceDescription {
     pub docs: Cow<'static, str>,
     /// The methods, in declaration order.
     pub methods: Cow<'static, [MethodDescription]>,
+    /// What the named types of the shapes hold, by name: a JSON object of
+    /// `serde-reflection` container formats, e.g.
+    /// `{"Pose": {"STRUCT": [{"x": "F64"}, {"y": "F64"}]}}`. Servers of
+    /// `#[rpc]` traits send it; absent where unknown.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub types: Option<Value>,
 }
 
 /// One method of a service.
@@ -51,6 +58,9 @@ pub struct MethodDescription {
     /// text reaches the caller as the exception.
     #[serde(default)]
     pub error: Option<Cow<'static, str>>,
+    /// The shape of the value returned (see [`ParamDescription::shape`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub returns_shape: Option<Value>,
 }
 
 /// One parameter of a method.
@@ -60,6 +70,71 @@ pub struct ParamDescription {
     pub name: Cow<'static, str>,
     /// The parameter's Rust type, as written in the source.
     pub rust_type: Cow<'static, str>,
+    /// What the type holds, as a `serde-reflection` format in JSON
+    /// (`"F64"`, `{"SEQ": "STR"}`, `{"TYPENAME": "Pose"}`, whose fields are
+    /// in [`ServiceDescription::types`]); absent where it cannot be traced.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub shape: Option<Value>,
+}
+
+/// How many passes over a type may be spent finding the variants of its
+/// enums, and how many rounds finding enums inside variants.
+const ENUM_PASSES: usize = 64;
+const ENUM_ROUNDS: usize = 8;
+
+/// Traces the shapes of types through their serde `Deserialize`
+/// implementations (with `serde-reflection`), for the descriptions of
+/// `#[rpc]` services: no trait beyond serde's is needed of the types.
+#[doc(hidden)]
+#[derive(Default)]
+pub struct Shapes {
+    types: serde_json::Map<String, Value>,
+}
+
+impl Shapes {
+    /// The shape of `T`, or `None` when it cannot be traced (a type that
+    /// deserializes from anything, such as `serde_json::Value`). The named
+    /// types it uses join [`into_types`](Self::into_types).
+    pub fn of<T: serde::de::DeserializeOwned>(&mut self) -> Option<Value> {
+        // The tracer visits one variant of an enum per pass, and only
+        // finishes the enums it is told about: learn their names, then trace
+        // again telling it, until no new enum turns up inside a variant.
+        let mut enums = std::collections::BTreeSet::new();
+        for _ in 0..ENUM_ROUNDS {
+            let mut tracer = serde_reflection::Tracer::new(serde_reflection::TracerConfig::default());
+            let (format, _) = tracer.trace_simple_type::<T>().ok()?;
+            for _ in 0..ENUM_PASSES {
+                let remaining = enums
+                    .iter()
+                    .filter(|name: &&String| tracer.check_incomplete_enum(name).is_some())
+                    .count();
+                if remaining == 0 || tracer.trace_simple_type::<T>().is_err() {
+                    break;
+                }
+            }
+            let registry = tracer.registry_unchecked();
+            let found: std::collections::BTreeSet<String> = registry
+                .iter()
+                .filter(|(_, container)| matches!(container, serde_reflection::ContainerFormat::Enum(_)))
+                .map(|(name, _)| name.clone())
+                .collect();
+            if found.is_subset(&enums) {
+                for (name, container) in registry {
+                    if let Ok(container) = serde_json::to_value(container) {
+                        self.types.insert(name, container);
+                    }
+                }
+                return serde_json::to_value(format).ok();
+            }
+            enums.extend(found);
+        }
+        None
+    }
+
+    /// Every named type traced, by name.
+    pub fn into_types(self) -> Option<Value> {
+        (!self.types.is_empty()).then_some(Value::Object(self.types))
+    }
 }
 
 impl ServiceDescription {
@@ -125,5 +200,44 @@ mod tests {
         assert_eq!(readable_type("[u8; 4]"), "[u8; 4]");
         assert_eq!(readable_type("&'static str"), "&'static str");
         assert_eq!(readable_type("()"), "()");
+    }
+}
+
+#[cfg(test)]
+mod shape_tests {
+    use super::*;
+
+    #[derive(Deserialize)]
+    #[allow(dead_code)]
+    struct Pose {
+        x: f64,
+        kind: Kind,
+    }
+
+    #[derive(Deserialize)]
+    #[allow(dead_code)]
+    enum Kind {
+        Motor,
+        Camera { width: u32 },
+    }
+
+    #[test]
+    fn shapes_trace_structs_and_enums_through_serde() {
+        let mut shapes = Shapes::default();
+        assert_eq!(
+            shapes.of::<Vec<Option<String>>>(),
+            Some(serde_json::json!({"SEQ": {"OPTION": "STR"}}))
+        );
+        assert_eq!(shapes.of::<Pose>(), Some(serde_json::json!({"TYPENAME": "Pose"})));
+        assert_eq!(shapes.of::<serde_json::Value>(), None, "deserializes from anything");
+        let types = shapes.into_types().expect("named types");
+        assert_eq!(
+            types["Pose"],
+            serde_json::json!({"STRUCT": [{"x": "F64"}, {"kind": {"TYPENAME": "Kind"}}]})
+        );
+        assert_eq!(
+            types["Kind"]["ENUM"]["1"],
+            serde_json::json!({"Camera": {"STRUCT": [{"width": "U32"}]}})
+        );
     }
 }

@@ -235,6 +235,8 @@ pub use server::{
 #[doc(hidden)]
 pub mod __private {
     pub use inventory;
+
+    pub use crate::describe::Shapes;
 }
 
 /// The README's code blocks, compiled and run as doc tests.

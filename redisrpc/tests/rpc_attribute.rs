@@ -204,7 +204,22 @@ common::backend_tests! {
     async fn every_server_describes_its_service(backend: SharedBackend) {
         let (arm, handle) = serve(&backend, "arm");
         let described: ServiceDescription = arm.client().call(DESCRIBE_METHOD, ()).await.unwrap();
-        assert_eq!(described, ArmClient::DESCRIPTION);
+        // The constant, with the shapes the server traced.
+        let mut without_shapes = described.clone();
+        without_shapes.types = None;
+        for method in without_shapes.methods.to_mut() {
+            method.returns_shape = None;
+            for param in method.params.to_mut() {
+                param.shape = None;
+            }
+        }
+        assert_eq!(without_shapes, ArmClient::DESCRIPTION);
+        let types = described.types.as_ref().expect("the server sends the types' shapes");
+        assert_eq!(types["Target"], serde_json::json!({"STRUCT": [{"joint": "STR"}, {"angle": "F64"}]}));
+        assert_eq!(types["Outcome"]["ENUM"]["1"], serde_json::json!({"blocked": {"STRUCT": [{"reason": "STR"}]}}));
+        let move_all = described.method("move_all").unwrap();
+        assert_eq!(move_all.params[0].shape, Some(serde_json::json!({"SEQ": {"TYPENAME": "Target"}})));
+        assert_eq!(move_all.returns_shape, Some(serde_json::json!("U64")));
         let move_joint = described.method("move_joint").unwrap();
         assert_eq!(move_joint.docs, "Moves one joint.\n\nFails when the angle is out of range.");
         let params: Vec<_> = move_joint.params.iter().map(|p| (&*p.name, &*p.rust_type)).collect();
@@ -216,7 +231,10 @@ common::backend_tests! {
         // As a Python caller reads it: plain JSON.
         let raw: Value = arm.client().call(DESCRIBE_METHOD, ()).await.unwrap();
         assert_eq!(raw["name"], "Arm");
-        assert_eq!(raw["methods"][0]["params"][2], json!({"name": "speed", "rust_type": "Option<f64>"}));
+        assert_eq!(
+            raw["methods"][0]["params"][2],
+            json!({"name": "speed", "rust_type": "Option<f64>", "shape": {"OPTION": "F64"}})
+        );
         handle.shutdown();
     }
 

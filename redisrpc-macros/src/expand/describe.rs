@@ -28,6 +28,7 @@ pub(crate) fn expand(service: &Service, names: &Names) -> TokenStream {
                     name: ::std::borrow::Cow::Borrowed(#name),
                     docs: ::std::borrow::Cow::Borrowed(#docs),
                     methods: ::std::borrow::Cow::Borrowed(&[#(#methods),*]),
+                    types: ::core::option::Option::None,
                 };
         }
 
@@ -45,6 +46,7 @@ fn method(method: &Method) -> TokenStream {
             ::redisrpc::describe::ParamDescription {
                 name: ::std::borrow::Cow::Borrowed(#name),
                 rust_type: ::std::borrow::Cow::Borrowed(#rust_type),
+                shape: ::core::option::Option::None,
             }
         }
     });
@@ -63,6 +65,7 @@ fn method(method: &Method) -> TokenStream {
             params: ::std::borrow::Cow::Borrowed(&[#(#params),*]),
             returns: ::std::borrow::Cow::Borrowed(#returns),
             error: #error,
+            returns_shape: ::core::option::Option::None,
         }
     }
 }

@@ -29,6 +29,22 @@ pub(crate) fn expand(service: &Service, names: &Names) -> TokenStream {
         .iter()
         .map(|method| registration(service, method, &shared));
     let server_name = server.to_string();
+    let shape_fills = service.methods.iter().enumerate().map(|(index, method)| {
+        let params = method.params.iter().enumerate().map(|(position, param)| {
+            let ty = &param.ty;
+            quote!(params[#position].shape = shapes.of::<#ty>();)
+        });
+        let returns = method
+            .ok_type()
+            .map(|ok| quote!(methods[#index].returns_shape = shapes.of::<#ok>();));
+        quote! {
+            {
+                let params = methods[#index].params.to_mut();
+                #(#params)*
+            }
+            #returns
+        }
+    });
     quote! {
         #[doc = #doc]
         #vis struct #server<T> {
@@ -69,8 +85,15 @@ pub(crate) fn expand(service: &Service, names: &Names) -> TokenStream {
                 ::redisrpc::service::Service::call(&self.methods, method, args)
             }
 
+            // The constant description, with the shapes of the types traced
+            // through their `Deserialize` implementations.
             fn describe(&self) -> ::redisrpc::describe::ServiceDescription {
-                #client::DESCRIPTION
+                let mut shapes = <::redisrpc::__private::Shapes as ::core::default::Default>::default();
+                let mut description = #client::DESCRIPTION;
+                let methods = description.methods.to_mut();
+                #(#shape_fills)*
+                description.types = shapes.into_types();
+                description
             }
         }
 

@@ -58,6 +58,7 @@ impl Signature {
         let params = self.params.iter().enumerate().map(|(index, param)| ParamDescription {
             name: Cow::Borrowed(param),
             rust_type: Cow::Owned(readable_type(self.param_types.get(index).copied().unwrap_or(""))),
+            shape: None,
         });
         MethodDescription {
             name: Cow::Owned(self.name.clone()),
@@ -65,6 +66,7 @@ impl Signature {
             params: params.collect(),
             returns: Cow::Owned(readable_type(self.returns)),
             error: None,
+            returns_shape: None,
         }
     }
 }
@@ -157,6 +159,7 @@ impl<S: Send + Sync + 'static> Service for Methods<S> {
             name: Cow::Owned(self.name.clone()),
             docs: Cow::Borrowed(""),
             methods: self.signatures.iter().map(Signature::describe).collect(),
+            types: None,
         }
     }
 
