@@ -124,7 +124,7 @@ pub(crate) async fn inspect(options: &Options, queue: &str) -> Outcome {
     }
     let reply_queues = scan(
         &mut redis,
-        &format!("{}*", glob_escape(&layout::reply_queue(queue, ""))),
+        &format!("{}*", layout::glob_escape(&layout::reply_queue(queue, ""))),
         Some("list"),
     )
     .await?;
@@ -254,18 +254,6 @@ fn describe_request(request: &[u8]) -> Value {
         None => format!("{method}(), no deadline"),
     };
     json!({"method": method, "deadline_ms": deadline, "summary": summary})
-}
-
-/// `text` with the glob characters of `SCAN MATCH` escaped.
-fn glob_escape(text: &str) -> String {
-    let mut escaped = String::with_capacity(text.len());
-    for c in text.chars() {
-        if matches!(c, '*' | '?' | '[' | ']' | '\\') {
-            escaped.push('\\');
-        }
-        escaped.push(c);
-    }
-    escaped
 }
 
 /// Prints rows as columns aligned on the widest cell.

@@ -181,7 +181,7 @@ struct Pending<'a> {
 impl Pending<'_> {
     /// The call with a timeout: its request carries the deadline, and
     /// local timers bound every step (see [`TIMEOUT_MARGIN`]).
-    async fn within(self, timeout: Duration) -> Result<Reply> {
+    async fn within(mut self, timeout: Duration) -> Result<Reply> {
         let client = self.client;
         let started = tokio::time::Instant::now();
         let local_end = started + timeout + REPLY_GRACE;
@@ -215,7 +215,7 @@ impl Pending<'_> {
 
     /// The call without a timeout: no deadline, and the wait lasts as long
     /// as it takes.
-    async fn unbounded(self) -> Result<Reply> {
+    async fn unbounded(mut self) -> Result<Reply> {
         let (encoded, response_queue) = self.request(None);
         let mut in_flight = InFlight::new(self.client, &encoded, &response_queue);
         let outcome = match self.exchange(&encoded, &response_queue, None).await {
@@ -240,10 +240,11 @@ impl Pending<'_> {
         outcome
     }
 
-    fn request(&self, deadline: Option<Duration>) -> (Vec<u8>, String) {
+    /// The request, made once; the call's arguments move into it.
+    fn request(&mut self, deadline: Option<Duration>) -> (Vec<u8>, String) {
         let queue = &self.client.queue;
         let response_queue = crate::layout::reply_queue(queue, &Uuid::new_v4().simple().to_string());
-        let request = Request::new(self.call.clone(), response_queue).with_deadline(deadline);
+        let request = Request::new(std::mem::take(&mut self.call), response_queue).with_deadline(deadline);
         (request.encode(), request.response_queue)
     }
 

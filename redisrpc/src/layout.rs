@@ -127,6 +127,20 @@ pub fn deliveries(queue: &str) -> String {
     queue_key(queue, "deliveries")
 }
 
+/// `text` with the glob characters of Redis patterns (`PSUBSCRIBE`,
+/// `SCAN MATCH`) escaped, so that a pattern built on a name matches the
+/// name literally.
+pub fn glob_escape(text: &str) -> String {
+    let mut escaped = String::with_capacity(text.len());
+    for c in text.chars() {
+        if matches!(c, '*' | '?' | '[' | ']' | '\\') {
+            escaped.push('\\');
+        }
+        escaped.push(c);
+    }
+    escaped
+}
+
 /// The key of the document `key` (a top-level key, see
 /// [`Path`](crate::state::Path)): the key itself, so that any Redis client
 /// finds it by its name.
@@ -218,6 +232,12 @@ mod tests {
             }
         }
         assert_eq!(held("calc", "i1"), "__rpc__:{calc}:held:calc:i1");
+    }
+
+    #[test]
+    fn escaped_names_match_only_themselves_as_patterns() {
+        assert_eq!(glob_escape("calc:rpc:"), "calc:rpc:");
+        assert_eq!(glob_escape(r"a*b?c[d]\e"), r"a\*b\?c\[d\]\\e");
     }
 
     #[test]

@@ -11,8 +11,9 @@ use std::time::Duration;
 
 use redisrpc::backend::{HeldKeys, SharedBackend};
 use redisrpc::service::{CallContext, Methods};
-use redisrpc::{Call, Client, Delivery, Server, ServerHandle, ServerStats, layout};
-use tokio::task::JoinHandle;
+use redisrpc::{Call, Client, Delivery, Server, layout};
+
+use common::{start, stop};
 
 /// The attempts each call ran with, by argument.
 type Runs = Arc<Mutex<Vec<(u64, u64)>>>;
@@ -23,20 +24,6 @@ fn service(runs: Runs) -> Methods<Mutex<Vec<(u64, u64)>>> {
         runs.lock().unwrap().push((n, attempt));
         Ok::<_, Infallible>(n)
     })
-}
-
-fn start(server: Server) -> (ServerHandle, JoinHandle<redisrpc::Result<ServerStats>>) {
-    let handle = server.handle();
-    (handle, tokio::spawn(server.run()))
-}
-
-async fn stop(handle: ServerHandle, running: JoinHandle<redisrpc::Result<ServerStats>>) -> ServerStats {
-    handle.shutdown();
-    tokio::time::timeout(Duration::from_secs(10), running)
-        .await
-        .expect("the server stops within 10 s")
-        .unwrap()
-        .unwrap()
 }
 
 /// A server that took the requests waiting on `queue` and died: registered,

@@ -12,10 +12,11 @@ use std::time::Duration;
 
 use redisrpc::backend::{IntoBackend, SharedBackend};
 use redisrpc::service::{CallContext, Methods};
-use redisrpc::{Call, Cancellation, Client, DEFAULT_TIMEOUT, Server, ServerHandle, ServerStats};
+use redisrpc::{Call, Cancellation, Client, DEFAULT_TIMEOUT, Server};
 use serde_json::{Value, json};
 use tokio::sync::Notify;
-use tokio::task::JoinHandle;
+
+use common::{start, stop};
 
 /// What the test service records.
 #[derive(Default)]
@@ -69,20 +70,6 @@ fn service(record: Arc<Record>) -> Methods<Record> {
             flag.1 = true;
             Ok::<_, Infallible>("finished")
         })
-}
-
-fn start(server: Server) -> (ServerHandle, JoinHandle<redisrpc::Result<ServerStats>>) {
-    let handle = server.handle();
-    (handle, tokio::spawn(server.run()))
-}
-
-async fn stop(handle: ServerHandle, running: JoinHandle<redisrpc::Result<ServerStats>>) -> ServerStats {
-    handle.shutdown();
-    tokio::time::timeout(Duration::from_secs(10), running)
-        .await
-        .expect("the server stops within 10 s")
-        .unwrap()
-        .unwrap()
 }
 
 /// Pushes `request` and waits up to `wait` for the reply on `response_queue`.

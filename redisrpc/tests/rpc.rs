@@ -17,6 +17,8 @@ use serde_json::{Value, json};
 use tokio::sync::{Barrier, Notify};
 use tokio::task::JoinHandle;
 
+use common::{start, stop};
+
 /// Shared state of the test service, for the handlers that coordinate.
 #[derive(Default)]
 struct Probe {
@@ -84,11 +86,6 @@ fn test_service(probe: Arc<Probe>) -> Methods<Probe> {
         })
 }
 
-fn start(server: Server) -> (ServerHandle, JoinHandle<redisrpc::Result<ServerStats>>) {
-    let handle = server.handle();
-    (handle, tokio::spawn(server.run()))
-}
-
 fn serve(
     backend: &SharedBackend,
     queue: &str,
@@ -96,15 +93,6 @@ fn serve(
     let probe = Arc::new(Probe::default());
     let (handle, running) = start(Server::new(backend.clone(), queue, test_service(probe.clone())));
     (probe, handle, running)
-}
-
-async fn stop(handle: ServerHandle, running: JoinHandle<redisrpc::Result<ServerStats>>) -> ServerStats {
-    handle.shutdown();
-    tokio::time::timeout(Duration::from_secs(10), running)
-        .await
-        .expect("the server stops within 10 s")
-        .expect("the server task does not panic")
-        .expect("the server returns its stats")
 }
 
 fn client(backend: &SharedBackend, queue: &str) -> Client {

@@ -19,7 +19,7 @@ use tokio::task::JoinHandle;
 
 use super::doc::{self, Doc};
 use super::path::{IntoPath, Path, Segment};
-use super::pubsub::{Payload, glob_escape};
+use super::pubsub::Payload;
 use super::store::{self, State};
 use crate::backend::{PubSubEvent, Subscription};
 use crate::backoff::Backoff;
@@ -113,7 +113,7 @@ fn channels(path: &Path) -> (Vec<String>, Vec<String>) {
     let exact = (0..=path.segments().len())
         .map(|len| layout::update_channel(&path.prefix(len).to_string()))
         .collect();
-    let base = glob_escape(&layout::update_channel(&path.to_string()));
+    let base = layout::glob_escape(&layout::update_channel(&path.to_string()));
     (exact, vec![format!("{base}.*"), format!("{base}\\[*")])
 }
 

@@ -107,18 +107,6 @@ impl Stream for Updates {
     }
 }
 
-/// Escapes the glob characters of a literal channel name.
-pub(crate) fn glob_escape(text: &str) -> String {
-    let mut escaped = String::with_capacity(text.len());
-    for c in text.chars() {
-        if matches!(c, '*' | '?' | '[' | ']' | '\\') {
-            escaped.push('\\');
-        }
-        escaped.push(c);
-    }
-    escaped
-}
-
 impl State {
     /// Follows the values published at paths matching `pattern`, a Redis
     /// glob over the path text: `robot.*` matches `robot.arm.angle` (not

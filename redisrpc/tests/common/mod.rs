@@ -40,7 +40,26 @@
 use std::fmt::Debug;
 
 use redisrpc::backend::{IntoBackend, Memory, Redis, SharedBackend};
+use redisrpc::{Server, ServerHandle, ServerStats};
 use redisrpc_testkit::RedisServer;
+use tokio::task::JoinHandle;
+
+/// Runs `server` on a task of its own; returns its handle and the task.
+pub(crate) fn start(server: Server) -> (ServerHandle, JoinHandle<redisrpc::Result<ServerStats>>) {
+    let handle = server.handle();
+    (handle, tokio::spawn(server.run()))
+}
+
+/// Shuts a server started by [`start`] down and returns its counters;
+/// fails the test if it takes more than 10 s.
+pub(crate) async fn stop(handle: ServerHandle, running: JoinHandle<redisrpc::Result<ServerStats>>) -> ServerStats {
+    handle.shutdown();
+    tokio::time::timeout(std::time::Duration::from_secs(10), running)
+        .await
+        .expect("the server stops within 10 s")
+        .expect("the server task does not panic")
+        .expect("the server returns its stats")
+}
 
 /// A fresh in-process store.
 pub(crate) fn memory_backend() -> SharedBackend {
