@@ -2,6 +2,7 @@
 //! habits of `ros2`, `grpcurl` and `celery inspect`.
 //!
 //! * `rpc.rs`: `call` and `describe`, through the library's client;
+//! * `check.rs`: a call's arguments held to the method's description;
 //! * `servers.rs`: `services` and `inspect`, from the servers' liveness
 //!   records and the queues themselves;
 //! * `stats.rs`: per-method rates and latencies, merged over servers;
@@ -10,6 +11,7 @@
 //! * `failure.rs`: errors and the exit codes scripts rely on;
 //! * `words.rs`: command-line words as JSON values and arguments.
 
+mod check;
 mod failure;
 mod rpc;
 mod servers;
@@ -72,9 +74,11 @@ enum Command {
     /// Call a method and print its return value as JSON.
     ///
     /// Each ARG is JSON when it parses, else a string; `name=value` passes
-    /// it by name. Examples: redisrpc call calc add 5;
+    /// it by name. When the server describes itself, the arguments are
+    /// checked against the method's parameter types before the request is
+    /// sent. Examples: redisrpc call calc add 5;
     /// redisrpc call arm move_joint joint=elbow angle=0.5;
-    /// redisrpc call inventory add -d '{"args": ["gear"], "kwargs": {"count": 3}}'
+    /// redisrpc call inventory add -d '{"args": ["gear", "motor", 3], "kwargs": {"weight_kg": 0.2, "tags": []}}'
     Call {
         /// The service's queue.
         queue: String,
@@ -89,6 +93,10 @@ enum Command {
         /// Push the request to the head of the queue.
         #[arg(long)]
         urgent: bool,
+        /// Send the arguments without checking them against the method's
+        /// description (`rpc.describe`) first.
+        #[arg(long)]
+        no_check: bool,
     },
     /// Show a queue: waiting requests, held requests, reply queues, servers.
     ///
@@ -146,7 +154,18 @@ async fn run(cli: Cli) -> Outcome {
             args,
             data,
             urgent,
-        } => rpc::call(&options, &queue, &method, &args, data.as_deref(), urgent).await,
+            no_check,
+        } => {
+            let request = rpc::CallRequest {
+                queue: &queue,
+                method: &method,
+                args: &args,
+                data: data.as_deref(),
+                urgent,
+                check: !no_check,
+            };
+            rpc::call(&options, request).await
+        }
         Command::Inspect { queue } => servers::inspect(&options, &queue).await,
         Command::Stats {
             queue,

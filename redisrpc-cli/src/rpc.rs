@@ -8,23 +8,41 @@ use redisrpc::{Call, Client};
 use serde_json::{Map, Value, json};
 
 use crate::Options;
+use crate::check;
 use crate::failure::{self, Failure, Outcome};
+use crate::servers;
 use crate::shapes;
 use crate::words;
 
+/// What `redisrpc call` is asked to do.
+pub(crate) struct CallRequest<'a> {
+    pub(crate) queue: &'a str,
+    pub(crate) method: &'a str,
+    pub(crate) args: &'a [String],
+    pub(crate) data: Option<&'a str>,
+    pub(crate) urgent: bool,
+    /// Check the arguments against the method's description first.
+    pub(crate) check: bool,
+}
+
 /// `redisrpc call QUEUE METHOD [ARG…]`.
-pub(crate) async fn call(
-    options: &Options,
-    queue: &str,
-    method: &str,
-    args: &[String],
-    data: Option<&str>,
-    urgent: bool,
-) -> Outcome {
+pub(crate) async fn call(options: &Options, request: CallRequest<'_>) -> Outcome {
+    let CallRequest {
+        queue,
+        method,
+        args,
+        data,
+        urgent,
+        check,
+    } = request;
     let (positional, named) = match data {
         Some(data) => arguments_from_data(data)?,
         None => words::arguments(args),
     };
+    let client = client(options, queue).await?;
+    if check && servers::any_alive(&mut options.connection().await?, queue).await? {
+        check_arguments(&client, queue, method, &positional, &named).await?;
+    }
     let mut call = Call::new(method).with_urgent(urgent);
     for value in positional {
         call = call.arg(value);
@@ -32,27 +50,71 @@ pub(crate) async fn call(
     for (name, value) in named {
         call = call.kwarg(name, value);
     }
-    let client = client(options, queue).await?;
     let value: Value = client.send(call).await?;
     print_json(options, &value);
     Ok(())
 }
 
-/// `redisrpc describe QUEUE [METHOD]`.
-pub(crate) async fn describe(options: &Options, queue: &str, method: Option<&str>) -> Outcome {
-    let client = client(options, queue).await?;
-    let described: ServiceDescription = match client.call(DESCRIBE_METHOD, ()).await {
-        Ok(described) => described,
-        Err(error) if error.is_remote() || error.is_decode() => {
+/// Holds the arguments to the description of `method`, when the server of
+/// `queue` describes itself. Only a server with a liveness record is asked:
+/// the others (peers, or none) would not answer, and the call goes as it is.
+async fn check_arguments(
+    client: &Client,
+    queue: &str,
+    method: &str,
+    positional: &[Value],
+    named: &Map<String, Value>,
+) -> Outcome {
+    let described = match description(client).await {
+        Ok(Some(described)) => described,
+        Ok(None) => return Ok(()),
+        Err(failure) => {
             return Err(Failure::new(
-                failure::NOT_FOUND,
+                failure.code,
                 format!(
-                    "the server of `{queue}` does not describe itself (it answered `{DESCRIBE_METHOD}` with: {error}); \
-                     servers of other RedisRPC implementations have no descriptions"
+                    "asking `{queue}` for its description to check the arguments (the call was not sent; \
+                     --no-check skips this): {failure}"
                 ),
             ));
         }
-        Err(error) => return Err(error.into()),
+    };
+    let Some(found) = described.method(method) else {
+        let known: Vec<&str> = described.methods.iter().map(|m| &*m.name).collect();
+        return Err(Failure::new(
+            failure::NOT_FOUND,
+            format!("`{queue}` has no method `{method}` (it has: {})", known.join(", ")),
+        ));
+    };
+    check::arguments(found, described.types.as_ref(), positional, named).map_err(|misfit| {
+        Failure::new(
+            failure::USAGE,
+            format!("{misfit} (the call was not sent; --no-check sends it anyway)"),
+        )
+    })
+}
+
+/// The service's own description, or `None` from a server that has none.
+/// The request goes to the head of the queue: a question about the service
+/// should not wait behind its work.
+async fn description(client: &Client) -> Outcome<Option<ServiceDescription>> {
+    match client.send(Call::new(DESCRIBE_METHOD).with_urgent(true)).await {
+        Ok(described) => Ok(Some(described)),
+        Err(error) if error.is_remote() || error.is_decode() => Ok(None),
+        Err(error) => Err(error.into()),
+    }
+}
+
+/// `redisrpc describe QUEUE [METHOD]`.
+pub(crate) async fn describe(options: &Options, queue: &str, method: Option<&str>) -> Outcome {
+    let client = client(options, queue).await?;
+    let Some(described) = description(&client).await? else {
+        return Err(Failure::new(
+            failure::NOT_FOUND,
+            format!(
+                "the server of `{queue}` does not describe itself (it has no `{DESCRIBE_METHOD}`); \
+                 servers of other RedisRPC implementations have no descriptions"
+            ),
+        ));
     };
     let methods: Vec<&MethodDescription> = match method {
         None => described.methods.iter().collect(),

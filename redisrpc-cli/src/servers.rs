@@ -176,6 +176,19 @@ pub(crate) async fn inspect(options: &Options, queue: &str) -> Outcome {
     Ok(())
 }
 
+/// Whether `queue` has a server with a liveness record, which means a
+/// redisrpc server that answers `rpc.describe`.
+pub(crate) async fn any_alive(redis: &mut MultiplexedConnection, queue: &str) -> Outcome<bool> {
+    let instances: Vec<String> = redis.hkeys(layout::servers(queue)).await?;
+    for instance in instances {
+        let alive: bool = redis.exists(layout::liveness(queue, &instance)).await?;
+        if alive {
+            return Ok(true);
+        }
+    }
+    Ok(false)
+}
+
 /// Every live server's record, by queue.
 async fn live_servers(redis: &mut MultiplexedConnection) -> Outcome<BTreeMap<String, Vec<Record>>> {
     let mut live: BTreeMap<String, Vec<Record>> = BTreeMap::new();

@@ -188,6 +188,71 @@ fn every_exit_code_says_what_happened() {
 
 #[test]
 #[redisrpc_testkit::needs(redis)]
+fn call_checks_arguments_against_the_description_before_sending() {
+    let Some(redis) = RedisServer::start() else { return };
+    let _servers = Servers::start(&redis);
+    let refused = |args: &[&str], wanted: &str| {
+        let (code, stderr) = code_and_stderr(&redisrpc(&redis, args));
+        assert_eq!(code, Some(2), "refused before sending: {args:?}");
+        assert!(
+            stderr.contains(wanted) && stderr.contains("the call was not sent"),
+            "{stderr}"
+        );
+    };
+    let wrong_kind = ["call", "inventory", "add", "gear", "robot", "3", "0.2", "[]"];
+    refused(
+        &wrong_kind,
+        "argument `kind`: `robot` is not a PartKind; it is one of: motor | sensor",
+    );
+    let wide = r#"{"args": ["eye", {"camera": {"width": "wide", "height": 480}}, 1, 0.1, []]}"#;
+    refused(
+        &["call", "inventory", "add", "-d", wide],
+        "argument `kind.camera.width`: wants u32, got \"wide\"",
+    );
+    refused(
+        &["call", "inventory", "add", "gear", "motor", "count=many"],
+        "argument `count`: wants i64",
+    );
+    refused(
+        &["call", "inventory", "add", "gear", "motor"],
+        "add() is missing argument `count` (i64)",
+    );
+    refused(
+        &["call", "calc", "add", "1", "2"],
+        "add() takes 1 argument (number) but 2 were given",
+    );
+    refused(
+        &["call", "inventory", "get", "nmae=gear"],
+        "get() has no parameter `nmae`",
+    );
+    // A member the type does not have is refused, though serde would drop
+    // it and the server add the part: the part is not there.
+    let deep = r#"{"args": ["deep", {"camera": {"width": 1, "height": 2, "depth": 3}}, 1, 0.1, []]}"#;
+    refused(
+        &["call", "inventory", "add", "-d", deep],
+        "argument `kind.camera`: camera has no field `depth` (its fields: width, height)",
+    );
+    assert_eq!(json_of(&ok(&redis, &["call", "inventory", "get", "deep"])), json!(null));
+    // --no-check sends it, and the server refuses it itself.
+    let mut unchecked = vec!["call", "--no-check"];
+    unchecked.extend(&wrong_kind[1..]);
+    let (code, stderr) = code_and_stderr(&redisrpc(&redis, &unchecked));
+    assert_eq!(code, Some(1), "the server's refusal");
+    assert!(stderr.contains("unknown variant `robot`"), "{stderr}");
+    // A method the description does not have is not found.
+    let (code, stderr) = code_and_stderr(&redisrpc(&redis, &["call", "calc", "pow", "2"]));
+    assert_eq!(code, Some(5), "no such method");
+    assert!(stderr.contains("`calc` has no method `pow` (it has: "), "{stderr}");
+    // Values the shapes allow go through, named or not, with or without Options.
+    let data = r#"{"args": ["eye"], "kwargs": {"kind": {"camera": {"width": 64, "height": 48}}, "count": 1, "weight_kg": 1, "tags": ["x"], "supplier": null}}"#;
+    assert_eq!(
+        json_of(&ok(&redis, &["call", "inventory", "add", "-d", data]))["kind"]["camera"]["width"],
+        json!(64)
+    );
+}
+
+#[test]
+#[redisrpc_testkit::needs(redis)]
 fn describe_services_and_inspect_show_what_runs() {
     let Some(redis) = RedisServer::start() else { return };
     let _servers = Servers::start(&redis);
