@@ -47,7 +47,12 @@ use tempfile::TempDir;
 /// `redisrpc-testkit-macros`).
 pub use redisrpc_testkit_macros::needs;
 
+mod cluster;
 pub mod peers;
+mod sentinel;
+
+pub use cluster::RedisCluster;
+pub use sentinel::{MASTER_NAME, RedisSentinel};
 
 /// How long a started server has to answer `PING` before we give up.
 const STARTUP_TIMEOUT: Duration = Duration::from_secs(10);
@@ -90,10 +95,16 @@ impl RedisServer {
     ///
     /// Missing binary and startup failure behave as in [`RedisServer::start`].
     pub fn start_with(args: &[&str]) -> Option<RedisServer> {
+        RedisServer::start_configured(None, args)
+    }
+
+    /// Starts a server whose first argument is a configuration file with
+    /// `config` in it (a sentinel needs one it can rewrite), then `args`.
+    pub(crate) fn start_configured(config: Option<&str>, args: &[&str]) -> Option<RedisServer> {
         let binary = server_binary();
         let mut last_log = String::new();
         for _ in 0..PORT_ATTEMPTS {
-            match try_start(&binary, args) {
+            match try_start(&binary, config, args) {
                 Attempt::Started(server) => return Some(server),
                 Attempt::NotInstalled => {
                     skip_or_panic(&binary);
@@ -229,7 +240,7 @@ fn skip_or_panic(binary: &str) {
 
 /// Asks the OS for a free port. This is racy (someone else may take it
 /// before the server binds it), which is why a bind failure is retried.
-fn free_port() -> u16 {
+pub(crate) fn free_port() -> u16 {
     let listener = TcpListener::bind("127.0.0.1:0").expect("cannot bind 127.0.0.1:0");
     listener
         .local_addr()
@@ -237,7 +248,7 @@ fn free_port() -> u16 {
         .port()
 }
 
-fn try_start(binary: &str, extra_args: &[&str]) -> Attempt {
+fn try_start(binary: &str, config: Option<&str>, extra_args: &[&str]) -> Attempt {
     let dir = tempfile::Builder::new()
         .prefix("redisrpc-test-")
         .tempdir()
@@ -251,6 +262,11 @@ fn try_start(binary: &str, extra_args: &[&str]) -> Attempt {
     let dir_str = dir.path().to_str().expect("temporary directory path is not UTF-8");
 
     let mut command = Command::new(binary);
+    if let Some(config) = config {
+        let path = dir.path().join("server.conf");
+        fs::write(&path, config).expect("cannot write the server's configuration file");
+        command.arg(path);
+    }
     command
         .arg("--port")
         .arg(port.to_string())
@@ -378,5 +394,30 @@ mod tests {
             .expect_err("started with a bad option");
         let message = panic.downcast_ref::<String>().cloned().unwrap_or_default();
         assert!(message.contains("no-such-option"), "{message}");
+    }
+
+    #[test]
+    fn a_cluster_forms_and_moves_slots() {
+        let Some(cluster) = RedisCluster::start() else { return };
+        let slot = cluster.slot_of("calc");
+        let owner = cluster.owner_of(slot);
+        let node = &cluster.nodes()[owner];
+        node.cli(&["SET", "calc", "1"]);
+        let to = (owner + 1) % 3;
+        cluster.move_slot(slot, to);
+        assert_eq!(cluster.owner_of(slot), to);
+        assert_eq!(cluster.nodes()[to].cli(&["GET", "calc"]).trim(), "1");
+        assert!(cluster.url().starts_with("redis+cluster://127.0.0.1:"));
+    }
+
+    #[test]
+    fn a_sentinel_fails_over() {
+        let Some(setup) = RedisSentinel::start() else { return };
+        let before = setup.master().port();
+        setup.master().cli(&["SET", "k", "v"]);
+        let after = setup.failover();
+        assert_ne!(before, after);
+        assert_eq!(setup.master().cli(&["GET", "k"]).trim(), "v");
+        assert!(setup.replica().cli(&["ROLE"]).starts_with("slave"));
     }
 }

@@ -1,0 +1,152 @@
+//! A private Redis Cluster of three masters, for the suites that must hold
+//! on a cluster as on one server.
+//!
+//! The nodes are [`RedisServer`]s started with `--cluster-enabled yes` and a
+//! cluster bus port of their own (`--cluster-port`, so both ports are free
+//! ones and no port needs 10000 added to it). The slots are split in three
+//! (`CLUSTER ADDSLOTSRANGE`), the nodes are introduced (`CLUSTER MEET`), and
+//! [`RedisCluster::start`] returns once every node reports
+//! `cluster_state:ok` and knows the other two. `redis-cli` drives it, so it
+//! works the same on Valkey.
+
+use std::thread;
+use std::time::{Duration, Instant};
+
+use crate::{RedisServer, free_port};
+
+/// How long the three nodes have to agree on the cluster.
+const FORM_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// Three cluster nodes that live as long as this value; each holds a third
+/// of the slots and no replica.
+#[derive(Debug)]
+pub struct RedisCluster {
+    nodes: Vec<RedisServer>,
+}
+
+impl RedisCluster {
+    /// Starts three masters and forms the cluster. Returns `None` (after a
+    /// `SKIPPED` line) when the server binary is missing, as
+    /// [`RedisServer::start`] does; panics, with the nodes' logs, when the
+    /// cluster does not form within 30 s.
+    pub fn start() -> Option<RedisCluster> {
+        let mut nodes = Vec::new();
+        for _ in 0..3 {
+            let bus = free_port().to_string();
+            nodes.push(RedisServer::start_with(&[
+                "--cluster-enabled",
+                "yes",
+                "--cluster-config-file",
+                "{dir}/nodes.conf",
+                "--cluster-port",
+                &bus,
+                "--cluster-node-timeout",
+                "5000",
+            ])?);
+        }
+        let cluster = RedisCluster { nodes };
+        let ranges = [(0, 5460), (5461, 10922), (10923, 16383)];
+        for (node, (first, last)) in cluster.nodes.iter().zip(ranges) {
+            node.cli(&["CLUSTER", "ADDSLOTSRANGE", &first.to_string(), &last.to_string()]);
+        }
+        for node in &cluster.nodes[1..] {
+            let bus = node.cli(&["CONFIG", "GET", "cluster-port"]);
+            let bus = bus.lines().nth(1).expect("CONFIG GET answers name and value");
+            cluster.nodes[0].cli(&["CLUSTER", "MEET", "127.0.0.1", &node.port().to_string(), bus]);
+        }
+        cluster.wait_until_formed();
+        Some(cluster)
+    }
+
+    fn wait_until_formed(&self) {
+        let deadline = Instant::now() + FORM_TIMEOUT;
+        loop {
+            let formed = self.nodes.iter().all(|node| {
+                let info = node.cli(&["CLUSTER", "INFO"]);
+                info.contains("cluster_state:ok") && info.contains("cluster_known_nodes:3")
+            });
+            if formed {
+                return;
+            }
+            if Instant::now() >= deadline {
+                let logs: Vec<String> = self.nodes.iter().map(RedisServer::log).collect();
+                panic!("the cluster did not form within {FORM_TIMEOUT:?}; the nodes' logs:\n{}", logs.join("\n---\n"));
+            }
+            thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    /// `redis+cluster://127.0.0.1:P1,127.0.0.1:P2,127.0.0.1:P3`.
+    pub fn url(&self) -> String {
+        let seeds: Vec<String> = self.nodes.iter().map(|n| format!("127.0.0.1:{}", n.port())).collect();
+        format!("redis+cluster://{}", seeds.join(","))
+    }
+
+    /// The nodes, in the order of their slots.
+    pub fn nodes(&self) -> &[RedisServer] {
+        &self.nodes
+    }
+
+    /// The slot of `key` (`CLUSTER KEYSLOT`).
+    pub fn slot_of(&self, key: &str) -> u16 {
+        let slot = self.nodes[0].cli(&["CLUSTER", "KEYSLOT", key]);
+        slot.trim().parse().expect("CLUSTER KEYSLOT answers a number")
+    }
+
+    /// The index in [`nodes`](Self::nodes) of the node that owns `slot` now.
+    pub fn owner_of(&self, slot: u16) -> usize {
+        let listing = self.nodes[0].cli(&["CLUSTER", "NODES"]);
+        for line in listing.lines() {
+            let fields: Vec<&str> = line.split_whitespace().collect();
+            let owns = fields.iter().skip(8).any(|range| {
+                let mut bounds = range.split('-').map(|b| b.parse::<u16>());
+                match (bounds.next(), bounds.next()) {
+                    (Some(Ok(first)), Some(Ok(last))) => (first..=last).contains(&slot),
+                    (Some(Ok(only)), None) => only == slot,
+                    _ => false,
+                }
+            });
+            if owns {
+                let port = fields[1].split(['@', ',']).next().and_then(|addr| addr.rsplit(':').next());
+                let port: u16 = port.and_then(|p| p.parse().ok()).expect("CLUSTER NODES lists ip:port@bus");
+                return self
+                    .nodes
+                    .iter()
+                    .position(|node| node.port() == port)
+                    .expect("the owner is one of our nodes");
+            }
+        }
+        panic!("no node owns slot {slot}:\n{listing}");
+    }
+
+    /// Moves `slot`, with its keys, to node `to`, as `redis-cli --cluster
+    /// reshard` does: `SETSLOT … IMPORTING` and `MIGRATING`, `MIGRATE` the
+    /// keys a batch at a time, then `SETSLOT … NODE` on every node. Clients
+    /// see `ASK` while the keys move and `MOVED` after.
+    pub fn move_slot(&self, slot: u16, to: usize) {
+        let from = self.owner_of(slot);
+        if from == to {
+            return;
+        }
+        let id = |index: usize| self.nodes[index].cli(&["CLUSTER", "MYID"]).trim().to_owned();
+        let (source, target) = (&self.nodes[from], &self.nodes[to]);
+        let (source_id, target_id) = (id(from), id(to));
+        let slot = slot.to_string();
+        target.cli(&["CLUSTER", "SETSLOT", &slot, "IMPORTING", &source_id]);
+        source.cli(&["CLUSTER", "SETSLOT", &slot, "MIGRATING", &target_id]);
+        loop {
+            let keys = source.cli(&["CLUSTER", "GETKEYSINSLOT", &slot, "100"]);
+            let keys: Vec<&str> = keys.lines().filter(|k| !k.is_empty()).collect();
+            if keys.is_empty() {
+                break;
+            }
+            let port = target.port().to_string();
+            let mut migrate = vec!["MIGRATE", "127.0.0.1", &port, "", "0", "5000", "KEYS"];
+            migrate.extend(keys);
+            source.cli(&migrate);
+        }
+        for node in [target, source].into_iter().chain(self.nodes.iter()) {
+            node.cli(&["CLUSTER", "SETSLOT", &slot, "NODE", &target_id]);
+        }
+    }
+}
