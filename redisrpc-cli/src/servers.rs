@@ -124,7 +124,7 @@ pub(crate) async fn inspect(options: &Options, queue: &str) -> Outcome {
     }
     let reply_queues = scan(
         &mut redis,
-        &format!("{}*", layout::glob_escape(&layout::reply_queue(queue, ""))),
+        &format!("{}*", layout::glob_escape(&layout::reply_prefix(queue))),
         Some("list"),
     )
     .await?;

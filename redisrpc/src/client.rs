@@ -187,7 +187,7 @@ impl Pending<'_> {
         let local_end = started + timeout + REPLY_GRACE;
         // The store's clock is known after the first call; learning it counts
         // against the timeout like everything else.
-        let now = match tokio::time::timeout_at(local_end, client.backend.now()).await {
+        let now = match tokio::time::timeout_at(local_end, client.backend.now(&client.queue)).await {
             Ok(now) => now?,
             Err(_) => return Err(client.timeout_error(self.method, timeout, true)),
         };

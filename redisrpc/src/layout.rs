@@ -57,9 +57,17 @@ pub const LEGACY_CLOCK_KEY: &str = "__state__:clock";
 /// queues, fixed by the protocol.
 const REPLY_INFIX: &str = ":rpc:";
 
-/// A reply queue of `queue`: `<queue>:rpc:<random>`.
+/// What every reply queue of `queue` starts with: `<queue>:rpc:`.
+pub fn reply_prefix(queue: &str) -> String {
+    format!("{queue}{REPLY_INFIX}")
+}
+
+/// A reply queue of `queue`: `<queue>:rpc:{<what queue hashes>}<random>`.
+/// The hash tag keeps it in the queue's cluster slot, so an at-least-once
+/// server releases a request and pushes its reply in one script. (Peers
+/// name theirs `<queue>:rpc:<random>`, which servers also take.)
 pub fn reply_queue(queue: &str, random: &str) -> String {
-    format!("{queue}{REPLY_INFIX}{random}")
+    format!("{queue}{REPLY_INFIX}{{{}}}{random}", hashed_part(queue))
 }
 
 /// The pub/sub channel on which callers of `queue` announce the calls they
@@ -228,8 +236,13 @@ mod tests {
                 deliveries(queue),
             ] {
                 assert_eq!(hashed_part(&key), slot, "{key}");
-                assert!(!key.starts_with(&reply_queue(queue, "")), "{key} is no reply queue");
+                assert!(!key.starts_with(&reply_prefix(queue)), "{key} is no reply queue");
             }
+            assert_eq!(
+                hashed_part(&reply_queue(queue, "X7")),
+                slot,
+                "a reply queue shares its queue's slot"
+            );
         }
         assert_eq!(held("calc", "i1"), "__rpc__:{calc}:held:calc:i1");
     }
@@ -242,7 +255,8 @@ mod tests {
 
     #[test]
     fn names_follow_the_protocol() {
-        assert_eq!(reply_queue("calc", "X7Y2US0A"), "calc:rpc:X7Y2US0A");
+        assert_eq!(reply_queue("calc", "X7Y2US0A"), "calc:rpc:{calc}X7Y2US0A");
+        assert_eq!(reply_queue("{robot}.arm", "X7"), "{robot}.arm:rpc:{robot}X7");
         assert_eq!(update_channel("robot.arm"), "__state__:robot.arm");
         assert_eq!(document("robot"), "robot");
     }

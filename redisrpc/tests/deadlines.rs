@@ -107,7 +107,7 @@ common::backend_tests! {
     async fn a_request_past_its_deadline_is_never_started(backend: SharedBackend) {
         let record = Arc::new(Record::default());
         let (handle, running) = start(Server::new(backend.clone(), "late", service(record.clone())));
-        let now = backend.now().await.unwrap().as_millis() as u64;
+        let now = backend.now("late").await.unwrap().as_millis() as u64;
         let past = format!(r#"{{"function_call":{{"name":"note","args":["past"]}},"response_queue":"late:rpc:1","deadline":{}}}"#, now - 1);
         let future = format!(r#"{{"function_call":{{"name":"note","args":["future"]}},"response_queue":"late:rpc:2","deadline":{}}}"#, now + 60_000);
         assert_eq!(raw_call(&backend, "late", &past, "late:rpc:1", Duration::from_millis(500)).await, None, "no reply");

@@ -70,7 +70,10 @@ impl RedisCluster {
             }
             if Instant::now() >= deadline {
                 let logs: Vec<String> = self.nodes.iter().map(RedisServer::log).collect();
-                panic!("the cluster did not form within {FORM_TIMEOUT:?}; the nodes' logs:\n{}", logs.join("\n---\n"));
+                panic!(
+                    "the cluster did not form within {FORM_TIMEOUT:?}; the nodes' logs:\n{}",
+                    logs.join("\n---\n")
+                );
             }
             thread::sleep(Duration::from_millis(50));
         }
@@ -107,8 +110,13 @@ impl RedisCluster {
                 }
             });
             if owns {
-                let port = fields[1].split(['@', ',']).next().and_then(|addr| addr.rsplit(':').next());
-                let port: u16 = port.and_then(|p| p.parse().ok()).expect("CLUSTER NODES lists ip:port@bus");
+                let port = fields[1]
+                    .split(['@', ','])
+                    .next()
+                    .and_then(|addr| addr.rsplit(':').next());
+                let port: u16 = port
+                    .and_then(|p| p.parse().ok())
+                    .expect("CLUSTER NODES lists ip:port@bus");
                 return self
                     .nodes
                     .iter()

@@ -29,13 +29,18 @@ pub struct RedisSentinel {
 
 impl RedisSentinel {
     /// Starts the master, the replica and the sentinel, and returns once
-    /// the replica is in sync and the sentinel knows both. Returns `None`
+    /// the replica is in sync. (The sentinel learns of the replica within
+    /// 10 s; [`failover`](Self::failover) waits for that.) Returns `None`
     /// (after a `SKIPPED` line) when the server binary is missing; panics,
     /// with the logs, when the setup is not ready within 30 s.
     pub fn start() -> Option<RedisSentinel> {
-        let master = RedisServer::start()?;
+        // No delay before a replica's sync (the default waits 5 s for more
+        // replicas to join it); either server may become the master.
+        let quick_sync = ["--repl-diskless-sync-delay", "0"];
+        let master = RedisServer::start_with(&quick_sync)?;
         let master_port = master.port().to_string();
-        let replica = RedisServer::start_with(&["--replicaof", "127.0.0.1", &master_port])?;
+        let replica =
+            RedisServer::start_with(&["--replicaof", "127.0.0.1", &master_port, quick_sync[0], quick_sync[1]])?;
         let sentinel = RedisServer::start_configured(Some(""), &["--sentinel"])?;
         sentinel.cli(&["SENTINEL", "MONITOR", MASTER_NAME, "127.0.0.1", &master_port, "1"]);
         for (option, value) in [("down-after-milliseconds", "1000"), ("failover-timeout", "5000")] {
@@ -45,9 +50,10 @@ impl RedisSentinel {
             servers: [master, replica],
             sentinel,
         };
-        setup.wait_for("the replica to sync and the sentinel to see it", |setup| {
-            let synced = setup.servers[1].cli(&["INFO", "replication"]).contains("master_link_status:up");
-            synced && setup.sentinel.cli(&["SENTINEL", "REPLICAS", MASTER_NAME]).contains("127.0.0.1")
+        setup.wait_for("the replica to sync", |setup| {
+            setup.servers[1]
+                .cli(&["INFO", "replication"])
+                .contains("master_link_status:up")
         });
         Some(setup)
     }
@@ -92,6 +98,7 @@ impl RedisSentinel {
     /// has become its replica. Returns the new master's port.
     pub fn failover(&self) -> u16 {
         let old = self.master_port();
+        self.wait_until_the_sentinel_knows_the_replica();
         self.sentinel.cli(&["SENTINEL", "FAILOVER", MASTER_NAME]);
         let new = self.wait_for_new_master(old);
         self.wait_for("the old master to follow the new one", |setup| {
@@ -114,6 +121,17 @@ impl RedisSentinel {
                     .is_some_and(|server| server.cli(&["ROLE"]).starts_with("master"))
         });
         self.master_port()
+    }
+
+    /// Waits until the sentinel has found the replica (it asks the master
+    /// every 10 s), without which it cannot fail over.
+    pub fn wait_until_the_sentinel_knows_the_replica(&self) {
+        self.wait_for("the sentinel to find the replica", |setup| {
+            setup
+                .sentinel
+                .cli(&["SENTINEL", "REPLICAS", MASTER_NAME])
+                .contains("127.0.0.1")
+        });
     }
 
     fn wait_for(&self, what: &str, ready: impl Fn(&RedisSentinel) -> bool) {

@@ -28,7 +28,7 @@ use async_trait::async_trait;
 pub use self::delivery::{HeldKeys, HeldReply, Taken};
 pub use self::document::{Commit, CommitOutcome, HashFields, Notification, PubSubEvent, StoredDoc, Subscription};
 pub use self::memory::Memory;
-pub use self::redis::{Redis, RedisOptions, TlsIdentity};
+pub use self::redis::{Deployment, Redis, RedisOptions, TlsIdentity};
 use crate::Result;
 
 /// How long a key has left to live, as Redis `PTTL` reports it.
@@ -137,8 +137,10 @@ pub trait Backend: sealed::Sealed + Send + Sync + std::fmt::Debug + 'static {
     /// it (Redis `TIME`), which every process sharing the store agrees on
     /// whatever their own clocks say. The Redis backend learns its offset to
     /// the server's clock once and refreshes it in the background, so this
-    /// seldom costs a round trip.
-    async fn now(&self) -> Result<Duration>;
+    /// seldom costs a round trip. On a cluster each node has a clock of its
+    /// own: this is the clock of the node that holds `key` (the queue whose
+    /// deadlines are being set or checked).
+    async fn now(&self, key: &str) -> Result<Duration>;
 
     /// At-least-once delivery (see [`delivery`]): moves up to `max`
     /// requests from the head of `keys.queue` to the tail of `keys.held`,

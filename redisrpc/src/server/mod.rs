@@ -641,7 +641,7 @@ impl Context {
         let Some(deadline) = deadline else {
             return Some(None);
         };
-        let now = match self.backend.now().await {
+        let now = match self.backend.now(&self.queue).await {
             Ok(now) => now,
             Err(error) => {
                 // Without the store's clock nothing can be told: run it, as a

@@ -22,13 +22,18 @@
 //! }
 //! ```
 //!
-//! Each body becomes two tests, `memory::<name>` and `redis::<name>`, each on
-//! a multi-threaded runtime with two workers. The memory case runs on a fresh
+//! Each body becomes four tests, `memory::<name>`, `redis::<name>`,
+//! `cluster::<name>` and `sentinel::<name>`, each on a multi-threaded runtime
+//! with two workers. The memory case runs on a fresh
 //! [`Memory`](redisrpc::backend::Memory) store. The redis case starts a
 //! private `redis-server` (see [`redisrpc_testkit::RedisServer`]) that lives
-//! until the body returns; it is ignored, and counted so in the summary, when
-//! no `redis-server` was installed when the tests were built. Filter with `cargo test memory::` or
-//! `cargo test redis::`.
+//! until the body returns; the cluster case a private three-master cluster
+//! ([`redisrpc_testkit::RedisCluster`]), reached by a `redis+cluster://` URL;
+//! the sentinel case a master, its replica and a sentinel
+//! ([`redisrpc_testkit::RedisSentinel`]), reached by a `redis+sentinel://`
+//! URL. They are ignored, and counted so in the summary, when no
+//! `redis-server` was installed when the tests were built. Filter with
+//! `cargo test memory::`, `redis::`, `cluster::` or `sentinel::`.
 //!
 //! Tests that need more than one backend handle, or the server itself (to
 //! connect twice, restart it, read its log), call [`memory_backend`] and
@@ -76,6 +81,28 @@ pub(crate) async fn redis_backend() -> Option<(RedisServer, SharedBackend)> {
         .unwrap_or_else(|err| panic!("cannot connect to {}: {err}\n{}", server.url(), server.log()))
         .into_backend();
     Some((server, backend))
+}
+
+/// A private three-master cluster and a backend connected to it through a
+/// `redis+cluster://` URL; `None` when `redis-server` is not installed.
+pub(crate) async fn cluster_backend() -> Option<(redisrpc_testkit::RedisCluster, SharedBackend)> {
+    let cluster = redisrpc_testkit::RedisCluster::start()?;
+    let backend = Redis::connect(&cluster.url())
+        .await
+        .unwrap_or_else(|err| panic!("cannot connect to {}: {err}", cluster.url()))
+        .into_backend();
+    Some((cluster, backend))
+}
+
+/// A private master, replica and sentinel, and a backend connected through
+/// a `redis+sentinel://` URL; `None` when `redis-server` is not installed.
+pub(crate) async fn sentinel_backend() -> Option<(redisrpc_testkit::RedisSentinel, SharedBackend)> {
+    let setup = redisrpc_testkit::RedisSentinel::start()?;
+    let backend = Redis::connect(&setup.url())
+        .await
+        .unwrap_or_else(|err| panic!("cannot connect to {}: {err}", setup.url()))
+        .into_backend();
+    Some((setup, backend))
 }
 
 /// A connection of the test's own to `server`, for the commands an operator
@@ -153,6 +180,34 @@ macro_rules! backend_tests {
                     };
                     $crate::common::Outcome::check(super::$name(backend).await);
                     drop(server);
+                }
+            )*
+        }
+
+        mod cluster {
+            $(
+                #[::redisrpc_testkit::needs(redis)]
+                #[::tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $name() {
+                    let Some((cluster, backend)) = $crate::common::cluster_backend().await else {
+                        return;
+                    };
+                    $crate::common::Outcome::check(super::$name(backend).await);
+                    drop(cluster);
+                }
+            )*
+        }
+
+        mod sentinel {
+            $(
+                #[::redisrpc_testkit::needs(redis)]
+                #[::tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $name() {
+                    let Some((setup, backend)) = $crate::common::sentinel_backend().await else {
+                        return;
+                    };
+                    $crate::common::Outcome::check(super::$name(backend).await);
+                    drop(setup);
                 }
             )*
         }

@@ -313,7 +313,7 @@ impl Backend for Memory {
         Ok(())
     }
 
-    async fn now(&self) -> Result<Duration> {
+    async fn now(&self, _key: &str) -> Result<Duration> {
         // One process, one clock.
         Ok(std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)

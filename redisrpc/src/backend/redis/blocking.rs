@@ -7,12 +7,16 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
-use redis::aio::{ConnectionManager, MultiplexedConnection};
-use redis::{AsyncConnectionConfig, Client, ErrorKind, RedisError, RedisResult, ServerErrorKind};
+use std::collections::HashMap;
+
+use redis::aio::MultiplexedConnection;
+use redis::{AsyncConnectionConfig, ErrorKind, RedisError, RedisResult, ServerErrorKind};
 use tokio::runtime::Handle;
 use tokio::sync::Notify;
 use tokio::task::{JoinError, JoinHandle};
 
+use super::shared::Shared;
+use super::topology::{Node, Redirect, Topology, redirect_of};
 use super::{map_error, millis_ceil};
 use crate::backoff::Backoff;
 use crate::{Error, Result};
@@ -32,12 +36,19 @@ const UNBLOCK_ATTEMPTS: u32 = 20;
 /// down, within this long.
 const UNINTERRUPTIBLE_SLICE: Duration = Duration::from_millis(250);
 
+/// How many times one pop follows `MOVED` or `ASK` to another cluster node
+/// before it reports the redirect as an error (the slot is moving faster
+/// than it can follow; the caller retries later).
+const MAX_REDIRECTS: usize = 5;
+
 /// A connection used only for `BLPOP`, one pop at a time.
 pub(super) struct Dedicated {
     conn: MultiplexedConnection,
     /// Its `CLIENT ID`, for `CLIENT UNBLOCK`. `None` when the ACL user may
     /// not run `CLIENT ID`.
     id: Option<i64>,
+    /// The server it is connected to (`host:port`).
+    node: String,
 }
 
 /// What a pop task hands back: its connection, and the pop's result.
@@ -56,8 +67,8 @@ pub(super) enum Pop {
     MoveTo { to: String, then: redis::Cmd },
 }
 
-/// Opens a dedicated connection and learns its `CLIENT ID`.
-pub(super) async fn connect(client: &Client, connect_timeout: Duration) -> RedisResult<Dedicated> {
+/// Opens a dedicated connection to `node` and learns its `CLIENT ID`.
+pub(super) async fn connect(node: &Node, connect_timeout: Duration) -> RedisResult<Dedicated> {
     let config = AsyncConnectionConfig::new()
         .set_connection_timeout(Some(connect_timeout))
         // No response timeout: the crate's default (500 ms) would abandon a
@@ -65,7 +76,10 @@ pub(super) async fn connect(client: &Client, connect_timeout: Duration) -> Redis
         // swallow the next element pushed to its list. Redis enforces the
         // pop's own timeout.
         .set_response_timeout(None);
-    let mut conn = client.get_multiplexed_async_connection_with_config(&config).await?;
+    let mut conn = node
+        .client
+        .get_multiplexed_async_connection_with_config(&config)
+        .await?;
     let id = match redis::cmd("CLIENT").arg("ID").query_async::<i64>(&mut conn).await {
         Ok(id) => Some(id),
         // An ACL user without CLIENT can still pop; its cancelled pops just
@@ -73,20 +87,25 @@ pub(super) async fn connect(client: &Client, connect_timeout: Duration) -> Redis
         Err(e) if e.kind() == ErrorKind::Server(ServerErrorKind::NoPerm) => None,
         Err(e) => return Err(e),
     };
-    Ok(Dedicated { conn, id })
+    Ok(Dedicated {
+        conn,
+        id,
+        node: node.id.clone(),
+    })
 }
 
 /// The dedicated connections of one [`super::Redis`], and the pops on them.
 pub(super) struct Blocking {
-    client: Client,
-    /// The shared connection, for `CLIENT UNBLOCK` and putting elements back:
-    /// both must work while the dedicated connection is busy.
-    manager: ConnectionManager,
-    connect_timeout: Duration,
+    /// Which node each pop waits on.
+    topology: Arc<Topology>,
+    /// The shared connection, for putting elements back (and, on one
+    /// server, `CLIENT UNBLOCK`): it must work while the dedicated
+    /// connection is busy.
+    manager: Shared,
     max_idle: usize,
-    /// Idle connections, most recently used last. A plain mutex: it is held
-    /// only to push or pop one element, never across an `.await`.
-    idle: Mutex<Vec<Dedicated>>,
+    /// Idle connections by node, most recently used last. A plain mutex: it
+    /// is held only to push or pop one element, never across an `.await`.
+    idle: Mutex<HashMap<String, Vec<Dedicated>>>,
     /// How many cleanups of abandoned pops are still running, and a signal
     /// for when that count drops to zero (see [`Blocking::settle`]).
     abandoned: AtomicUsize,
@@ -94,25 +113,19 @@ pub(super) struct Blocking {
 }
 
 impl Blocking {
-    pub(super) fn new(
-        client: Client,
-        manager: ConnectionManager,
-        connect_timeout: Duration,
-        max_idle: usize,
-    ) -> Blocking {
+    pub(super) fn new(topology: Arc<Topology>, manager: Shared, max_idle: usize) -> Blocking {
         Blocking {
-            client,
+            topology,
             manager,
-            connect_timeout,
             max_idle,
-            idle: Mutex::new(Vec::new()),
+            idle: Mutex::default(),
             abandoned: AtomicUsize::new(0),
             all_settled: Notify::new(),
         }
     }
 
     pub(super) fn idle_count(&self) -> usize {
-        self.idle_list().len()
+        self.idle_list().values().map(Vec::len).sum()
     }
 
     /// Waits until every cleanup of an abandoned pop has finished, so that
@@ -135,12 +148,13 @@ impl Blocking {
     /// it) when the pool is full.
     pub(super) fn put(&self, conn: Dedicated) {
         let mut idle = self.idle_list();
-        if idle.len() < self.max_idle {
-            idle.push(conn);
+        let of_node = idle.entry(conn.node.clone()).or_default();
+        if of_node.len() < self.max_idle {
+            of_node.push(conn);
         }
     }
 
-    fn idle_list(&self) -> std::sync::MutexGuard<'_, Vec<Dedicated>> {
+    fn idle_list(&self) -> std::sync::MutexGuard<'_, HashMap<String, Vec<Dedicated>>> {
         // The list stays consistent even if a holder panicked: every
         // critical section is a single push, pop or len.
         self.idle.lock().unwrap_or_else(PoisonError::into_inner)
@@ -175,45 +189,91 @@ impl Blocking {
         self.blocking(key, pop, timeout).await
     }
 
+    /// Pops on the node that holds `key`, following `MOVED` and `ASK` on a
+    /// cluster.
     async fn blocking(self: &Arc<Self>, key: &str, pop: Pop, timeout: Option<Duration>) -> Result<Vec<Vec<u8>>> {
+        let mut node = self.topology.node_for(key).await?;
+        let mut asking = false;
+        for _ in 0..MAX_REDIRECTS {
+            match self.blocking_on(&node, key, &pop, timeout, asking).await {
+                Err(error) => match redirect_of(&error) {
+                    Some(Redirect::Moved(to)) => {
+                        self.topology.moved(key, &to);
+                        node = self.topology.node_by_id(&to)?;
+                        asking = false;
+                    }
+                    Some(Redirect::Ask(to)) => {
+                        node = self.topology.node_by_id(&to)?;
+                        asking = true;
+                    }
+                    None => {
+                        self.topology.failed(&node.id, &error);
+                        return Err(map_error(error));
+                    }
+                },
+                Ok(popped) => return Ok(popped),
+            }
+        }
+        Err(Error::Connection {
+            source: format!("`{key}` moved between cluster nodes more than {MAX_REDIRECTS} times during one pop")
+                .into(),
+        })
+    }
+
+    /// One pop on `node`; a redirect comes back as the error it is.
+    async fn blocking_on(
+        self: &Arc<Self>,
+        node: &Node,
+        key: &str,
+        pop: &Pop,
+        timeout: Option<Duration>,
+        asking: bool,
+    ) -> RedisResult<Vec<Vec<u8>>> {
         // The cleanup of a cancelled pop is spawned from a destructor, which
         // may run outside the runtime's context: remember the runtime now.
         let runtime = Handle::try_current()
-            .map_err(|_| Error::Config("the Redis backend must run inside a Tokio runtime".into()))?;
-        let pooled = self.idle_list().pop();
+            .map_err(|_| RedisError::from((ErrorKind::Client, "the Redis backend must run inside a Tokio runtime")))?;
+        let pooled = self.idle_of(&node.id);
         let from_pool = pooled.is_some();
         let conn = match pooled {
             Some(conn) => conn,
-            None => self.connect().await?,
+            None => self.connect(node).await?,
         };
         if conn.id.is_none() {
-            return self.pop_in_slices(&runtime, conn, key, &pop, timeout).await;
+            return self
+                .pop_in_slices(&runtime, conn, node, key, pop, timeout, asking)
+                .await;
         }
         let seconds = timeout_arg(timeout);
-        match self.pop_on(&runtime, conn, key, &pop, &seconds).await {
+        match self.pop_on(&runtime, conn, key, pop, &seconds, asking).await {
             // An idle connection can have died unnoticed (server restart,
             // idle timeout). That is not the caller's problem: pop again on
             // a fresh connection, which fails too if the server is down.
             Err(e) if from_pool && e.is_connection_dropped() => {
-                let conn = self.connect().await?;
-                self.pop_on(&runtime, conn, key, &pop, &seconds)
-                    .await
-                    .map_err(map_error)
+                let conn = self.connect(node).await?;
+                self.pop_on(&runtime, conn, key, pop, &seconds, asking).await
             }
-            result => result.map_err(map_error),
+            result => result,
         }
+    }
+
+    fn idle_of(&self, node: &str) -> Option<Dedicated> {
+        self.idle_list().get_mut(node).and_then(Vec::pop)
     }
 
     /// A pop on a connection that cannot be unblocked, as successive pops of
     /// at most [`UNINTERRUPTIBLE_SLICE`] until `timeout`.
+    #[allow(clippy::too_many_arguments)]
     async fn pop_in_slices(
         self: &Arc<Self>,
         runtime: &Handle,
         conn: Dedicated,
+        node: &Node,
         key: &str,
         pop: &Pop,
         timeout: Option<Duration>,
-    ) -> Result<Vec<Vec<u8>>> {
+        asking: bool,
+    ) -> RedisResult<Vec<Vec<u8>>> {
         let end = timeout.map(|timeout| tokio::time::Instant::now() + timeout);
         let mut conn = Some(conn);
         loop {
@@ -226,22 +286,21 @@ impl Blocking {
             if slice.is_zero() {
                 return Ok(Vec::new());
             }
-            let this = match conn.take().or_else(|| self.idle_list().pop()) {
+            let this = match conn.take().or_else(|| self.idle_of(&node.id)) {
                 Some(conn) => conn,
-                None => self.connect().await?,
+                None => self.connect(node).await?,
             };
             let popped = self
-                .pop_on(runtime, this, key, pop, &timeout_arg(Some(slice)))
-                .await
-                .map_err(map_error)?;
+                .pop_on(runtime, this, key, pop, &timeout_arg(Some(slice)), asking)
+                .await?;
             if !popped.is_empty() {
                 return Ok(popped);
             }
         }
     }
 
-    async fn connect(&self) -> Result<Dedicated> {
-        connect(&self.client, self.connect_timeout).await.map_err(map_error)
+    async fn connect(&self, node: &Node) -> RedisResult<Dedicated> {
+        connect(node, self.topology.connect_timeout()).await
     }
 
     /// Runs one `BLPOP` on `conn` in its own task, so that the pop can be
@@ -253,9 +312,10 @@ impl Blocking {
         key: &str,
         pop: &Pop,
         seconds: &str,
+        asking: bool,
     ) -> RedisResult<Vec<Vec<u8>>> {
-        let id = conn.id;
-        let task = runtime.spawn(run_pop(conn, key.to_owned(), pop.clone(), seconds.to_owned()));
+        let id = conn.id.map(|id| (id, conn.node.clone()));
+        let task = runtime.spawn(run_pop(conn, key.to_owned(), pop.clone(), seconds.to_owned(), asking));
         let mut guard = PendingPop {
             task: Some(task),
             blocking: Arc::clone(self),
@@ -286,7 +346,7 @@ impl Blocking {
         mut task: JoinHandle<PopOutcome>,
         key: String,
         pop: Pop,
-        id: Option<i64>,
+        id: Option<(i64, String)>,
     ) {
         match self.unblock_and_join(&mut task, id).await {
             Ok((conn, Ok(values))) if values.is_empty() => self.put(conn),
@@ -334,16 +394,12 @@ impl Blocking {
     async fn unblock_and_join(
         &self,
         task: &mut JoinHandle<PopOutcome>,
-        id: Option<i64>,
+        id: Option<(i64, String)>,
     ) -> std::result::Result<PopOutcome, JoinError> {
-        if let Some(id) = id {
+        if let Some((id, node)) = id {
             let mut pause = Backoff::new(Duration::from_millis(5), Duration::from_millis(500));
             for _ in 0..UNBLOCK_ATTEMPTS {
-                let unblocked = redis::cmd("CLIENT")
-                    .arg("UNBLOCK")
-                    .arg(id)
-                    .query_async::<i64>(&mut self.manager.clone())
-                    .await;
+                let unblocked = self.unblock(id, &node).await;
                 match unblocked {
                     Ok(0) => {
                         if let Ok(outcome) = tokio::time::timeout(pause.next_pause(), &mut *task).await {
@@ -363,6 +419,25 @@ impl Blocking {
     }
 }
 
+impl Blocking {
+    /// `CLIENT UNBLOCK id` on `node`, the server of the connection: over the
+    /// shared connection on one server, else over the node's control
+    /// connection (the shared one may be on another node by now).
+    async fn unblock(&self, id: i64, node: &str) -> RedisResult<i64> {
+        let mut unblock = redis::cmd("CLIENT");
+        unblock.arg("UNBLOCK").arg(id);
+        if let Shared::Single(manager) = &self.manager {
+            return unblock.query_async(&mut manager.clone()).await;
+        }
+        let mut control = self.topology.control(node).await?;
+        let unblocked = unblock.query_async(&mut control).await;
+        if unblocked.is_err() {
+            self.topology.drop_control(node).await;
+        }
+        unblocked
+    }
+}
+
 /// Cancels a pop's task properly if dropped before the pop completed.
 struct PendingPop {
     /// `None` once the pop has completed and been handled.
@@ -371,7 +446,7 @@ struct PendingPop {
     runtime: Handle,
     key: String,
     pop: Pop,
-    id: Option<i64>,
+    id: Option<(i64, String)>,
 }
 
 impl Drop for PendingPop {
@@ -382,7 +457,7 @@ impl Drop for PendingPop {
             let blocking = Arc::clone(&self.blocking);
             let key = std::mem::take(&mut self.key);
             let pop = self.pop.clone();
-            let id = self.id;
+            let id = self.id.take();
             blocking.abandoned.fetch_add(1, Ordering::SeqCst);
             self.runtime.spawn(async move {
                 let counted = Abandoned(Arc::clone(&blocking));
@@ -406,7 +481,11 @@ impl Drop for Abandoned {
 }
 
 /// The body of a pop task.
-async fn run_pop(mut conn: Dedicated, key: String, pop: Pop, seconds: String) -> PopOutcome {
+/// `asking` sends `ASKING` first, for a key a cluster is moving to this node.
+async fn run_pop(mut conn: Dedicated, key: String, pop: Pop, seconds: String, asking: bool) -> PopOutcome {
+    if asking && let Err(error) = redis::cmd("ASKING").query_async::<()>(&mut conn.conn).await {
+        return (conn, Err(error));
+    }
     let max = match pop {
         Pop::Head { max } => max,
         Pop::MoveTo { to, then } => {
@@ -418,6 +497,10 @@ async fn run_pop(mut conn: Dedicated, key: String, pop: Pop, seconds: String) ->
                 .arg("RIGHT")
                 .arg(&seconds)
                 .ignore();
+            if asking {
+                // ASKING holds for one command: the script needs it again.
+                pipe.cmd("ASKING").ignore();
+            }
             pipe.add_command(then);
             let reply = pipe
                 .query_async::<(Vec<Vec<u8>>,)>(&mut conn.conn)

@@ -11,9 +11,8 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use redis::aio::ConnectionManager;
-
 use super::map_error;
+use super::shared::Shared;
 use crate::Result;
 
 /// How old a learned offset may get before it is learned again.
@@ -34,15 +33,16 @@ struct Learned {
 }
 
 impl Clock {
-    /// The Redis server's time since the Unix epoch.
-    pub(super) async fn now(self: &Arc<Self>, manager: &ConnectionManager) -> Result<Duration> {
+    /// The time since the Unix epoch of the server that owns `slot` (the
+    /// one server, the master, or the cluster node).
+    pub(super) async fn now(self: &Arc<Self>, manager: &Shared, slot: u16) -> Result<Duration> {
         let learned = *self.learned.lock().unwrap_or_else(PoisonError::into_inner);
         let offset_us = match learned {
             Some(learned) => {
                 if learned.at.elapsed() > REFRESH_AFTER && !self.refreshing.swap(true, Ordering::SeqCst) {
                     let (clock, manager) = (Arc::clone(self), manager.clone());
                     tokio::spawn(async move {
-                        if let Err(error) = clock.learn(&manager).await {
+                        if let Err(error) = clock.learn(&manager, slot).await {
                             tracing::debug!(%error, "cannot refresh the Redis clock offset");
                         }
                         clock.refreshing.store(false, Ordering::SeqCst);
@@ -50,18 +50,17 @@ impl Clock {
                 }
                 learned.offset_us
             }
-            None => self.learn(manager).await?,
+            None => self.learn(manager, slot).await?,
         };
         Ok(shift(local_now_us(), offset_us))
     }
 
     /// Asks `TIME` and records the offset; returns it.
-    async fn learn(&self, manager: &ConnectionManager) -> Result<i64> {
+    async fn learn(&self, manager: &Shared, slot: u16) -> Result<i64> {
         let before = local_now_us();
-        let (seconds, micros): (i64, i64) = redis::cmd("TIME")
-            .query_async(&mut manager.clone())
-            .await
-            .map_err(map_error)?;
+        let time = manager.on_slot(&redis::cmd("TIME"), slot).await.map_err(map_error)?;
+        let (seconds, micros): (i64, i64) =
+            redis::from_redis_value(time).map_err(|e| crate::Error::Command { source: e.into() })?;
         let after = local_now_us();
         let redis_us = seconds.saturating_mul(1_000_000).saturating_add(micros);
         let midpoint = before / 2 + after / 2;

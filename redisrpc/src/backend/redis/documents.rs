@@ -10,7 +10,7 @@
 
 use std::sync::LazyLock;
 
-use redis::aio::ConnectionManager;
+use super::shared::Shared;
 use redis::{Script, Value};
 use tokio::sync::OnceCell;
 
@@ -122,19 +122,22 @@ pub(super) struct LayoutCheck {
 }
 
 impl LayoutCheck {
-    async fn ensure(&self, manager: &ConnectionManager) -> Result<()> {
+    async fn ensure(&self, manager: &Shared) -> Result<()> {
         self.checked.get_or_try_init(|| check_layout(manager)).await.map(drop)
     }
 }
 
 /// Records [`layout::LAYOUT_VERSION`] on a server that holds no shared
 /// state yet, and refuses one that holds another layout.
-async fn check_layout(manager: &ConnectionManager) -> Result<()> {
+async fn check_layout(manager: &Shared) -> Result<()> {
     let expected = layout::LAYOUT_VERSION.to_string();
-    let (recorded, legacy): (Option<String>, bool) = redis::pipe()
-        .cmd("GET")
+    // Two commands, not a pipeline: on a cluster the keys are in two slots.
+    let recorded: Option<String> = redis::cmd("GET")
         .arg(layout::LAYOUT_KEY)
-        .cmd("EXISTS")
+        .query_async(&mut manager.clone())
+        .await
+        .map_err(map_error)?;
+    let legacy: bool = redis::cmd("EXISTS")
         .arg(layout::LEGACY_CLOCK_KEY)
         .query_async(&mut manager.clone())
         .await
@@ -162,7 +165,7 @@ async fn check_layout(manager: &ConnectionManager) -> Result<()> {
     }
 }
 
-pub(super) async fn doc_get(manager: &ConnectionManager, layout: &LayoutCheck, key: &str) -> Result<Option<StoredDoc>> {
+pub(super) async fn doc_get(manager: &Shared, layout: &LayoutCheck, key: &str) -> Result<Option<StoredDoc>> {
     layout.ensure(manager).await?;
     let reply: Vec<Value> = READ
         .key(layout::document(key))
@@ -184,7 +187,7 @@ pub(super) async fn doc_get(manager: &ConnectionManager, layout: &LayoutCheck, k
     }
 }
 
-pub(super) async fn hash_get_all(manager: &ConnectionManager, key: &str) -> Result<HashFields> {
+pub(super) async fn hash_get_all(manager: &Shared, key: &str) -> Result<HashFields> {
     redis::cmd("HGETALL")
         .arg(key)
         .query_async(&mut manager.clone())
@@ -192,11 +195,7 @@ pub(super) async fn hash_get_all(manager: &ConnectionManager, key: &str) -> Resu
         .map_err(map_error)
 }
 
-pub(super) async fn doc_commit(
-    manager: &ConnectionManager,
-    layout: &LayoutCheck,
-    commit: &Commit,
-) -> Result<CommitOutcome> {
+pub(super) async fn doc_commit(manager: &Shared, layout: &LayoutCheck, commit: &Commit) -> Result<CommitOutcome> {
     layout.ensure(manager).await?;
     let publish = commit.publish.clone().unwrap_or_default();
     let mut args = CommitArgs::new();

@@ -8,10 +8,9 @@
 use std::sync::{Arc, LazyLock};
 use std::time::Duration;
 
-use redis::aio::ConnectionManager;
-
 use super::blocking::Blocking;
-use super::{expire_millis, map_error};
+use super::shared::Shared;
+use super::{expire_millis, map_error, slot};
 use crate::Result;
 use crate::backend::{HeldKeys, HeldReply, Taken};
 
@@ -71,7 +70,7 @@ return moved
 
 pub(super) async fn take(
     blocking: &Arc<Blocking>,
-    manager: &ConnectionManager,
+    manager: &Shared,
     keys: &HeldKeys,
     max: usize,
     timeout: Option<Duration>,
@@ -101,12 +100,33 @@ pub(super) async fn take(
     Ok(taken)
 }
 
+/// Releases `request` with its reply in one script; on a cluster where the
+/// reply queue lives in another slot than the held list (a peer's client
+/// names its reply queues without our hash tag), the reply is pushed first
+/// and the request released after. A server that dies in between has
+/// replied and still holds the request, which then runs again: at least
+/// once.
 pub(super) async fn release(
-    manager: &ConnectionManager,
+    manager: &Shared,
+    cluster: bool,
     keys: &HeldKeys,
     request: &[u8],
-    reply: Option<HeldReply<'_>>,
+    mut reply: Option<HeldReply<'_>>,
 ) -> Result<()> {
+    if cluster && let Some(elsewhere) = reply.take_if(|reply| slot::of(reply.queue) != slot::of(&keys.held)) {
+        static RPUSH_EXPIRE: LazyLock<redis::Script> = LazyLock::new(|| {
+            redis::Script::new(
+                "redis.call('RPUSH', KEYS[1], ARGV[1])\nredis.call('PEXPIRE', KEYS[1], ARGV[2])\nreturn 1",
+            )
+        });
+        RPUSH_EXPIRE
+            .key(elsewhere.queue)
+            .arg(elsewhere.reply)
+            .arg(expire_millis(elsewhere.ttl))
+            .invoke_async::<()>(&mut manager.clone())
+            .await
+            .map_err(map_error)?;
+    }
     let mut invocation = RELEASE.key(&keys.held);
     invocation.key(&keys.deliveries).arg(request);
     if let Some(reply) = reply {
@@ -121,7 +141,7 @@ pub(super) async fn release(
         .map_err(map_error)
 }
 
-pub(super) async fn requeue(manager: &ConnectionManager, keys: &HeldKeys, only_if_dead: bool) -> Result<Option<usize>> {
+pub(super) async fn requeue(manager: &Shared, keys: &HeldKeys, only_if_dead: bool) -> Result<Option<usize>> {
     let moved: i64 = REQUEUE
         .key(&keys.queue)
         .key(&keys.held)

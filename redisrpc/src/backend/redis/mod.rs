@@ -47,21 +47,30 @@
 
 mod blocking;
 mod clock;
+mod deployment;
 mod documents;
 mod held;
+mod sentinel;
+mod shared;
+mod slot;
 mod subscription;
+mod topology;
 
+use std::collections::HashMap;
 use std::fmt;
-use std::sync::{Arc, LazyLock};
+use std::sync::{Arc, LazyLock, Mutex, PoisonError};
 use std::time::Duration;
 
 use async_trait::async_trait;
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 use redis::io::tcp::TcpSettings;
-use redis::{Client, ConnectionAddr, ErrorKind, FromRedisValue, IntoConnectionInfo, RedisError};
+use redis::{Client, ConnectionAddr, ConnectionInfo, ErrorKind, FromRedisValue, IntoConnectionInfo, RedisError};
 
 use self::blocking::Blocking;
+pub use self::deployment::Deployment;
 use self::documents::LayoutCheck;
+use self::shared::Shared;
+use self::topology::{Cluster, Kind, Node, NodeFactory, Topology};
 use super::{Backend, Commit, CommitOutcome, HashFields, HeldKeys, HeldReply, StoredDoc, Subscription, Taken, Ttl};
 use crate::{Error, Result};
 
@@ -192,16 +201,18 @@ pub struct Redis {
 
 struct Inner {
     /// The shared, auto-reconnecting connection for non-blocking commands.
-    /// Cloning it is cheap and every clone uses the same socket.
-    manager: ConnectionManager,
+    /// Cloning it is cheap and every clone uses the same socket (one per
+    /// node of a cluster).
+    manager: Shared,
     /// The dedicated `BLPOP` connections.
     blocking: Arc<Blocking>,
-    /// For the shared state's pub/sub connections, one per subscription.
-    client: Client,
+    /// Which server each dedicated, control and pub/sub connection goes to.
+    topology: Arc<Topology>,
     /// The shared state's Lua script, once loaded.
     layout: LayoutCheck,
-    /// The server's clock, for deadlines.
-    clock: Arc<clock::Clock>,
+    /// The servers' clocks, for deadlines: one per server (per slot on a
+    /// cluster, per master through Sentinel).
+    clocks: Mutex<HashMap<String, Arc<clock::Clock>>>,
     /// Where we are connected, without credentials, for `Debug`.
     server: String,
     options: RedisOptions,
@@ -241,44 +252,106 @@ impl Redis {
     /// refused password or a failed TLS handshake give [`Error::Connection`].
     /// Needs a Tokio runtime.
     pub async fn connect_with(url: &str, options: RedisOptions) -> Result<Redis> {
-        let info = url
-            .into_connection_info()
-            .map_err(|e| Error::Config(format!("invalid Redis URL: {e}")))?;
-        let server = format!("{}/{}", info.addr(), info.redis_settings().db());
-        if matches!(info.addr(), ConnectionAddr::TcpTls { .. }) {
-            ensure_crypto_provider();
-        }
-        let info = info.set_tcp_settings(tcp_settings());
-        let client = if options.tls_root_certificate.is_some() || options.tls_client_identity.is_some() {
-            let certificates = redis::TlsCertificates {
-                client_tls: options
-                    .tls_client_identity
-                    .clone()
-                    .map(|identity| redis::ClientTlsConfig {
-                        client_cert: identity.certificate,
-                        client_key: identity.key,
-                    }),
-                root_cert: options.tls_root_certificate.clone(),
-            };
-            Client::build_with_tls(info, certificates)
-        } else {
-            Client::open(info)
-        }
-        .map_err(connect_error)?;
+        Redis::connect_to(Deployment::parse(url)?, options).await
+    }
 
-        // The first dedicated connection is made before the shared one, and
-        // without retries, so a wrong address or password fails within
-        // `connect_timeout` instead of after the manager's reconnect backoff.
-        let first = blocking::connect(&client, options.connect_timeout)
-            .await
-            .map_err(connect_error)?;
+    /// Connects with a `redis` crate client's address, credentials and
+    /// TLS settings, for setups the URLs do not cover.
+    pub async fn from_client(client: &Client, options: RedisOptions) -> Result<Redis> {
+        Redis::connect_to(Deployment::Single(client.get_connection_info().clone()), options).await
+    }
 
-        let config = ConnectionManagerConfig::new()
-            .set_connection_timeout(Some(options.connect_timeout))
-            .set_response_timeout(options.command_timeout);
-        let manager = ConnectionManager::new_with_config(client.clone(), config)
-            .await
-            .map_err(connect_error)?;
+    /// Connects to `deployment`: one server, a cluster, or the master the
+    /// sentinels name (see [`Deployment`]); errors as
+    /// [`connect_with`](Redis::connect_with).
+    pub async fn connect_to(deployment: Deployment, options: RedisOptions) -> Result<Redis> {
+        let server = format!("{deployment:?}");
+        let tls = |info: &ConnectionInfo| matches!(info.addr(), ConnectionAddr::TcpTls { .. });
+        let (topology, manager) = match deployment {
+            Deployment::Single(info) => {
+                if tls(&info) {
+                    ensure_crypto_provider();
+                }
+                let id = info.addr().to_string();
+                let factory = NodeFactory::new(info.clone(), options.clone());
+                let info = info.set_tcp_settings(tcp_settings());
+                let client = client_for(info, &options).map_err(connect_error)?;
+                let config = ConnectionManagerConfig::new()
+                    .set_connection_timeout(Some(options.connect_timeout))
+                    .set_response_timeout(options.command_timeout);
+                let manager = ConnectionManager::new_with_config(client.clone(), config)
+                    .await
+                    .map_err(connect_error)?;
+                (
+                    Topology::new(Kind::Single(Node { id, client }), factory),
+                    Shared::Single(manager),
+                )
+            }
+            Deployment::Cluster { seeds } => {
+                let Some(first) = seeds.first().cloned() else {
+                    return Err(Error::Config("a cluster needs at least one seed node".into()));
+                };
+                if tls(&first) {
+                    ensure_crypto_provider();
+                }
+                let factory = NodeFactory::new(first, options.clone());
+                let nodes = seeds
+                    .iter()
+                    .map(|seed| factory.node_at(&seed.addr().to_string()))
+                    .collect::<Result<Vec<_>>>()?;
+                let mut builder = redis::cluster::ClusterClientBuilder::new(seeds)
+                    .connection_timeout(options.connect_timeout)
+                    .tcp_settings(tcp_settings());
+                // Equal, so that a command that timed out is not sent again
+                // (the crate resends one whose reply is late, while the
+                // overall time is not up): it may have run.
+                if let Some(timeout) = options.command_timeout {
+                    builder = builder
+                        .response_timeout(timeout)
+                        .overall_response_timeout(Some(timeout));
+                }
+                if let Some(certificates) = certificates(&options) {
+                    builder = builder.certs(certificates);
+                }
+                let client = builder.build().map_err(connect_error)?;
+                let cluster = client.get_async_connection().await.map_err(connect_error)?;
+                (
+                    Topology::new(Kind::Cluster(Cluster::new(nodes)), factory),
+                    Shared::Cluster(cluster),
+                )
+            }
+            Deployment::Sentinel {
+                sentinels,
+                master_name,
+                master,
+                tls,
+            } => {
+                if tls {
+                    ensure_crypto_provider();
+                }
+                let addr = if tls {
+                    ConnectionAddr::TcpTls {
+                        host: String::new(),
+                        port: 0,
+                        insecure: false,
+                        tls_params: None,
+                    }
+                } else {
+                    ConnectionAddr::Tcp(String::new(), 0)
+                };
+                let template = addr
+                    .into_connection_info()
+                    .map_err(connect_error)?
+                    .set_redis_settings(master);
+                let factory = NodeFactory::new(template, options.clone());
+                let follower = sentinel::Follower::connect(sentinels, master_name, factory.clone()).await?;
+                (
+                    Topology::new(Kind::Sentinel(Arc::clone(&follower)), factory),
+                    Shared::Sentinel(follower),
+                )
+            }
+        };
+        let topology = Arc::new(topology);
         // Connecting does not check that commands are allowed: without a
         // needed password Redis only refuses the first command, with NOAUTH.
         redis::cmd("PING")
@@ -287,23 +360,33 @@ impl Redis {
             .map_err(connect_error)?;
 
         let blocking = Arc::new(Blocking::new(
-            client.clone(),
+            Arc::clone(&topology),
             manager.clone(),
-            options.connect_timeout,
             options.max_idle_blocking_connections,
         ));
-        blocking.put(first);
         Ok(Redis {
             inner: Arc::new(Inner {
                 manager,
                 blocking,
-                client,
+                topology,
                 layout: LayoutCheck::default(),
-                clock: Arc::default(),
+                clocks: Mutex::default(),
                 server,
                 options,
             }),
         })
+    }
+
+    /// The clock of the server that holds `key`, and the slot to ask.
+    fn clock(&self, key: &str) -> (Arc<clock::Clock>, u16) {
+        let slot = slot::of(key);
+        let name = match &self.inner.topology.kind {
+            Kind::Single(_) => String::new(),
+            Kind::Cluster(_) => slot.to_string(),
+            Kind::Sentinel(follower) => follower.master().node.id,
+        };
+        let mut clocks = self.inner.clocks.lock().unwrap_or_else(PoisonError::into_inner);
+        (Arc::clone(clocks.entry(name).or_default()), slot)
     }
 
     /// Runs one non-blocking command over the shared connection.
@@ -423,8 +506,9 @@ impl Backend for Redis {
             .map(drop)
     }
 
-    async fn now(&self) -> Result<Duration> {
-        self.inner.clock.now(&self.inner.manager).await
+    async fn now(&self, key: &str) -> Result<Duration> {
+        let (clock, slot) = self.clock(key);
+        clock.now(&self.inner.manager, slot).await
     }
 
     async fn take_held(&self, keys: &HeldKeys, max: usize, timeout: Option<Duration>) -> Result<Vec<Taken>> {
@@ -432,7 +516,14 @@ impl Backend for Redis {
     }
 
     async fn release_held(&self, keys: &HeldKeys, request: &[u8], reply: Option<HeldReply<'_>>) -> Result<()> {
-        held::release(&self.inner.manager, keys, request, reply).await
+        held::release(
+            &self.inner.manager,
+            self.inner.topology.is_cluster(),
+            keys,
+            request,
+            reply,
+        )
+        .await
     }
 
     async fn requeue_held(&self, keys: &HeldKeys, only_if_dead: bool) -> Result<Option<usize>> {
@@ -472,7 +563,7 @@ impl Backend for Redis {
             ping_interval: options.subscription_ping_interval.max(Duration::from_millis(10)),
             ping_timeout: options.command_timeout.unwrap_or(options.connect_timeout),
         };
-        subscription::subscribe(&self.inner.client, timing, channels, patterns).await
+        subscription::subscribe(Arc::clone(&self.inner.topology), timing, channels, patterns).await
     }
 
     async fn del(&self, key: &str) -> Result<bool> {
@@ -497,6 +588,31 @@ pub(super) fn map_error(e: RedisError) -> Error {
         ErrorKind::InvalidClientConfig => Error::Config(e.to_string()),
         _ => Error::Connection { source: e.into() },
     }
+}
+
+/// A client for `info`, with the TLS certificates of `options` when it has
+/// any.
+fn client_for(info: ConnectionInfo, options: &RedisOptions) -> redis::RedisResult<Client> {
+    match certificates(options) {
+        Some(certificates) => Client::build_with_tls(info, certificates),
+        None => Client::open(info),
+    }
+}
+
+fn certificates(options: &RedisOptions) -> Option<redis::TlsCertificates> {
+    if options.tls_root_certificate.is_none() && options.tls_client_identity.is_none() {
+        return None;
+    }
+    Some(redis::TlsCertificates {
+        client_tls: options
+            .tls_client_identity
+            .clone()
+            .map(|identity| redis::ClientTlsConfig {
+                client_cert: identity.certificate,
+                client_key: identity.key,
+            }),
+        root_cert: options.tls_root_certificate.clone(),
+    })
 }
 
 /// Maps an error while connecting: anything but a bad setting means the

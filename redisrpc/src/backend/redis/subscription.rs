@@ -1,16 +1,20 @@
 //! The shared state's pub/sub on Redis: a connection per subscription, kept
 //! by a task that resubscribes by itself after a drop, notices a silent
 //! peer with a periodic `PING`, and never buffers without limit for a slow
-//! subscriber.
+//! subscriber. Each connection, and each reconnection, goes where the
+//! topology says: the one server, the current master, or the next node of
+//! a cluster (whose classic pub/sub reaches every node).
 
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use futures::StreamExt;
-use redis::{Client, Value};
+use redis::Value;
 use tokio::sync::mpsc::error::TrySendError;
 use tokio::sync::{mpsc, oneshot};
 
 use super::map_error;
+use super::topology::Topology;
 use crate::backend::{PubSubEvent, Subscription};
 use crate::backoff::Backoff;
 use crate::{Error, Result};
@@ -43,7 +47,7 @@ pub(super) struct Timing {
 /// Subscribes on a pub/sub connection of its own, kept by a task that
 /// reconnects and resubscribes until the [`Subscription`] is dropped.
 pub(super) async fn subscribe(
-    client: &Client,
+    topology: Arc<Topology>,
     timing: Timing,
     channels: &[String],
     patterns: &[String],
@@ -51,7 +55,7 @@ pub(super) async fn subscribe(
     let (events, receiver) = mpsc::channel(EVENT_BUFFER);
     let (ready, first) = oneshot::channel();
     let listener = Listener {
-        client: client.clone(),
+        topology,
         timing,
         channels: channels.to_vec(),
         patterns: patterns.to_vec(),
@@ -68,7 +72,7 @@ pub(super) async fn subscribe(
 }
 
 struct Listener {
-    client: Client,
+    topology: Arc<Topology>,
     timing: Timing,
     channels: Vec<String>,
     patterns: Vec<String>,
@@ -135,7 +139,7 @@ impl Listener {
 
     async fn connect(&self) -> Result<redis::aio::PubSub> {
         let connect = async {
-            let mut pubsub = self.client.get_async_pubsub().await?;
+            let mut pubsub = self.topology.pubsub_client().get_async_pubsub().await?;
             if !self.channels.is_empty() {
                 pubsub.subscribe(&self.channels).await?;
             }
