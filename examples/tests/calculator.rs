@@ -5,7 +5,7 @@ mod support;
 
 use std::process::Command;
 
-use redisrpc_testkit::RedisServer;
+use redisrpc_testkit::{RedisCluster, RedisServer};
 use serde_json::json;
 use support::{ServerProcess, raw_call, run};
 
@@ -73,6 +73,22 @@ fn calc_server_and_calc_client_talk_over_redis() {
         "the server survives garbage"
     );
 
+    let status = server.interrupt();
+    assert!(status.success(), "calc-server exits cleanly on SIGINT: {status}");
+}
+
+#[test]
+#[redisrpc_testkit::needs(redis)]
+fn calc_server_and_calc_client_talk_over_a_cluster_from_one_seed() {
+    let Some(cluster) = RedisCluster::start() else { return };
+    // A seed that does not own `calc`: both follow the cluster's redirects.
+    let owner = cluster.owner_of(cluster.slot_of("calc"));
+    let seed = &cluster.nodes()[(owner + 1) % 3];
+    let url = format!("redis+cluster://127.0.0.1:{}", seed.port());
+    let server = ServerProcess::start(env!("CARGO_BIN_EXE_calc-server"), &url, "calc");
+    let output = run(Command::new(env!("CARGO_BIN_EXE_calc-client")).args(["--redis", &url]));
+    assert!(output.status.success(), "calc-client failed");
+    assert!(String::from_utf8_lossy(&output.stdout).contains("all checks passed"));
     let status = server.interrupt();
     assert!(status.success(), "calc-server exits cleanly on SIGINT: {status}");
 }

@@ -1,9 +1,9 @@
-//! `robot-state` runs embedded in one process, and over Redis as a
-//! publisher and a subscriber in two.
+//! `robot-state` runs embedded in one process, and over Redis (one server,
+//! or a cluster) as a publisher and a subscriber in two.
 
 use std::process::{Command, Output};
 
-use redisrpc_testkit::RedisServer;
+use redisrpc_testkit::{RedisCluster, RedisServer};
 
 fn robot_state(args: &[&str]) -> std::process::Child {
     Command::new(env!("CARGO_BIN_EXE_robot-state"))
@@ -48,9 +48,21 @@ fn runs_embedded_in_one_process() {
 #[redisrpc_testkit::needs(redis)]
 fn runs_over_redis_in_two_processes() {
     let Some(redis) = RedisServer::start() else { return };
-    let url = redis.url();
-    let publisher = robot_state(&["publish", "--redis", &url, "--seconds", "3"]);
-    let subscriber = robot_state(&["subscribe", "--redis", &url, "--seconds", "2"]);
+    publish_and_follow(&redis.url());
+}
+
+#[test]
+#[redisrpc_testkit::needs(redis)]
+fn runs_over_a_cluster_in_two_processes() {
+    let Some(cluster) = RedisCluster::start() else { return };
+    publish_and_follow(&cluster.url());
+}
+
+/// `robot-state publish` and `subscribe` at `url`: the subscriber sees the
+/// arm move.
+fn publish_and_follow(url: &str) {
+    let publisher = robot_state(&["publish", "--redis", url, "--seconds", "3"]);
+    let subscriber = robot_state(&["subscribe", "--redis", url, "--seconds", "2"]);
     let stdout = success(subscriber.wait_with_output().unwrap(), "subscribe");
     let published = success(publisher.wait_with_output().unwrap(), "publish");
     assert!(published.contains("published"), "{published}");

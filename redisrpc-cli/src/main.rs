@@ -197,16 +197,9 @@ impl Options {
         }
     }
 
-    /// A plain connection, for looking at keys.
-    pub(crate) async fn connection(&self) -> Outcome<redis::aio::MultiplexedConnection> {
-        let client = redis::Client::open(self.redis.as_str())
-            .map_err(|e| failure::Failure::new(failure::USAGE, format!("bad Redis URL: {e}")))?;
-        match tokio::time::timeout(self.timeout, client.get_multiplexed_async_connection()).await {
-            Ok(connection) => Ok(connection?),
-            Err(_) => Err(failure::Failure::new(
-                failure::CONNECTION,
-                format!("no answer from {} within {:?}", self.redis, self.timeout),
-            )),
-        }
+    /// A connection for looking at keys, routed as the library routes its
+    /// own (to the node of each key on a cluster).
+    pub(crate) async fn connection(&self) -> Outcome<redisrpc::backend::RedisConnection> {
+        Ok(self.backend().await?.connection())
     }
 }

@@ -7,7 +7,7 @@ use std::collections::BTreeMap;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use redis::AsyncCommands;
-use redis::aio::MultiplexedConnection;
+use redisrpc::backend::{Redis, RedisConnection};
 use redisrpc::layout;
 use serde_json::{Value, json};
 
@@ -19,10 +19,11 @@ type Record = BTreeMap<String, String>;
 
 /// `redisrpc services`.
 pub(crate) async fn services(options: &Options) -> Outcome {
-    let mut redis = options.connection().await?;
-    let live = live_servers(&mut redis).await?;
+    let backend = options.backend().await?;
+    let mut redis = backend.connection();
+    let live = live_servers(&backend).await?;
     let mut unserved = Vec::new();
-    for queue in scan(&mut redis, "*", Some("list")).await? {
+    for queue in backend.scan("*", Some("list")).await? {
         if is_ours(&queue) || live.contains_key(&queue) {
             continue;
         }
@@ -109,7 +110,8 @@ pub(crate) async fn services(options: &Options) -> Outcome {
 
 /// `redisrpc inspect QUEUE`.
 pub(crate) async fn inspect(options: &Options, queue: &str) -> Outcome {
-    let mut redis = options.connection().await?;
+    let backend = options.backend().await?;
+    let mut redis = backend.connection();
     let waiting: usize = redis.llen(queue).await?;
     let oldest: Option<Vec<u8>> = redis.lindex(queue, 0).await?;
     let oldest = oldest.map(|request| describe_request(&request));
@@ -122,12 +124,12 @@ pub(crate) async fn inspect(options: &Options, queue: &str) -> Outcome {
         let alive = !record.is_empty();
         servers.push(json!({"instance": instance, "alive": alive, "held": held + taking, "record": record}));
     }
-    let reply_queues = scan(
-        &mut redis,
-        &format!("{}*", layout::glob_escape(&layout::reply_prefix(queue))),
-        Some("list"),
-    )
-    .await?;
+    let reply_queues = backend
+        .scan(
+            &format!("{}*", layout::glob_escape(&layout::reply_prefix(queue))),
+            Some("list"),
+        )
+        .await?;
     let report = json!({
         "queue": queue, "waiting": waiting, "oldest": oldest,
         "reply_queues_waiting": reply_queues.len(), "servers": servers,
@@ -178,7 +180,7 @@ pub(crate) async fn inspect(options: &Options, queue: &str) -> Outcome {
 
 /// Whether `queue` has a server with a liveness record, which means a
 /// redisrpc server that answers `rpc.describe`.
-pub(crate) async fn any_alive(redis: &mut MultiplexedConnection, queue: &str) -> Outcome<bool> {
+pub(crate) async fn any_alive(redis: &mut RedisConnection, queue: &str) -> Outcome<bool> {
     let instances: Vec<String> = redis.hkeys(layout::servers(queue)).await?;
     for instance in instances {
         let alive: bool = redis.exists(layout::liveness(queue, &instance)).await?;
@@ -190,9 +192,13 @@ pub(crate) async fn any_alive(redis: &mut MultiplexedConnection, queue: &str) ->
 }
 
 /// Every live server's record, by queue.
-async fn live_servers(redis: &mut MultiplexedConnection) -> Outcome<BTreeMap<String, Vec<Record>>> {
+async fn live_servers(backend: &Redis) -> Outcome<BTreeMap<String, Vec<Record>>> {
+    let mut redis = backend.connection();
     let mut live: BTreeMap<String, Vec<Record>> = BTreeMap::new();
-    for registry in scan(redis, &format!("{}*:servers:*", layout::RPC_PREFIX), Some("hash")).await? {
+    for registry in backend
+        .scan(&format!("{}*:servers:*", layout::RPC_PREFIX), Some("hash"))
+        .await?
+    {
         let Some((_, queue)) = registry.split_once(":servers:") else {
             continue;
         };
@@ -208,28 +214,6 @@ async fn live_servers(redis: &mut MultiplexedConnection) -> Outcome<BTreeMap<Str
         }
     }
     Ok(live)
-}
-
-/// The keys matching `pattern`, of `kind` when given, by `SCAN`.
-async fn scan(redis: &mut MultiplexedConnection, pattern: &str, kind: Option<&str>) -> Outcome<Vec<String>> {
-    let mut keys = Vec::new();
-    let mut cursor: u64 = 0;
-    loop {
-        let mut command = redis::cmd("SCAN");
-        command.arg(cursor).arg("MATCH").arg(pattern).arg("COUNT").arg(1000);
-        if let Some(kind) = kind {
-            command.arg("TYPE").arg(kind);
-        }
-        let (next, batch): (u64, Vec<String>) = command.query_async(redis).await?;
-        keys.extend(batch);
-        if next == 0 {
-            break;
-        }
-        cursor = next;
-    }
-    keys.sort();
-    keys.dedup();
-    Ok(keys)
 }
 
 /// Keys of the project's own, which are no service queues.

@@ -141,33 +141,17 @@ pub(crate) async fn run(options: &Options, command: StateCommand) -> Outcome {
 
 /// `state ls`: the hashes that are documents (fields `json` and `version`).
 async fn ls(options: &Options, prefix: Option<&str>) -> Outcome {
-    let mut redis = options.connection().await?;
-    let pattern = format!("{}*", prefix.unwrap_or(""));
+    let backend = options.backend().await?;
+    let mut redis = backend.connection();
+    let pattern = format!("{}*", layout::glob_escape(prefix.unwrap_or("")));
     let mut documents = Vec::new();
-    let mut cursor: u64 = 0;
-    loop {
-        let (next, batch): (u64, Vec<String>) = redis::cmd("SCAN")
-            .arg(cursor)
-            .arg("MATCH")
-            .arg(&pattern)
-            .arg("COUNT")
-            .arg(1000)
-            .arg("TYPE")
-            .arg("hash")
-            .query_async(&mut redis)
-            .await?;
-        for key in batch {
-            if key.starts_with(layout::STATE_PREFIX) || key.starts_with(layout::RPC_PREFIX) {
-                continue;
-            }
-            if redis.hexists(&key, "json").await? {
-                documents.push(key);
-            }
+    for key in backend.scan(&pattern, Some("hash")).await? {
+        if key.starts_with(layout::STATE_PREFIX) || key.starts_with(layout::RPC_PREFIX) {
+            continue;
         }
-        if next == 0 {
-            break;
+        if redis.hexists(&key, "json").await? {
+            documents.push(key);
         }
-        cursor = next;
     }
     documents.sort();
     documents.dedup();

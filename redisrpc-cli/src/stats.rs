@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
 use redis::AsyncCommands;
-use redis::aio::MultiplexedConnection;
+use redisrpc::backend::RedisConnection;
 use redisrpc::layout;
 use redisrpc::metrics::{BUCKETS, bucket_ceiling};
 use serde_json::{Value, json};
@@ -166,7 +166,7 @@ fn print(options: &Options, methods: &BTreeMap<String, Figures>, interval: Optio
 }
 
 /// The figures in every live server's record of `queue`.
-async fn snapshot(redis: &mut MultiplexedConnection, queue: &str) -> Outcome<Snapshot> {
+async fn snapshot(redis: &mut RedisConnection, queue: &str) -> Outcome<Snapshot> {
     let mut snapshot = Snapshot::new();
     let instances: Vec<String> = redis.hkeys(layout::servers(queue)).await?;
     for instance in instances {

@@ -11,8 +11,25 @@ use redisrpc::state::State;
 use redisrpc::{Delivery, Server, ServerHandle};
 use redisrpc_examples::{calc, inventory, robot};
 use redisrpc_interop_tests::{Peer, redis_for};
-use redisrpc_testkit::RedisServer;
+use redisrpc_testkit::{RedisCluster, RedisServer};
 use serde_json::{Value, json};
+
+/// Where the command and the servers connect: one server, or a cluster.
+trait Target {
+    fn url(&self) -> String;
+}
+
+impl Target for RedisServer {
+    fn url(&self) -> String {
+        RedisServer::url(self)
+    }
+}
+
+impl Target for RedisCluster {
+    fn url(&self) -> String {
+        RedisCluster::url(self)
+    }
+}
 
 /// Our servers of `calc` and `inventory` (at least once), on a runtime
 /// that lives as long as this value.
@@ -22,7 +39,7 @@ struct Servers {
 }
 
 impl Servers {
-    fn start(redis: &RedisServer) -> Servers {
+    fn start(redis: &impl Target) -> Servers {
         let runtime = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(1)
             .enable_all()
@@ -61,7 +78,7 @@ impl Drop for Servers {
 }
 
 /// Runs `redisrpc` with `args` against `redis`, feeding `stdin`.
-fn redisrpc_with(redis: &RedisServer, args: &[&str], stdin: &str) -> Output {
+fn redisrpc_with(redis: &impl Target, args: &[&str], stdin: &str) -> Output {
     let mut child = Command::new(env!("CARGO_BIN_EXE_redisrpc"))
         .args(args)
         .env("REDISRPC_URL", redis.url())
@@ -81,12 +98,12 @@ fn redisrpc_with(redis: &RedisServer, args: &[&str], stdin: &str) -> Output {
     output
 }
 
-fn redisrpc(redis: &RedisServer, args: &[&str]) -> Output {
+fn redisrpc(redis: &impl Target, args: &[&str]) -> Output {
     redisrpc_with(redis, args, "")
 }
 
 /// The command's stdout, which it must have printed with exit code 0.
-fn ok(redis: &RedisServer, args: &[&str]) -> String {
+fn ok(redis: &impl Target, args: &[&str]) -> String {
     let output = redisrpc(redis, args);
     assert_eq!(output.status.code(), Some(0), "redisrpc {args:?}");
     String::from_utf8(output.stdout).unwrap()
@@ -458,4 +475,32 @@ fn stats_merges_the_figures_of_every_server() {
         .unwrap();
     let rate = val["calls_per_second"].as_f64().unwrap();
     assert!(rate > 5.0, "{rate} calls/s of val: {watched}");
+}
+
+#[test]
+#[redisrpc_testkit::needs(redis)]
+fn the_command_works_on_a_cluster() {
+    let Some(cluster) = RedisCluster::start() else { return };
+    let _servers = Servers::start(&cluster);
+    assert_eq!(json_of(&ok(&cluster, &["call", "calc", "add", "5"])), json!(5.0));
+    let services = json_of(&ok(&cluster, &["--json", "services"]));
+    let queues: Vec<&Value> = services.as_array().unwrap().iter().map(|s| &s["queue"]).collect();
+    assert_eq!(queues, [&json!("calc"), &json!("inventory")], "{services}");
+    let inspected = json_of(&ok(&cluster, &["--json", "inspect", "inventory"]));
+    assert_eq!(inspected["servers"][0]["alive"], json!(true), "{inspected}");
+    // Documents on every node are listed.
+    for document in ["robot", "arm", "camera", "gripper"] {
+        ok(&cluster, &["state", "set", &format!("{document}.on"), "true"]);
+    }
+    assert_eq!(
+        json_of(&ok(&cluster, &["--json", "state", "ls"])),
+        json!(["arm", "camera", "gripper", "robot"])
+    );
+    let slots: std::collections::BTreeSet<usize> = ["robot", "arm", "camera", "gripper"]
+        .iter()
+        .map(|document| cluster.owner_of(cluster.slot_of(document)))
+        .collect();
+    assert!(slots.len() > 1, "the documents live on more than one node");
+    let stats = json_of(&ok(&cluster, &["--json", "stats", "calc"]));
+    assert!(stats.is_array(), "{stats}");
 }

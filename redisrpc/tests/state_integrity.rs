@@ -4,22 +4,15 @@
 
 mod common;
 
-use redisrpc::backend::{Commit, SharedBackend};
+use redisrpc::backend::SharedBackend;
 use redisrpc::state::{NdArray, State};
 use serde_json::{Value, json};
 
-/// Writes a hash at `key` as another program would, without a document:
-/// a commit that writes no document still writes its hashes.
+/// Writes a hash at `key` as another program would, without a document.
 async fn foreign_hash(backend: &SharedBackend, key: &str, fields: &[(&str, &[u8])]) {
-    let commit = Commit {
-        key: "scratch".into(),
-        hashes: vec![(
-            key.into(),
-            fields.iter().map(|(f, v)| ((*f).to_owned(), v.to_vec())).collect(),
-        )],
-        ..Commit::default()
-    };
-    backend.doc_commit(&commit).await.unwrap();
+    for (field, value) in fields {
+        backend.hash_set(key, field, value).await.unwrap();
+    }
 }
 
 fn marker(key: &str) -> Value {

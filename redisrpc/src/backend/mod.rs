@@ -28,7 +28,7 @@ use async_trait::async_trait;
 pub use self::delivery::{HeldKeys, HeldReply, Taken};
 pub use self::document::{Commit, CommitOutcome, HashFields, Notification, PubSubEvent, StoredDoc, Subscription};
 pub use self::memory::Memory;
-pub use self::redis::{Deployment, Redis, RedisOptions, TlsIdentity};
+pub use self::redis::{Deployment, Redis, RedisConnection, RedisOptions, TlsIdentity};
 use crate::Result;
 
 /// How long a key has left to live, as Redis `PTTL` reports it.

@@ -45,6 +45,7 @@
 //! instead would close the connection, and an element that Redis had already
 //! sent on it would be lost.
 
+mod admin;
 mod blocking;
 mod clock;
 mod deployment;
@@ -66,6 +67,7 @@ use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 use redis::io::tcp::TcpSettings;
 use redis::{Client, ConnectionAddr, ConnectionInfo, ErrorKind, FromRedisValue, IntoConnectionInfo, RedisError};
 
+pub use self::admin::RedisConnection;
 use self::blocking::Blocking;
 pub use self::deployment::Deployment;
 use self::documents::LayoutCheck;
@@ -364,7 +366,7 @@ impl Redis {
             manager.clone(),
             options.max_idle_blocking_connections,
         ));
-        Ok(Redis {
+        let redis = Redis {
             inner: Arc::new(Inner {
                 manager,
                 blocking,
@@ -374,7 +376,15 @@ impl Redis {
                 server,
                 options,
             }),
-        })
+        };
+        if redis.inner.topology.is_cluster() {
+            // Every master, so that subscriptions can move to any of them,
+            // even from a URL with one seed.
+            for master in redis.masters().await? {
+                redis.inner.topology.node_by_id(&master)?;
+            }
+        }
+        Ok(redis)
     }
 
     /// The clock of the server that holds `key`, and the slot to ask.

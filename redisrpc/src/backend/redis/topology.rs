@@ -148,7 +148,7 @@ pub(super) struct Cluster {
     owners: Mutex<HashMap<u16, String>>,
     /// Nodes by id, as learned.
     nodes: Mutex<HashMap<String, Node>>,
-    /// Which seed the next subscription tries first.
+    /// Which node the next subscription tries first.
     next_seed: AtomicUsize,
 }
 
@@ -237,15 +237,22 @@ impl Topology {
     }
 
     /// A client for a new subscription: any node of a cluster (the next
-    /// one each time, so a subscription leaves a failed node), the master
-    /// otherwise.
+    /// one known each time, so a subscription leaves a failed node), the
+    /// master otherwise.
     pub(super) fn pubsub_client(&self) -> Client {
         match &self.kind {
             Kind::Single(node) => node.client.clone(),
             Kind::Sentinel(follower) => follower.master().node.client,
             Kind::Cluster(cluster) => {
+                // Every node known, seeds and nodes learned since, in turn.
+                let nodes = lock(&cluster.nodes);
+                let mut ids: Vec<&String> = nodes.keys().collect();
+                ids.sort();
                 let next = cluster.next_seed.fetch_add(1, Ordering::Relaxed);
-                cluster.seeds[next % cluster.seeds.len()].client.clone()
+                match ids.get(next % ids.len().max(1)) {
+                    Some(id) => nodes[*id].client.clone(),
+                    None => cluster.seeds[0].client.clone(),
+                }
             }
         }
     }
