@@ -198,7 +198,7 @@ async fn deadlines_hold_between_hosts_whose_clocks_are_an_hour_apart() {
     // A server an hour behind would run a request long past its deadline.
     let behind = dir.path().join("behind");
     let _server = skewed_server(&redis, "-1h", &behind);
-    let redis_now = backend.now().await.unwrap().as_millis() as u64;
+    let redis_now = backend.now("calc").await.unwrap().as_millis() as u64;
     let late = format!(
         r#"{{"function_call":{{"name":"add","args":[100]}},"response_queue":"calc:rpc:LATE","deadline":{}}}"#,
         redis_now - 1_000
