@@ -24,6 +24,12 @@ use crate::{Error, Result};
 /// How often the sentinels are asked while nothing fails.
 const WATCH_INTERVAL: Duration = Duration::from_secs(1);
 
+/// How long a command refused with `READONLY` (so not run) waits for the
+/// sentinels to name a new master, asking every [`LOOK_AGAIN_AFTER`], before
+/// the refusal is reported. A failover takes a few seconds.
+const FOLLOW_PATIENCE: Duration = Duration::from_secs(10);
+const LOOK_AGAIN_AFTER: Duration = Duration::from_millis(100);
+
 /// The master now, and the shared connection to it.
 #[derive(Clone)]
 pub(super) struct Master {
@@ -107,30 +113,43 @@ impl Follower {
         Ok(())
     }
 
-    /// Runs `cmd` (or a pipeline, through `send`) on the master; when the
-    /// server says it is no longer the master, follows the new one and
-    /// runs it there, once. Other connection failures are reported as they
-    /// are, and make the sentinels be asked again.
+    /// Runs a command or a pipeline (`send`) on the master; when the
+    /// server refuses it as no longer the master (`READONLY`), follows the
+    /// new one and runs it there. Other failures are reported as they are
+    /// (a lost connection may have run the command), and make the sentinels
+    /// be asked again.
     pub(super) async fn run<'a, T>(
         self: &Arc<Self>,
         send: impl Fn(ConnectionManager) -> BoxFuture<'a, RedisResult<T>>,
     ) -> RedisResult<T> {
-        let master = self.master();
-        match send(master.manager.clone()).await {
-            // Refused, so it did not run: safe to send again.
-            Err(error) if matches!(error.kind(), redis::ErrorKind::Server(ServerErrorKind::ReadOnly)) => {
-                if self.follow().await.is_ok() && self.master().generation != master.generation {
-                    return send(self.master().manager).await;
+        let mut master = self.master();
+        let patience = tokio::time::Instant::now() + FOLLOW_PATIENCE;
+        loop {
+            match send(master.manager.clone()).await {
+                // Refused, so it did not run: safe to send again, once the
+                // sentinels name the new master (they may still be
+                // promoting it).
+                Err(error) if matches!(error.kind(), redis::ErrorKind::Server(ServerErrorKind::ReadOnly)) => {
+                    if let Err(lookup) = self.follow().await {
+                        tracing::debug!(error = %lookup, "the sentinels named no reachable master yet");
+                    }
+                    let now = self.master();
+                    if now.generation == master.generation {
+                        if tokio::time::Instant::now() >= patience {
+                            return Err(error);
+                        }
+                        tokio::time::sleep(LOOK_AGAIN_AFTER).await;
+                    }
+                    master = now;
                 }
-                Err(error)
-            }
-            Err(error) => {
-                if means_master_moved(&error) {
-                    self.look_again(&master.node.id);
+                Err(error) => {
+                    if means_master_moved(&error) {
+                        self.look_again(&master.node.id);
+                    }
+                    return Err(error);
                 }
-                Err(error)
+                Ok(value) => return Ok(value),
             }
-            Ok(value) => Ok(value),
         }
     }
 }
