@@ -369,6 +369,20 @@ async fn unreachable_server_is_a_connection_error_quickly() {
         .await
         .expect_err("connected to a missing socket");
     assert!(err.is_connection(), "{err:?}");
+
+    for url in [
+        format!("redis+cluster://127.0.0.1:{port}"),
+        format!("redis+sentinel://127.0.0.1:{port}/mymaster"),
+    ] {
+        let start = Instant::now();
+        let err = Redis::connect(&url).await.expect_err("connected to a closed port");
+        assert!(err.is_connection(), "{url}: {err:?}");
+        assert!(
+            start.elapsed() < Duration::from_secs(2),
+            "{url} took {:?}",
+            start.elapsed()
+        );
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -269,6 +269,11 @@ impl Redis {
     pub async fn connect_to(deployment: Deployment, options: RedisOptions) -> Result<Redis> {
         let server = format!("{deployment:?}");
         let tls = |info: &ConnectionInfo| matches!(info.addr(), ConnectionAddr::TcpTls { .. });
+        // On one server, the first dedicated connection is made before the
+        // shared one, and without retries, so a wrong address or password
+        // fails within `connect_timeout` instead of after the manager's
+        // reconnect backoff.
+        let mut first = None;
         let (topology, manager) = match deployment {
             Deployment::Single(info) => {
                 if tls(&info) {
@@ -278,16 +283,19 @@ impl Redis {
                 let factory = NodeFactory::new(info.clone(), options.clone());
                 let info = info.set_tcp_settings(tcp_settings());
                 let client = client_for(info, &options).map_err(connect_error)?;
+                let node = Node { id, client };
+                first = Some(
+                    blocking::connect(&node, options.connect_timeout)
+                        .await
+                        .map_err(connect_error)?,
+                );
                 let config = ConnectionManagerConfig::new()
                     .set_connection_timeout(Some(options.connect_timeout))
                     .set_response_timeout(options.command_timeout);
-                let manager = ConnectionManager::new_with_config(client.clone(), config)
+                let manager = ConnectionManager::new_with_config(node.client.clone(), config)
                     .await
                     .map_err(connect_error)?;
-                (
-                    Topology::new(Kind::Single(Node { id, client }), factory),
-                    Shared::Single(manager),
-                )
+                (Topology::new(Kind::Single(node), factory), Shared::Single(manager))
             }
             Deployment::Cluster { seeds } => {
                 let Some(first) = seeds.first().cloned() else {
@@ -366,6 +374,9 @@ impl Redis {
             manager.clone(),
             options.max_idle_blocking_connections,
         ));
+        if let Some(first) = first {
+            blocking.put(first);
+        }
         let redis = Redis {
             inner: Arc::new(Inner {
                 manager,
