@@ -3,6 +3,7 @@
 //!
 //! * `rpc.rs`: `call` and `describe`, through the library's client;
 //! * `check.rs`: a call's arguments held to the method's description;
+//! * `acl.rs`: least-privilege ACL users, one per role;
 //! * `servers.rs`: `services` and `inspect`, from the servers' liveness
 //!   records and the queues themselves;
 //! * `stats.rs`: per-method rates and latencies, merged over servers;
@@ -11,6 +12,7 @@
 //! * `failure.rs`: errors and the exit codes scripts rely on;
 //! * `words.rs`: command-line words as JSON values and arguments.
 
+mod acl;
 mod check;
 mod failure;
 mod rpc;
@@ -125,6 +127,29 @@ enum Command {
     /// The shared state.
     #[command(subcommand)]
     State(state::StateCommand),
+    /// Print the `ACL SETUSER` line of a least-privilege user for a role
+    /// (Redis 7 or later; on a cluster, run it on every node).
+    ///
+    /// Example: redisrpc acl server calc --user arm-server | redis-cli
+    Acl {
+        /// The role.
+        #[arg(value_enum)]
+        role: acl::RoleName,
+        /// The queue (server, client) or document (state-reader,
+        /// state-writer).
+        name: Option<String>,
+        /// The user's name.
+        #[arg(long)]
+        user: String,
+        /// The user's password; a random one (printed on stderr) when not
+        /// given.
+        #[arg(long)]
+        password: Option<String>,
+        /// A path inside the document that is mirrored on its own
+        /// (state roles; repeat for more).
+        #[arg(long, value_name = "PATH")]
+        mirror: Vec<String>,
+    },
 }
 
 #[tokio::main]
@@ -174,6 +199,13 @@ async fn run(cli: Cli) -> Outcome {
             count,
         } => stats::stats(&options, &queue, watch, interval, count).await,
         Command::State(command) => state::run(&options, command).await,
+        Command::Acl {
+            role,
+            name,
+            user,
+            password,
+            mirror,
+        } => acl::acl(role, name.as_deref(), &user, password.as_deref(), &mirror),
     }
 }
 

@@ -504,3 +504,40 @@ fn the_command_works_on_a_cluster() {
     let stats = json_of(&ok(&cluster, &["--json", "stats", "calc"]));
     assert!(stats.is_array(), "{stats}");
 }
+
+#[test]
+#[redisrpc_testkit::needs(redis)]
+fn acl_prints_lines_redis_cli_applies() {
+    let Some(redis) = RedisServer::start() else { return };
+    let line = ok(
+        &redis,
+        &["acl", "client", "calc", "--user", "calc-client", "--password", "pw"],
+    );
+    let applied = Command::new("redis-cli")
+        .args(["-p", &redis.port().to_string()])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .and_then(|mut cli| {
+            cli.stdin.take().unwrap().write_all(line.as_bytes())?;
+            cli.wait_with_output()
+        })
+        .unwrap();
+    assert_eq!(String::from_utf8_lossy(&applied.stdout).trim(), "OK", "{line}");
+    let dry_run = |args: &[&str]| {
+        let mut command = vec!["ACL", "DRYRUN", "calc-client"];
+        command.extend(args);
+        redis.cli(&command).trim().to_owned()
+    };
+    assert_eq!(dry_run(&["RPUSH", "calc", "request"]), "OK");
+    assert_eq!(dry_run(&["BLPOP", "calc:rpc:{calc}mine", "1"]), "OK");
+    assert!(dry_run(&["RPUSH", "calc:rpc:{calc}theirs", "forged"]).contains("no permissions"));
+    assert!(dry_run(&["LPOP", "calc"]).contains("no permissions"));
+    // A random password when none is given; a role without its name is bad usage.
+    let generated = redisrpc(&redis, &["acl", "operator", "--user", "ops"]);
+    assert!(String::from_utf8_lossy(&generated.stderr).contains("a new password for `ops`"));
+    let (code, stderr) = code_and_stderr(&redisrpc(&redis, &["acl", "server", "--user", "x"]));
+    assert_eq!(code, Some(2), "{stderr}");
+    let (code, stderr) = code_and_stderr(&redisrpc(&redis, &["acl", "state-writer", "robot.arm", "--user", "x"]));
+    assert_eq!(code, Some(2), "{stderr}");
+}

@@ -208,6 +208,7 @@
 //!   queues, documents, binary values, channels), made in one place.
 //! * [`Error`] (`error.rs`): the one error type.
 
+pub mod acl;
 pub mod backend;
 mod backoff;
 mod client;

@@ -109,7 +109,7 @@ impl Mirror {
 
 /// The channels that carry updates of `path`: those of its ancestors and
 /// itself exactly, and patterns for its descendants.
-fn channels(path: &Path) -> (Vec<String>, Vec<String>) {
+pub(crate) fn channels(path: &Path) -> (Vec<String>, Vec<String>) {
     let exact = (0..=path.segments().len())
         .map(|len| layout::update_channel(&path.prefix(len).to_string()))
         .collect();

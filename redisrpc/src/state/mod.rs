@@ -162,6 +162,7 @@ mod store;
 pub use binary::{ArrayError, Dtype, Element, Marshaller, NdArray, NdArrayMarshaller};
 pub use doc::ValueType;
 pub use mirror::Mirror;
+pub(crate) use mirror::channels as mirror_channels;
 pub use number::Operand;
 pub use path::{IntoPath, MAX_KEY_LEN, Path, Segment};
 pub use pubsub::{Event, Update, Updates};
