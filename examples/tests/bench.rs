@@ -5,7 +5,7 @@ mod support;
 
 use std::process::Command;
 
-use redisrpc_testkit::RedisServer;
+use redisrpc_testkit::{RedisCluster, RedisServer};
 use serde_json::Value;
 use support::ServerProcess;
 
@@ -84,4 +84,23 @@ fn bench_measures_the_shared_state_on_both_backends() {
             "{figures}"
         );
     }
+}
+
+#[test]
+#[redisrpc_testkit::needs(redis)]
+fn bench_measures_a_cluster_beside_a_single_node() {
+    let Some(redis) = RedisServer::start() else { return };
+    let Some(cluster) = RedisCluster::start() else { return };
+    let (single, clustered) = (redis.url(), cluster.url());
+    let (stdout, _) = run(&[
+        "--redis", &single, "--redis", &clustered, "--rounds", "2", "--calls", "200", "--concurrency", "4",
+    ]);
+    let figures: Vec<Value> = stdout
+        .lines()
+        .filter(|line| line.starts_with('{'))
+        .map(|line| serde_json::from_str(line).unwrap())
+        .collect();
+    let urls: Vec<&str> = figures.iter().map(|f| f["url"].as_str().unwrap()).collect();
+    assert_eq!(urls, [&*single, &*clustered, &*single, &*clustered], "each in turn, round after round");
+    assert!(figures.iter().all(|f| f["calls_per_second"].as_f64().is_some_and(|x| x > 0.0)));
 }

@@ -18,6 +18,16 @@
 //! cargo run --release -p redisrpc-examples --bin bench -- --suite state --redis redis://127.0.0.1:6379 --calls 100000
 //! ```
 //!
+//! `--redis` may be given more than once, with `--rounds`: the RPC suite
+//! then runs on each URL in turn, round after round, so that a cluster and
+//! a single node (its anchor) are measured side by side on the same busy
+//! machine:
+//!
+//! ```text
+//! cargo run --release -p redisrpc-examples --bin bench -- --redis redis://127.0.0.1:6379 \
+//!     --redis redis+cluster://127.0.0.1:7000 --rounds 3 --concurrency 64 --calls 100000
+//! ```
+//!
 //! `--suite memory` measures a server's memory peak while it decodes one
 //! request of `--calls` numbers (5,000,000 make 10 MB), beside the same
 //! request decoded through `serde_json::Value`, on the embedded backend.
@@ -59,9 +69,13 @@ struct Options {
     /// Which backend to run on; giving --redis implies `redis`.
     #[arg(long, value_enum)]
     backend: Option<BackendKind>,
-    /// Redis URL.
+    /// Redis URL; give it more than once to measure each in turn (the RPC
+    /// suite).
     #[arg(long, value_name = "URL", env = "REDISRPC_URL")]
-    redis: Option<String>,
+    redis: Vec<String>,
+    /// How many times to measure each --redis URL, in turn.
+    #[arg(long, default_value_t = 1)]
+    rounds: usize,
     /// How many calls to make in all.
     #[arg(long, default_value_t = 20_000)]
     calls: usize,
@@ -86,36 +100,56 @@ struct Options {
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let options = Options::parse();
-    let kind = options.backend.unwrap_or(if options.redis.is_some() {
-        BackendKind::Redis
-    } else {
+    let kind = options.backend.unwrap_or(if options.redis.is_empty() {
         BackendKind::Memory
+    } else {
+        BackendKind::Redis
     });
-    let backend: SharedBackend = match kind {
+    let urls: Vec<String> = match (kind, options.redis.is_empty()) {
+        (BackendKind::Memory, _) => vec![String::new()],
+        (BackendKind::Redis, true) => vec!["redis://127.0.0.1:6379".to_owned()],
+        (BackendKind::Redis, false) => options.redis.clone(),
+    };
+    if options.suite != Suite::Rpc && urls.len() > 1 {
+        bail!("several --redis URLs are for the RPC suite");
+    }
+    for _ in 0..options.rounds.max(1) {
+        for url in &urls {
+            let backend = connect(kind, url, &options).await?;
+            match options.suite {
+                Suite::Memory => {
+                    // `--calls` numbers in one request: 5,000,000 make about 10 MB.
+                    let figures = redisrpc_examples::bench_memory::run(options.calls).await?;
+                    println!("{figures}");
+                }
+                Suite::State => {
+                    println!("backend:                     {kind:?}");
+                    let state = redisrpc::state::State::new(backend);
+                    let figures = redisrpc_examples::bench_state::run(&state, options.calls).await?;
+                    let mut json = figures.to_json();
+                    json["backend"] = format!("{kind:?}").to_lowercase().into();
+                    println!("{json}");
+                }
+                Suite::Rpc => rpc(&options, kind, url, backend).await?,
+            }
+        }
+    }
+    Ok(())
+}
+
+async fn connect(kind: BackendKind, url: &str, options: &Options) -> anyhow::Result<SharedBackend> {
+    Ok(match kind {
         BackendKind::Memory if options.no_server => bail!("--no-server needs a Redis backend"),
         BackendKind::Memory => Memory::new().into_backend(),
-        BackendKind::Redis => {
-            let url = options.redis.as_deref().unwrap_or("redis://127.0.0.1:6379");
-            Redis::connect(url)
-                .await
-                .with_context(|| format!("connecting to {url}"))?
-                .into_backend()
-        }
-    };
-    if options.suite == Suite::Memory {
-        // `--calls` numbers in one request: 5,000,000 make about 10 MB.
-        let figures = redisrpc_examples::bench_memory::run(options.calls).await?;
-        println!("{figures}");
-        return Ok(());
-    }
-    if options.suite == Suite::State {
-        println!("backend:                     {kind:?}");
-        let figures = redisrpc_examples::bench_state::run(&redisrpc::state::State::new(backend), options.calls).await?;
-        let mut json = figures.to_json();
-        json["backend"] = format!("{kind:?}").to_lowercase().into();
-        println!("{json}");
-        return Ok(());
-    }
+        BackendKind::Redis => Redis::connect(url)
+            .await
+            .with_context(|| format!("connecting to {url}"))?
+            .into_backend(),
+    })
+}
+
+/// One run of the RPC suite on `backend` (at `url`, for the report).
+async fn rpc(options: &Options, kind: BackendKind, url: &str, backend: SharedBackend) -> anyhow::Result<()> {
     let server = (!options.no_server).then(|| {
         let echo = Methods::new(()).method("add", &["number"], |_, (number,): (f64,)| async move {
             Ok::<_, Infallible>(number)
@@ -155,7 +189,8 @@ async fn main() -> anyhow::Result<()> {
         latencies.max_us(),
     );
     println!(
-        "backend:      {kind:?}{}",
+        "backend:      {kind:?}{}{}",
+        if url.is_empty() { String::new() } else { format!(" {url}") },
         if options.no_server { " (external server)" } else { "" }
     );
     println!(
@@ -174,6 +209,7 @@ async fn main() -> anyhow::Result<()> {
         "{}",
         serde_json::json!({
             "backend": format!("{kind:?}").to_lowercase(),
+            "url": url,
             "calls": latencies.len(),
             "concurrency": options.concurrency,
             "deadlines": !options.no_deadline,
