@@ -93,7 +93,16 @@ fn bench_measures_a_cluster_beside_a_single_node() {
     let Some(cluster) = RedisCluster::start() else { return };
     let (single, clustered) = (redis.url(), cluster.url());
     let (stdout, _) = run(&[
-        "--redis", &single, "--redis", &clustered, "--rounds", "2", "--calls", "200", "--concurrency", "4",
+        "--redis",
+        &single,
+        "--redis",
+        &clustered,
+        "--rounds",
+        "2",
+        "--calls",
+        "200",
+        "--concurrency",
+        "4",
     ]);
     let figures: Vec<Value> = stdout
         .lines()
@@ -101,6 +110,14 @@ fn bench_measures_a_cluster_beside_a_single_node() {
         .map(|line| serde_json::from_str(line).unwrap())
         .collect();
     let urls: Vec<&str> = figures.iter().map(|f| f["url"].as_str().unwrap()).collect();
-    assert_eq!(urls, [&*single, &*clustered, &*single, &*clustered], "each in turn, round after round");
-    assert!(figures.iter().all(|f| f["calls_per_second"].as_f64().is_some_and(|x| x > 0.0)));
+    assert_eq!(
+        urls,
+        [&*single, &*clustered, &*single, &*clustered],
+        "each in turn, round after round"
+    );
+    assert!(
+        figures
+            .iter()
+            .all(|f| f["calls_per_second"].as_f64().is_some_and(|x| x > 0.0))
+    );
 }

@@ -190,7 +190,11 @@ async fn rpc(options: &Options, kind: BackendKind, url: &str, backend: SharedBac
     );
     println!(
         "backend:      {kind:?}{}{}",
-        if url.is_empty() { String::new() } else { format!(" {url}") },
+        if url.is_empty() {
+            String::new()
+        } else {
+            format!(" {url}")
+        },
         if options.no_server { " (external server)" } else { "" }
     );
     println!(

@@ -33,6 +33,17 @@
 //!   its subscriber falls too far behind (see `subscription.rs`; the
 //!   documents' Lua scripts are in `documents.rs`).
 //!
+//! # One server, a cluster, or Sentinel
+//!
+//! The same connections exist whatever the deployment ([`Deployment`]); what
+//! changes is where they go (`topology.rs`). On a cluster the shared
+//! connection is the `redis` crate's cluster client, and each dedicated or
+//! pub/sub connection goes to a node: the one that owns the popped key, or
+//! any, for pub/sub. Through Sentinel, every connection goes to the current
+//! master, and the shared one is replaced when the sentinels name a new one
+//! (`sentinel.rs`; `shared.rs` makes the three kinds of shared connection
+//! one).
+//!
 //! # Cancel safety
 //!
 //! Each `BLPOP` runs in a spawned task that owns its dedicated connection;
@@ -247,7 +258,12 @@ impl Redis {
     ///   against the public web roots, or against
     ///   [`RedisOptions::tls_root_certificate`] when set);
     /// - `unix:///path/redis.sock` or `redis+unix:///path/redis.sock`, with
-    ///   optional `?db=3&user=app&pass=s3cret`.
+    ///   optional `?db=3&user=app&pass=s3cret`;
+    /// - `redis+cluster://[user:password@]host:port[,host:port…]` (or
+    ///   `rediss+cluster://`): a Redis Cluster, from seed nodes;
+    /// - `redis+sentinel://[user:password@]host:port[,host:port…]/MASTER[/DB]`
+    ///   (or `rediss+sentinel://`): the master the sentinels know as
+    ///   `MASTER`, followed through failovers (see [`Deployment::parse`]).
     ///
     /// Connection errors are reported here rather than at the first call:
     /// an unparsable URL gives [`Error::Config`]; an unreachable server, a
