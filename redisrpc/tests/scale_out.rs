@@ -199,12 +199,7 @@ async fn failover_under_load(how: fn(&RedisSentinel)) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 #[redisrpc_testkit::needs(redis)]
 async fn a_sentinel_failover_under_load_resumes_within_ten_seconds() {
-    failover_under_load(|setup| {
-        setup
-            .sentinel()
-            .cli(&["SENTINEL", "FAILOVER", redisrpc_testkit::MASTER_NAME]);
-    })
-    .await;
+    failover_under_load(RedisSentinel::request_failover).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -151,7 +151,13 @@ impl RedisCluster {
             let port = target.port().to_string();
             let mut migrate = vec!["MIGRATE", "127.0.0.1", &port, "", "0", "5000", "KEYS"];
             migrate.extend(keys);
-            source.cli(&migrate);
+            // A busy machine can time a batch out: the keys stay, and go in
+            // the next batch.
+            let reply = source.cli(&migrate);
+            if reply.trim() != "OK" {
+                eprintln!("MIGRATE of slot {slot} again after: {}", reply.trim());
+                thread::sleep(Duration::from_millis(50));
+            }
         }
         for node in [target, source].into_iter().chain(self.nodes.iter()) {
             node.cli(&["CLUSTER", "SETSLOT", &slot, "NODE", &target_id]);

@@ -402,7 +402,7 @@ mod tests {
         let slot = cluster.slot_of("calc");
         let owner = cluster.owner_of(slot);
         let node = &cluster.nodes()[owner];
-        node.cli(&["SET", "calc", "1"]);
+        assert_eq!(node.cli(&["SET", "calc", "1"]).trim(), "OK");
         let to = (owner + 1) % 3;
         cluster.move_slot(slot, to);
         assert_eq!(cluster.owner_of(slot), to);

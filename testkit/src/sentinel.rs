@@ -98,8 +98,7 @@ impl RedisSentinel {
     /// has become its replica. Returns the new master's port.
     pub fn failover(&self) -> u16 {
         let old = self.master_port();
-        self.wait_until_the_sentinel_knows_the_replica();
-        self.sentinel.cli(&["SENTINEL", "FAILOVER", MASTER_NAME]);
+        self.request_failover();
         let new = self.wait_for_new_master(old);
         self.wait_for("the old master to follow the new one", |setup| {
             setup.replica().cli(&["ROLE"]).starts_with("slave")
@@ -121,6 +120,16 @@ impl RedisSentinel {
                     .is_some_and(|server| server.cli(&["ROLE"]).starts_with("master"))
         });
         self.master_port()
+    }
+
+    /// Asks the sentinel to fail over (`SENTINEL FAILOVER`) until it agrees:
+    /// it refuses (`NOGOODSLAVE`) until it has heard from the replica
+    /// itself. Returns at once; the failover takes a few seconds.
+    pub fn request_failover(&self) {
+        self.wait_until_the_sentinel_knows_the_replica();
+        self.wait_for("the sentinel to start a failover", |setup| {
+            setup.sentinel.cli(&["SENTINEL", "FAILOVER", MASTER_NAME]).trim() == "OK"
+        });
     }
 
     /// Waits until the sentinel has found the replica (it asks the master

@@ -158,11 +158,12 @@ impl State {
     }
 }
 
-/// A random pause of up to 20 µs × 2^`n`, at most about 10 ms, before the
-/// `n`-th attempt past [`PATIENT_ATTEMPTS`].
+/// A random pause of up to 20 µs × 2^`n`, at most about 80 ms, before the
+/// `n`-th attempt past [`PATIENT_ATTEMPTS`]: long enough, over the attempts
+/// left, to outlast a storm of writers on a slow store (a busy cluster).
 fn conflict_pause(n: usize) -> Duration {
     use std::hash::BuildHasher;
-    let ceiling = 20u64 << n.min(9);
+    let ceiling = 20u64 << n.min(12);
     // A randomly keyed hasher is random enough for jitter.
     let random = std::collections::hash_map::RandomState::new().hash_one(n);
     Duration::from_micros(random % ceiling)
