@@ -207,3 +207,60 @@ async fn a_sentinel_failover_under_load_resumes_within_ten_seconds() {
 async fn a_killed_master_under_load_is_replaced_within_ten_seconds() {
     failover_under_load(|setup| redisrpc_testkit::signal(setup.master().pid(), "KILL")).await;
 }
+
+/// A mirror and a writer through Sentinel: after the master is killed, the
+/// writer's publishes reach the mirror again within 10 s of the promotion,
+/// with the same processes.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[redisrpc_testkit::needs(redis)]
+async fn a_mirror_follows_the_state_through_a_failover() {
+    let Some(setup) = tokio::task::spawn_blocking(RedisSentinel::start).await.unwrap() else {
+        return;
+    };
+    let setup = Arc::new(setup);
+    let connect = || async { Redis::connect(&setup.url()).await.unwrap().into_backend() };
+    let writer = redisrpc::state::State::new(connect().await);
+    let reader = redisrpc::state::State::new(connect().await);
+    writer
+        .publish("robot", &serde_json::json!({"arm": {"seq": 0}}))
+        .await
+        .unwrap();
+    let mut mirror = reader.mirror("robot.arm").await.unwrap();
+
+    let before = setup.master_port();
+    let failing = Arc::clone(&setup);
+    tokio::task::spawn_blocking(move || {
+        failing.wait_until_the_sentinel_knows_the_replica();
+        redisrpc_testkit::signal(failing.master().pid(), "KILL");
+        failing.wait_for_new_master(before);
+    })
+    .await
+    .unwrap();
+    let promoted = Instant::now();
+    // The writer keeps publishing (a control loop would); some publishes
+    // fail while it finds the new master.
+    let mut seq = 0;
+    let seen = tokio::time::timeout(Duration::from_secs(10), async {
+        loop {
+            seq += 1;
+            if writer.publish("robot.arm.seq", &seq).await.is_ok()
+                && tokio::time::timeout(Duration::from_millis(200), async {
+                    while mirror.get::<u64>("robot.arm.seq").ok() != Some(seq) {
+                        mirror.changed().await.unwrap();
+                    }
+                })
+                .await
+                .is_ok()
+            {
+                return seq;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    })
+    .await;
+    eprintln!(
+        "the mirror saw publish {seen:?} {:?} after the promotion",
+        promoted.elapsed()
+    );
+    assert!(seen.is_ok(), "the mirror follows again within 10 s");
+}
