@@ -13,11 +13,15 @@
 //! * [`measure`]: what the benchmarks share: operations from many tasks,
 //!   latency histograms.
 //! * [`robot`]: a simulated arm sharing its state, and a follower of it.
+//! * [`arm`]: a one-joint arm and a fixed-rate control loop, on plain
+//!   threads through [`redisrpc::blocking`] (`control-loop`).
 //!
 //! The binaries in `src/bin/` are thin: `calculator` (server and client in
 //! one process on the embedded backend), `calc-server`, `calc-client`,
-//! `inventory` (likewise), `inventory-server`, `robot-state`, and `bench`.
+//! `inventory` (likewise), `inventory-server`, `robot-state`, `control-loop`
+//! and `bench`.
 
+pub mod arm;
 pub mod bench_memory;
 pub mod bench_state;
 pub mod calc;

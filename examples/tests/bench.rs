@@ -121,3 +121,18 @@ fn bench_measures_a_cluster_beside_a_single_node() {
             .all(|f| f["calls_per_second"].as_f64().is_some_and(|x| x > 0.0))
     );
 }
+
+#[test]
+fn bench_puts_blocking_calls_beside_async_ones() {
+    let (stdout, figures) = run(&["--backend", "memory", "--calls", "500", "--blocking"]);
+    assert_eq!(figures["backend"], "memory", "the async figures come last");
+    let blocking: Value = stdout
+        .lines()
+        .filter(|line| line.starts_with('{'))
+        .map(|line| serde_json::from_str::<Value>(line).unwrap())
+        .find(|figures| figures["api"] == "blocking")
+        .expect("a line of blocking figures");
+    assert_eq!(blocking["calls"], 500);
+    assert!(blocking["p50_us"].as_f64().is_some_and(|x| x > 0.0), "{blocking}");
+    assert!(stdout.contains("against async"), "{stdout}");
+}

@@ -210,6 +210,7 @@
 
 pub mod acl;
 pub mod backend;
+pub mod blocking;
 mod backoff;
 mod client;
 pub mod describe;

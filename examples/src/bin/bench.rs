@@ -92,6 +92,10 @@ struct Options {
     /// comparison: by default every call has a 30 s timeout and deadline).
     #[arg(long)]
     no_deadline: bool,
+    /// Also make the same calls, one at a time, through the blocking API
+    /// from a plain thread, and print them beside the async figures.
+    #[arg(long)]
+    blocking: bool,
     /// The server's delivery mode: `at-most-once` or `at-least-once`.
     #[arg(long, default_value = "at-most-once", value_name = "MODE")]
     delivery: Delivery,
@@ -162,7 +166,7 @@ async fn rpc(options: &Options, kind: BackendKind, url: &str, backend: SharedBac
     let serving = server.map(|server| tokio::spawn(server.run()));
 
     let timeout = (!options.no_deadline).then_some(Duration::from_secs(30));
-    let client = Client::new(backend, options.queue.clone()).with_timeout(timeout);
+    let client = Client::new(backend.clone(), options.queue.clone()).with_timeout(timeout);
     // Warm up: connections, allocations, caches.
     for _ in 0..options.calls.min(1_000) / 10 {
         client.call::<f64>("add", (1,)).await.context("warm-up call")?;
@@ -176,6 +180,11 @@ async fn rpc(options: &Options, kind: BackendKind, url: &str, backend: SharedBac
         }
     })
     .await?;
+    let blocking = if options.blocking {
+        Some(blocking_calls(kind, url, backend, &options.queue, timeout, options.calls).await?)
+    } else {
+        None
+    };
 
     if let (Some(handle), Some(serving)) = (handle, serving) {
         handle.shutdown();
@@ -209,6 +218,25 @@ async fn rpc(options: &Options, kind: BackendKind, url: &str, backend: SharedBac
     );
     println!("throughput:   {calls_per_second:.0} calls/s");
     println!("latency:      p50 {p50:.1} µs, p99 {p99:.1} µs, max {max:.1} µs");
+    if let Some(blocking) = &blocking {
+        let (b50, b99) = (blocking.percentile_us(0.50), blocking.percentile_us(0.99));
+        println!(
+            "blocking:     p50 {b50:.1} µs, p99 {b99:.1} µs, one at a time from a plain thread ({:+.1}% at p50 against async{})",
+            (b50 / p50 - 1.0) * 100.0,
+            if options.concurrency == 1 { "" } else { " with calls in flight: compare with --concurrency 1" }
+        );
+        println!(
+            "{}",
+            serde_json::json!({
+                "api": "blocking",
+                "backend": format!("{kind:?}").to_lowercase(),
+                "url": url,
+                "calls": blocking.len(),
+                "p50_us": (b50 * 10.0).round() / 10.0,
+                "p99_us": (b99 * 10.0).round() / 10.0,
+            })
+        );
+    }
     println!(
         "{}",
         serde_json::json!({
@@ -225,4 +253,37 @@ async fn rpc(options: &Options, kind: BackendKind, url: &str, backend: SharedBac
         })
     );
     Ok(())
+}
+
+/// `calls` calls through the blocking API, one at a time, from a thread of
+/// its own: on Redis through a backend of the blocking API's own, on the
+/// embedded backend through the same store.
+async fn blocking_calls(
+    kind: BackendKind,
+    url: &str,
+    backend: SharedBackend,
+    queue: &str,
+    timeout: Option<Duration>,
+    calls: usize,
+) -> anyhow::Result<measure::Latencies> {
+    let (url, queue) = (url.to_owned(), queue.to_owned());
+    let caller = std::thread::spawn(move || -> anyhow::Result<measure::Latencies> {
+        let backend = match kind {
+            BackendKind::Memory => backend,
+            BackendKind::Redis => redisrpc::blocking::connect(&url)?,
+        };
+        let client = redisrpc::blocking::Client::new(backend, queue).with_timeout(timeout);
+        for _ in 0..calls.min(1_000) / 10 {
+            client.call::<f64>("add", (1,)).context("warm-up call")?;
+        }
+        let mut latencies = measure::Latencies::default();
+        for _ in 0..calls {
+            let started = std::time::Instant::now();
+            let value: f64 = client.call("add", (2.5,))?;
+            latencies.record(started.elapsed());
+            anyhow::ensure!(value.is_finite(), "unexpected reply {value}");
+        }
+        Ok(latencies)
+    });
+    tokio::task::spawn_blocking(move || caller.join().expect("the blocking caller does not panic")).await?
 }

@@ -1,5 +1,7 @@
-//! The typed client: one `async` method per trait method, same name and
-//! parameters, returning `redisrpc::Result` of what the trait returns.
+//! The typed clients: one method per trait method, same name and
+//! parameters, returning `redisrpc::Result` of what the trait returns;
+//! `async` on `<Trait>Client`, blocking on `<Trait>BlockingClient` (over
+//! `redisrpc::blocking::Client`, for plain threads).
 
 use proc_macro2::{Span, TokenStream};
 use quote::quote;
@@ -23,7 +25,7 @@ pub(crate) fn expand(service: &Service, names: &Names) -> TokenStream {
          carrying the error's text; a lost connection, a timeout or a reply of the wrong type return the \
          matching [`redisrpc::Error`]."
     );
-    let methods = service.methods.iter().map(|method| client_method(service, method));
+    let methods = service.methods.iter().map(|method| client_method(service, method, false));
     quote! {
         #[doc = #struct_doc]
         #[derive(::core::clone::Clone, ::core::fmt::Debug)]
@@ -65,8 +67,58 @@ pub(crate) fn expand(service: &Service, names: &Names) -> TokenStream {
     }
 }
 
-/// One client method.
-fn client_method(service: &Service, method: &Method) -> TokenStream {
+/// The blocking client struct and its methods: the async client's, without
+/// `.await`.
+pub(crate) fn expand_blocking(service: &Service, names: &Names) -> TokenStream {
+    let Service { ident, vis, .. } = service;
+    let client = &names.blocking_client;
+    let async_client = &names.client;
+    let [new, from_client, client_fn, with_timeout] = OWN_METHODS.map(|name| Ident::new(name, Span::call_site()));
+    let struct_doc = format!(
+        "A blocking typed client of the [`{ident}`] service, for plain threads (see [`redisrpc::blocking`]):          the methods of [`{async_client}`], each waiting for its reply on the calling thread.\n\n         Called from inside an async runtime, a method returns [`redisrpc::Error::Config`] at once, saying so."
+    );
+    let methods = service.methods.iter().map(|method| client_method(service, method, true));
+    quote! {
+        #[doc = #struct_doc]
+        #[derive(::core::clone::Clone, ::core::fmt::Debug)]
+        #[allow(dead_code)]
+        #vis struct #client {
+            client: ::redisrpc::blocking::Client,
+        }
+
+        #[allow(dead_code)]
+        impl #client {
+            /// A client of the servers popping `queue` on `backend`.
+            #vis fn #new(
+                backend: impl ::redisrpc::backend::IntoBackend,
+                queue: impl ::core::convert::Into<::std::string::String>,
+            ) -> Self {
+                Self::#from_client(::redisrpc::blocking::Client::new(backend, queue))
+            }
+
+            /// A typed client over `client`, keeping its queue and timeout.
+            #vis fn #from_client(client: ::redisrpc::blocking::Client) -> Self {
+                Self { client }
+            }
+
+            /// The dynamic client underneath, for calls by name.
+            #vis fn #client_fn(&self) -> &::redisrpc::blocking::Client {
+                &self.client
+            }
+
+            /// A client like this one whose calls time out after `timeout`
+            /// (`None`: wait forever, and send no deadline).
+            #vis fn #with_timeout(&self, timeout: ::core::option::Option<::core::time::Duration>) -> Self {
+                Self { client: ::core::clone::Clone::clone(&self.client).with_timeout(timeout) }
+            }
+
+            #(#methods)*
+        }
+    }
+}
+
+/// One client method, `async` or blocking.
+fn client_method(service: &Service, method: &Method, blocking: bool) -> TokenStream {
     let Method {
         ident,
         wire_name,
@@ -80,10 +132,12 @@ fn client_method(service: &Service, method: &Method) -> TokenStream {
     let call = quote!(::redisrpc::Call::new(#wire_name) #(.arg(#names))*);
     // A method without a value accepts whatever the server sends: peers
     // differ (null, Ruby's 0.0, ...).
+    let wait = (!blocking).then(|| quote!(.await));
     let (output, body) = match method.ok_type() {
-        None => (quote!(()), quote!(self.client.send_ignoring_result(#call).await)),
-        Some(ok) => (quote!(#ok), quote!(self.client.send::<#ok>(#call).await)),
+        None => (quote!(()), quote!(self.client.send_ignoring_result(#call) #wait)),
+        Some(ok) => (quote!(#ok), quote!(self.client.send::<#ok>(#call) #wait)),
     };
+    let asyncness = (!blocking).then(|| quote!(async));
     let fallback_doc = (doc_attrs.is_empty()).then(|| {
         let text = format!("Calls `{wire_name}` on the server.");
         quote!(#[doc = #text])
@@ -92,7 +146,7 @@ fn client_method(service: &Service, method: &Method) -> TokenStream {
         #(#doc_attrs)*
         #fallback_doc
         #[allow(clippy::too_many_arguments)]
-        #vis async fn #ident(&self #(, #names: #types)*) -> ::redisrpc::Result<#output> {
+        #vis #asyncness fn #ident(&self #(, #names: #types)*) -> ::redisrpc::Result<#output> {
             #body
         }
     }
@@ -112,9 +166,12 @@ mod tests {
         let service = crate::validate::service(&item).unwrap_or_else(|_| panic!("a valid trait"));
         let names = Names {
             client: Ident::new("ArmClient", Span::call_site()),
+            blocking_client: Ident::new("ArmBlockingClient", Span::call_site()),
             server: Ident::new("ArmServer", Span::call_site()),
         };
-        let file: syn::File = syn::parse2(expand(&service, &names)).expect("the client parses");
+        let mut tokens = expand(&service, &names);
+        tokens.extend(expand_blocking(&service, &names));
+        let file: syn::File = syn::parse2(tokens).expect("the clients parse");
         let mut defined: Vec<String> = file
             .items
             .iter()
@@ -130,6 +187,7 @@ mod tests {
             .filter(|name| name != "angle")
             .collect();
         defined.sort();
+        defined.dedup(); // both clients define the same own methods
         let mut own = OWN_METHODS.map(String::from).to_vec();
         own.sort();
         assert_eq!(defined, own);

@@ -1,5 +1,6 @@
 //! Writes the code for a validated service: the trait (with `async fn`s
-//! made `Send`), the typed client, the server adapter and the description.
+//! made `Send`), the typed clients (async and blocking), the server adapter
+//! and the description.
 //!
 //! Everything generated names `redisrpc`, `core` and `std` items by absolute
 //! path, so it compiles whatever the user's module imports, even under
@@ -25,11 +26,13 @@ pub(crate) fn service(service: &Service) -> TokenStream {
     let names = Names::of(service);
     let trait_def = trait_def::expand(service);
     let client = client::expand(service, &names);
+    let blocking_client = client::expand_blocking(service, &names);
     let server = server::expand(service, &names);
     let describe = describe::expand(service, &names);
     quote! {
         #trait_def
         #client
+        #blocking_client
         #server
         #describe
     }
@@ -39,6 +42,8 @@ pub(crate) fn service(service: &Service) -> TokenStream {
 pub(crate) struct Names {
     /// The typed client, `<Trait>Client`.
     pub(crate) client: Ident,
+    /// The blocking typed client, `<Trait>BlockingClient`.
+    pub(crate) blocking_client: Ident,
     /// The server adapter, `<Trait>Server`.
     pub(crate) server: Ident,
 }
@@ -47,6 +52,7 @@ impl Names {
     fn of(service: &Service) -> Self {
         Names {
             client: format_ident!("{}Client", service.ident),
+            blocking_client: format_ident!("{}BlockingClient", service.ident),
             server: format_ident!("{}Server", service.ident),
         }
     }

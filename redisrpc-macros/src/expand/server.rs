@@ -14,7 +14,7 @@ use crate::model::{Method, Returns, Service};
 /// The adapter struct and its `Service` implementation.
 pub(crate) fn expand(service: &Service, names: &Names) -> TokenStream {
     let Service { ident, vis, .. } = service;
-    let Names { client, server } = names;
+    let Names { client, server, .. } = names;
     let bounds = quote!(#ident + ::core::marker::Send + ::core::marker::Sync + 'static);
     let doc = format!(
         "Serves any implementation of [`{ident}`]: pass it to [`redisrpc::Server::new`].\n\n\

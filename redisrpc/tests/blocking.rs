@@ -1,0 +1,231 @@
+//! The blocking API from plain `std::thread`s, with no runtime of the
+//! test's own, on the embedded backend and on Redis; and its refusal
+//! inside an async runtime.
+
+use std::convert::Infallible;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::thread;
+use std::time::{Duration, Instant};
+
+use redisrpc::backend::{IntoBackend, Memory, SharedBackend};
+use redisrpc::blocking::{self, Client, Server, State};
+use redisrpc::service::Methods;
+use redisrpc::state::{Event, NdArray};
+use redisrpc_testkit::RedisServer;
+use serde_json::json;
+
+/// Runs `body` on the embedded backend.
+fn on_memory(body: fn(SharedBackend)) {
+    body(Memory::new().into_backend());
+}
+
+/// Runs `body` on a private Redis, connected through the blocking API.
+fn on_redis(body: fn(SharedBackend)) {
+    let Some(redis) = RedisServer::start() else { return };
+    body(blocking::connect(&redis.url()).expect("connects"));
+}
+
+fn counter() -> Methods<AtomicU64> {
+    Methods::with_shared_state(Arc::new(AtomicU64::new(0))).method("add", &["n"], |total, (n,): (u64,)| async move {
+        Ok::<_, Infallible>(total.fetch_add(n, Ordering::SeqCst) + n)
+    })
+}
+
+/// A blocking server on one thread, blocking clients on four more.
+fn calls_from_threads(backend: SharedBackend) {
+    let server = Server::from(redisrpc::Server::new(backend.clone(), "count", counter()));
+    let handle = server.handle();
+    let serving = thread::spawn(move || server.run());
+    let client = Client::new(backend.clone(), "count").with_timeout(Some(Duration::from_secs(10)));
+    let callers: Vec<_> = (0..4)
+        .map(|_| {
+            let client = client.clone();
+            thread::spawn(move || (0..50).map(|_| client.call::<u64>("add", (1,)).unwrap()).max().unwrap())
+        })
+        .collect();
+    let highest = callers.into_iter().map(|caller| caller.join().unwrap()).max().unwrap();
+    assert_eq!(highest, 200, "every call counted once");
+    let sent: u64 = client.send(redisrpc::Call::new("add").arg(0)).unwrap();
+    assert_eq!(sent, 200);
+    handle.shutdown();
+    let stats = serving.join().unwrap().unwrap();
+    assert_eq!(stats.served, 201);
+
+    // Nobody serves `nobody`: the call's own timeout holds.
+    let started = Instant::now();
+    let lonely = Client::new(backend, "nobody").with_timeout(Some(Duration::from_millis(200)));
+    let error = lonely.call::<u64>("add", (1,)).unwrap_err();
+    assert!(error.is_timeout(), "{error}");
+    assert!(started.elapsed() < Duration::from_secs(3), "{:?}", started.elapsed());
+}
+
+#[test]
+fn calls_from_threads_on_memory() {
+    on_memory(calls_from_threads);
+}
+
+#[test]
+#[redisrpc_testkit::needs(redis)]
+fn calls_from_threads_on_redis() {
+    on_redis(calls_from_threads);
+}
+
+/// Every kind of state operation, blocking.
+fn state_operations(backend: SharedBackend) {
+    let state = State::new(backend);
+    state.set("robot", &json!({"arm": {"angle": 0.5}, "log": []})).unwrap();
+    assert_eq!(state.get::<f64>("robot.arm.angle").unwrap(), 0.5);
+    assert!(state.exists("robot.arm").unwrap());
+    assert_eq!(state.len("robot.arm").unwrap(), 1);
+    assert_eq!(state.incr("robot.arm.angle", 1).unwrap().as_f64(), Some(1.5));
+    assert_eq!(state.append("robot.log", &"started").unwrap(), 1);
+    assert_eq!(state.extend("robot.log", ["a", "b"]).unwrap(), 3);
+    let doubled: f64 = state.update("robot.arm.angle", |angle: &mut f64| *angle *= 2.0).unwrap();
+    assert_eq!(doubled, 3.0);
+    let refused = state
+        .try_update("robot.arm.angle", |_: &mut f64| Err::<(), _>("no"))
+        .unwrap();
+    assert_eq!(refused, Err("no"));
+    let frame = NdArray::from_elements(vec![2, 2], &[1u8, 2, 3, 4]).unwrap();
+    state.set_array("robot.frame", &frame).unwrap();
+    assert_eq!(state.get_array("robot.frame").unwrap(), frame);
+    state.publish("robot.arm.angle", &0.25).unwrap();
+    assert_eq!(state.get_value("robot.arm").unwrap(), json!({"angle": 0.25}));
+    assert!(state.delete("robot.log").unwrap());
+    assert!(!state.exists("robot.log").unwrap());
+}
+
+#[test]
+fn state_operations_on_memory() {
+    on_memory(state_operations);
+}
+
+#[test]
+#[redisrpc_testkit::needs(redis)]
+fn state_operations_on_redis() {
+    on_redis(state_operations);
+}
+
+/// A mirror waits with a timeout; updates iterate, and wait with one.
+fn mirrors_and_updates(backend: SharedBackend) {
+    let state = State::new(backend);
+    state.publish("robot", &json!({"arm": {"seq": 0}})).unwrap();
+    let mut mirror = state.mirror("robot.arm").unwrap();
+    // Whatever the first copy brought, the mirror then goes quiet.
+    while mirror.changed_timeout(Duration::from_millis(100)).unwrap() {}
+    let mut updates = state.subscribe("robot.arm.*").unwrap();
+    let publisher = {
+        let state = state.clone();
+        thread::spawn(move || {
+            for seq in 1..=3 {
+                state.publish("robot.arm.seq", &seq).unwrap();
+            }
+        })
+    };
+    let seen: Vec<u64> = updates
+        .by_ref()
+        .filter_map(|event| match event {
+            Event::Update(update) => Some(update.value.as_u64().unwrap()),
+            _ => None,
+        })
+        .take(3)
+        .collect();
+    assert_eq!(seen, [1, 2, 3]);
+    publisher.join().unwrap();
+    assert!(updates.next_timeout(Duration::from_millis(100)).unwrap().is_none(), "nothing more");
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while mirror.get::<u64>("robot.arm.seq").unwrap() != 3 {
+        assert!(Instant::now() < deadline, "the mirror follows");
+        mirror.changed_timeout(Duration::from_secs(1)).unwrap();
+    }
+    assert!(mirror.is_in_sync());
+}
+
+#[test]
+fn mirrors_and_updates_on_memory() {
+    on_memory(mirrors_and_updates);
+}
+
+#[test]
+#[redisrpc_testkit::needs(redis)]
+fn mirrors_and_updates_on_redis() {
+    on_redis(mirrors_and_updates);
+}
+
+/// Inside an async runtime, each blocking operation refuses at once with a
+/// message that says what to do, and nothing hangs.
+#[tokio::test(flavor = "current_thread")]
+async fn inside_a_runtime_blocking_calls_refuse_and_say_why() {
+    let backend = Memory::new().into_backend();
+    let says_why = |error: redisrpc::Error| {
+        let text = error.to_string();
+        assert!(text.contains("inside an async runtime") && text.contains("std::thread::spawn"), "{text}");
+    };
+    says_why(Client::new(backend.clone(), "q").call::<u64>("add", (1,)).unwrap_err());
+    says_why(State::new(backend.clone()).get::<u64>("robot").unwrap_err());
+    says_why(blocking::connect("redis://127.0.0.1:1").unwrap_err());
+    let server = Server::from(redisrpc::Server::new(backend.clone(), "q", counter()));
+    says_why(server.run().unwrap_err());
+    // From a thread of its own, as the message says, it works.
+    let value = thread::spawn(move || {
+        let state = State::new(backend);
+        state.set("robot", &1).unwrap();
+        state.get::<u64>("robot").unwrap()
+    })
+    .join()
+    .unwrap();
+    assert_eq!(value, 1);
+}
+
+/// A service for the blocking typed client: a lamp.
+#[redisrpc::rpc]
+trait Lamp {
+    /// Switches it.
+    fn switch(&self, on: bool);
+    /// Whether it is on.
+    fn is_on(&self) -> bool;
+}
+
+#[derive(Default)]
+struct Bulb(std::sync::atomic::AtomicBool);
+
+impl Lamp for Bulb {
+    fn switch(&self, on: bool) {
+        self.0.store(on, Ordering::SeqCst);
+    }
+
+    fn is_on(&self) -> bool {
+        self.0.load(Ordering::SeqCst)
+    }
+}
+
+/// `#[rpc]`'s blocking client, from plain threads, methods with and
+/// without a result.
+fn typed_blocking_client(backend: SharedBackend) {
+    let server = Server::from(redisrpc::Server::new(backend.clone(), "lamp", LampServer::new(Bulb::default())));
+    let handle = server.handle();
+    let serving = thread::spawn(move || server.run());
+    let lamp = LampBlockingClient::new(backend, "lamp").with_timeout(Some(Duration::from_secs(10)));
+    assert!(!lamp.is_on().unwrap());
+    let switcher = {
+        let lamp = lamp.clone();
+        thread::spawn(move || lamp.switch(true))
+    };
+    switcher.join().unwrap().unwrap();
+    assert!(lamp.is_on().unwrap());
+    assert_eq!(lamp.client().queue(), "lamp");
+    handle.shutdown();
+    serving.join().unwrap().unwrap();
+}
+
+#[test]
+fn typed_blocking_client_on_memory() {
+    on_memory(typed_blocking_client);
+}
+
+#[test]
+#[redisrpc_testkit::needs(redis)]
+fn typed_blocking_client_on_redis() {
+    on_redis(typed_blocking_client);
+}
