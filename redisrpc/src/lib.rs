@@ -210,8 +210,8 @@
 
 pub mod acl;
 pub mod backend;
-pub mod blocking;
 mod backoff;
+pub mod blocking;
 mod client;
 pub mod describe;
 mod error;

@@ -81,7 +81,9 @@ fn state_operations(backend: SharedBackend) {
     assert_eq!(state.incr("robot.arm.angle", 1).unwrap().as_f64(), Some(1.5));
     assert_eq!(state.append("robot.log", &"started").unwrap(), 1);
     assert_eq!(state.extend("robot.log", ["a", "b"]).unwrap(), 3);
-    let doubled: f64 = state.update("robot.arm.angle", |angle: &mut f64| *angle *= 2.0).unwrap();
+    let doubled: f64 = state
+        .update("robot.arm.angle", |angle: &mut f64| *angle *= 2.0)
+        .unwrap();
     assert_eq!(doubled, 3.0);
     let refused = state
         .try_update("robot.arm.angle", |_: &mut f64| Err::<(), _>("no"))
@@ -133,7 +135,10 @@ fn mirrors_and_updates(backend: SharedBackend) {
         .collect();
     assert_eq!(seen, [1, 2, 3]);
     publisher.join().unwrap();
-    assert!(updates.next_timeout(Duration::from_millis(100)).unwrap().is_none(), "nothing more");
+    assert!(
+        updates.next_timeout(Duration::from_millis(100)).unwrap().is_none(),
+        "nothing more"
+    );
     let deadline = Instant::now() + Duration::from_secs(5);
     while mirror.get::<u64>("robot.arm.seq").unwrap() != 3 {
         assert!(Instant::now() < deadline, "the mirror follows");
@@ -160,7 +165,10 @@ async fn inside_a_runtime_blocking_calls_refuse_and_say_why() {
     let backend = Memory::new().into_backend();
     let says_why = |error: redisrpc::Error| {
         let text = error.to_string();
-        assert!(text.contains("inside an async runtime") && text.contains("std::thread::spawn"), "{text}");
+        assert!(
+            text.contains("inside an async runtime") && text.contains("std::thread::spawn"),
+            "{text}"
+        );
     };
     says_why(Client::new(backend.clone(), "q").call::<u64>("add", (1,)).unwrap_err());
     says_why(State::new(backend.clone()).get::<u64>("robot").unwrap_err());
@@ -203,7 +211,11 @@ impl Lamp for Bulb {
 /// `#[rpc]`'s blocking client, from plain threads, methods with and
 /// without a result.
 fn typed_blocking_client(backend: SharedBackend) {
-    let server = Server::from(redisrpc::Server::new(backend.clone(), "lamp", LampServer::new(Bulb::default())));
+    let server = Server::from(redisrpc::Server::new(
+        backend.clone(),
+        "lamp",
+        LampServer::new(Bulb::default()),
+    ));
     let handle = server.handle();
     let serving = thread::spawn(move || server.run());
     let lamp = LampBlockingClient::new(backend, "lamp").with_timeout(Some(Duration::from_secs(10)));

@@ -223,7 +223,11 @@ async fn rpc(options: &Options, kind: BackendKind, url: &str, backend: SharedBac
         println!(
             "blocking:     p50 {b50:.1} µs, p99 {b99:.1} µs, one at a time from a plain thread ({:+.1}% at p50 against async{})",
             (b50 / p50 - 1.0) * 100.0,
-            if options.concurrency == 1 { "" } else { " with calls in flight: compare with --concurrency 1" }
+            if options.concurrency == 1 {
+                ""
+            } else {
+                " with calls in flight: compare with --concurrency 1"
+            }
         );
         println!(
             "{}",

@@ -39,7 +39,10 @@ struct Options {
 
 fn main() -> anyhow::Result<()> {
     let options = Options::parse();
-    anyhow::ensure!(options.hz > 0.0 && options.seconds > 0.0, "--hz and --seconds must be positive");
+    anyhow::ensure!(
+        options.hz > 0.0 && options.seconds > 0.0,
+        "--hz and --seconds must be positive"
+    );
     let backend: SharedBackend = match &options.redis {
         Some(url) => blocking::connect(url).with_context(|| format!("connecting to {url}"))?,
         None => Memory::new().into_backend(),

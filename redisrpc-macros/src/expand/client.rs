@@ -25,7 +25,10 @@ pub(crate) fn expand(service: &Service, names: &Names) -> TokenStream {
          carrying the error's text; a lost connection, a timeout or a reply of the wrong type return the \
          matching [`redisrpc::Error`]."
     );
-    let methods = service.methods.iter().map(|method| client_method(service, method, false));
+    let methods = service
+        .methods
+        .iter()
+        .map(|method| client_method(service, method, false));
     quote! {
         #[doc = #struct_doc]
         #[derive(::core::clone::Clone, ::core::fmt::Debug)]
@@ -77,7 +80,10 @@ pub(crate) fn expand_blocking(service: &Service, names: &Names) -> TokenStream {
     let struct_doc = format!(
         "A blocking typed client of the [`{ident}`] service, for plain threads (see [`redisrpc::blocking`]):          the methods of [`{async_client}`], each waiting for its reply on the calling thread.\n\n         Called from inside an async runtime, a method returns [`redisrpc::Error::Config`] at once, saying so."
     );
-    let methods = service.methods.iter().map(|method| client_method(service, method, true));
+    let methods = service
+        .methods
+        .iter()
+        .map(|method| client_method(service, method, true));
     quote! {
         #[doc = #struct_doc]
         #[derive(::core::clone::Clone, ::core::fmt::Debug)]

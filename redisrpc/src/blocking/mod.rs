@@ -34,7 +34,7 @@
 //! thread, and with it every task that thread was to run, possibly the
 //! very task the call waits for (a backend connected there keeps its
 //! connections on that runtime). It returns
-//! [`Error::Config`](crate::Error::Config) at once instead, saying so: use
+//! [`Error::Config`] at once instead, saying so: use
 //! the async API there, or run the blocking code on a thread of its own
 //! (`std::thread::spawn`).
 
@@ -92,5 +92,7 @@ pub fn connect(url: &str) -> Result<SharedBackend> {
 
 /// [`connect`] with options.
 pub fn connect_with(url: &str, options: RedisOptions) -> Result<SharedBackend> {
-    wait("connect", async { Ok(Redis::connect_with(url, options).await?.into_backend()) })
+    wait("connect", async {
+        Ok(Redis::connect_with(url, options).await?.into_backend())
+    })
 }

@@ -134,7 +134,10 @@ impl State {
 
     /// See [`crate::state::State::publish_binary`].
     pub fn publish_binary<M: Marshaller>(&self, path: impl IntoPath, marshaller: &M, value: &M::Value) -> Result<()> {
-        wait("State::publish_binary", self.inner.publish_binary(path, marshaller, value))
+        wait(
+            "State::publish_binary",
+            self.inner.publish_binary(path, marshaller, value),
+        )
     }
 
     /// See [`crate::state::State::get_binary`].
@@ -260,7 +263,7 @@ impl Iterator for Updates {
     /// # Panics
     ///
     /// Inside an async runtime, with the message of
-    /// [`Error::Config`](crate::Error::Config) that the other blocking
+    /// [`Error::Config`] that the other blocking
     /// methods return (an iterator has no error to return).
     fn next(&mut self) -> Option<Event> {
         if tokio::runtime::Handle::try_current().is_ok() {
