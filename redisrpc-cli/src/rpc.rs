@@ -39,8 +39,10 @@ pub(crate) async fn call(options: &Options, request: CallRequest<'_>) -> Outcome
         Some(data) => arguments_from_data(data)?,
         None => words::arguments(args),
     };
-    let client = client(options, queue).await?;
-    if check && servers::any_alive(&mut options.connection().await?, queue).await? {
+    let backend = options.backend().await?;
+    let mut redis = backend.connection();
+    let client = Client::new(backend, queue).with_timeout(Some(options.timeout));
+    if check && servers::any_alive(&mut redis, queue).await? {
         check_arguments(&client, queue, method, &positional, &named).await?;
     }
     let mut call = Call::new(method).with_urgent(urgent);

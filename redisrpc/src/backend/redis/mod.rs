@@ -225,7 +225,7 @@ struct Inner {
     layout: LayoutCheck,
     /// The servers' clocks, for deadlines: one per server (per slot on a
     /// cluster, per master through Sentinel).
-    clocks: Mutex<HashMap<String, Arc<clock::Clock>>>,
+    clocks: Mutex<HashMap<u64, Arc<clock::Clock>>>,
     /// Where we are connected, without credentials, for `Debug`.
     server: String,
     options: RedisOptions,
@@ -414,13 +414,17 @@ impl Redis {
         Ok(redis)
     }
 
-    /// The clock of the server that holds `key`, and the slot to ask.
+    /// The clock of the server that holds `key`, and the slot to ask: one
+    /// clock on one server, one per slot on a cluster (the only case that
+    /// hashes the key), one per master through Sentinel.
     fn clock(&self, key: &str) -> (Arc<clock::Clock>, u16) {
-        let slot = slot::of(key);
-        let name = match &self.inner.topology.kind {
-            Kind::Single(_) => String::new(),
-            Kind::Cluster(_) => slot.to_string(),
-            Kind::Sentinel(follower) => follower.master().node.id,
+        let (name, slot) = match &self.inner.topology.kind {
+            Kind::Single(_) => (0, 0),
+            Kind::Cluster(_) => {
+                let slot = slot::of(key);
+                (u64::from(slot), slot)
+            }
+            Kind::Sentinel(follower) => (follower.master().generation, 0),
         };
         let mut clocks = self.inner.clocks.lock().unwrap_or_else(PoisonError::into_inner);
         (Arc::clone(clocks.entry(name).or_default()), slot)

@@ -44,7 +44,8 @@ pub(super) struct Follower {
     sentinels: Vec<ConnectionInfo>,
     master_name: String,
     factory: NodeFactory,
-    current: RwLock<Master>,
+    /// Shared, so that reading it per command costs a reference count.
+    current: RwLock<Arc<Master>>,
     /// One lookup at a time.
     looking: AtomicBool,
     following: tokio::sync::Mutex<()>,
@@ -64,11 +65,11 @@ impl Follower {
             sentinels,
             master_name,
             factory,
-            current: RwLock::new(Master {
+            current: RwLock::new(Arc::new(Master {
                 node,
                 manager,
                 generation: 0,
-            }),
+            })),
             looking: AtomicBool::new(false),
             following: tokio::sync::Mutex::new(()),
         });
@@ -76,8 +77,8 @@ impl Follower {
         Ok(follower)
     }
 
-    pub(super) fn master(&self) -> Master {
-        self.current.read().unwrap_or_else(PoisonError::into_inner).clone()
+    pub(super) fn master(&self) -> Arc<Master> {
+        Arc::clone(&self.current.read().unwrap_or_else(PoisonError::into_inner))
     }
 
     /// Asks the sentinels again, in the background, when `failed` (a
@@ -105,11 +106,11 @@ impl Follower {
         }
         let manager = manager_for(&node, &self.factory).await?;
         tracing::info!(from = %known.node.id, to = %node.id, master = %self.master_name, "following the new master");
-        *self.current.write().unwrap_or_else(PoisonError::into_inner) = Master {
+        *self.current.write().unwrap_or_else(PoisonError::into_inner) = Arc::new(Master {
             node,
             manager,
             generation: known.generation + 1,
-        };
+        });
         Ok(())
     }
 

@@ -190,7 +190,7 @@ impl Topology {
     pub(super) async fn node_for(&self, key: &str) -> Result<Node> {
         match &self.kind {
             Kind::Single(node) => Ok(node.clone()),
-            Kind::Sentinel(follower) => Ok(follower.master().node),
+            Kind::Sentinel(follower) => Ok(follower.master().node.clone()),
             Kind::Cluster(cluster) => {
                 let owner = lock(&cluster.owners).get(&slot::of(key)).cloned();
                 match owner {
@@ -242,7 +242,7 @@ impl Topology {
     pub(super) fn pubsub_client(&self) -> Client {
         match &self.kind {
             Kind::Single(node) => node.client.clone(),
-            Kind::Sentinel(follower) => follower.master().node.client,
+            Kind::Sentinel(follower) => follower.master().node.client.clone(),
             Kind::Cluster(cluster) => {
                 // Every node known, seeds and nodes learned since, in turn.
                 let nodes = lock(&cluster.nodes);
