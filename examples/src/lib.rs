@@ -22,6 +22,7 @@
 //! and `bench`.
 
 pub mod arm;
+pub mod bench_blocking;
 pub mod bench_memory;
 pub mod bench_state;
 pub mod calc;

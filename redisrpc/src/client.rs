@@ -52,6 +52,19 @@ pub struct Client {
     backend: SharedBackend,
     queue: Arc<str>,
     timeout: Option<Duration>,
+    /// Where the work that outlives a call runs; `None`: on the runtime of
+    /// the call, through `backend`.
+    afterwards: Option<Afterwards>,
+}
+
+/// Where the work that outlives a call (withdrawing a request whose caller
+/// left, telling the servers it was given up) runs, when the call's own
+/// runtime stops at its end: the blocking API's calls run on their
+/// thread's runtime, which nothing drives between calls.
+#[derive(Clone, Debug)]
+pub(crate) struct Afterwards {
+    pub(crate) runtime: tokio::runtime::Handle,
+    pub(crate) backend: SharedBackend,
 }
 
 impl Client {
@@ -63,6 +76,18 @@ impl Client {
             backend: backend.into_backend(),
             queue: queue.into().into(),
             timeout: Some(DEFAULT_TIMEOUT),
+            afterwards: None,
+        }
+    }
+
+    /// The same client calling through `backend` (the same store), with the
+    /// work that outlives a call done elsewhere.
+    pub(crate) fn through(&self, backend: SharedBackend, afterwards: Afterwards) -> Client {
+        Client {
+            backend,
+            queue: Arc::clone(&self.queue),
+            timeout: self.timeout,
+            afterwards: Some(afterwards),
         }
     }
 
@@ -116,7 +141,7 @@ impl Client {
         if let Some(error) = call.error {
             return Err(error);
         }
-        let timeout = call.timeout.unwrap_or(self.timeout);
+        let timeout = call.timeout_with(self);
         let method = call.call.name.clone();
         let pending = Pending {
             client: self,
@@ -138,7 +163,7 @@ impl Client {
         }
     }
 
-    fn timeout_error(&self, method: &str, timeout: Duration, request_withdrawn: bool) -> Error {
+    pub(crate) fn timeout_error(&self, method: &str, timeout: Duration, request_withdrawn: bool) -> Error {
         Error::Timeout {
             queue: self.queue.to_string(),
             method: method.to_string(),
@@ -351,12 +376,15 @@ impl<'a> InFlight<'a> {
     /// be, and makes a late reply expire.
     fn announce_given_up(&mut self, withdraw: bool) {
         self.settled = true;
-        // Outside a runtime nothing can be sent; the reply still expires if
-        // a server sends one.
-        let Ok(runtime) = tokio::runtime::Handle::try_current() else {
-            return;
+        let (runtime, backend) = match &self.client.afterwards {
+            Some(afterwards) => (afterwards.runtime.clone(), afterwards.backend.clone()),
+            None => match tokio::runtime::Handle::try_current() {
+                Ok(runtime) => (runtime, self.client.backend.clone()),
+                // Outside a runtime nothing can be sent; the reply still
+                // expires if a server sends one.
+                Err(_) => return,
+            },
         };
-        let backend = self.client.backend.clone();
         let queue = self.client.queue.clone();
         let request = self.request.to_vec();
         let response_queue = self.response_queue.to_string();
@@ -393,6 +421,21 @@ pub struct Call {
 }
 
 impl Call {
+    /// The method called.
+    pub(crate) fn method(&self) -> &str {
+        &self.call.name
+    }
+
+    /// The timeout this call has when sent by `client`.
+    pub(crate) fn timeout_with(&self, client: &Client) -> Option<Duration> {
+        self.timeout.unwrap_or(client.timeout)
+    }
+
+    /// Sets the call's timeout in place ([`Call::with_timeout`]).
+    pub(crate) fn set_timeout(&mut self, timeout: Option<Duration>) {
+        self.timeout = Some(timeout);
+    }
+
     /// A call of `method` with no arguments yet.
     pub fn new(method: impl Into<String>) -> Self {
         Call {

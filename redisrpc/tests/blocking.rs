@@ -241,3 +241,133 @@ fn typed_blocking_client_on_memory() {
 fn typed_blocking_client_on_redis() {
     on_redis(typed_blocking_client);
 }
+
+/// The number of connections `redis` has open.
+fn connections(redis: &RedisServer) -> usize {
+    redis.cli(&["CLIENT", "LIST"]).lines().count()
+}
+
+/// Waits up to 10 s for `condition`.
+fn eventually(what: &str, mut condition: impl FnMut() -> bool) {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !condition() {
+        assert!(Instant::now() < deadline, "{what} within 10 s");
+        thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// Each calling thread has two connections of its own, made at its first
+/// call and closed when it ends: threads come and go without a leak.
+#[test]
+#[redisrpc_testkit::needs(redis)]
+fn each_calling_thread_has_connections_of_its_own_until_it_ends() {
+    let Some(redis) = RedisServer::start() else { return };
+    let backend = blocking::connect(&redis.url()).unwrap();
+    let server = Server::from(redisrpc::Server::new(backend.clone(), "count", counter()));
+    let handle = server.handle();
+    let serving = thread::spawn(move || server.run());
+    let client = Client::new(backend, "count").with_timeout(Some(Duration::from_secs(10)));
+    client.call::<u64>("add", (0,)).unwrap(); // the server is up, the test's thread connected
+    let before = connections(&redis);
+
+    let (done, all_done) = std::sync::mpsc::channel();
+    let (finish, finished) = std::sync::mpsc::channel::<()>();
+    let finished = Arc::new(std::sync::Mutex::new(finished));
+    let callers: Vec<_> = (0..5)
+        .map(|_| {
+            let (client, done, finished) = (client.clone(), done.clone(), finished.clone());
+            thread::spawn(move || {
+                client.call::<u64>("add", (1,)).unwrap();
+                done.send(()).unwrap();
+                // Stay until told to end.
+                let _ = finished.lock().unwrap().recv();
+            })
+        })
+        .collect();
+    for _ in 0..5 {
+        all_done.recv().unwrap();
+    }
+    assert_eq!(connections(&redis), before + 10, "two for each thread that called");
+    drop(finish);
+    for caller in callers {
+        caller.join().unwrap();
+    }
+    eventually("the threads' connections close", || connections(&redis) == before);
+
+    // Twenty more threads, one after another, each calling once.
+    for _ in 0..20 {
+        let client = client.clone();
+        thread::spawn(move || client.call::<u64>("add", (1,)).unwrap())
+            .join()
+            .unwrap();
+    }
+    eventually("no connection is left behind", || connections(&redis) == before);
+    assert_eq!(client.call::<u64>("add", (0,)).unwrap(), 25);
+    handle.shutdown();
+    serving.join().unwrap().unwrap();
+}
+
+/// A thread's first call connects within the call's timeout, even to a
+/// frozen Redis.
+#[test]
+#[redisrpc_testkit::needs(redis)]
+fn a_first_call_to_a_frozen_redis_ends_within_its_timeout() {
+    let Some(redis) = RedisServer::start() else { return };
+    let backend = blocking::connect(&redis.url()).unwrap();
+    let client = Client::new(backend, "calc").with_timeout(Some(Duration::from_millis(300)));
+    let frozen = redis.freeze();
+    let started = Instant::now();
+    let error = thread::spawn(move || client.call::<u64>("add", (1,)).unwrap_err())
+        .join()
+        .unwrap();
+    let took = started.elapsed();
+    drop(frozen);
+    assert!(error.is_timeout(), "{error}");
+    assert_eq!(error.request_may_run(), Some(false), "never sent: {error}");
+    assert!(took < Duration::from_secs(3), "ended after {took:?}");
+}
+
+/// What goes on after a call that timed out (its reply queue made to
+/// expire, for a late reply nobody will read) goes on while the calling
+/// thread makes no further call.
+fn a_timed_out_call_is_cleaned_up_while_its_thread_is_idle(backend: SharedBackend) {
+    let client = Client::new(backend.clone(), "slow").with_timeout(Some(Duration::from_millis(300)));
+    let (returned, call_returned) = std::sync::mpsc::channel();
+    let (finish, finished) = std::sync::mpsc::channel::<()>();
+    let caller = thread::spawn(move || {
+        returned.send(client.call::<u64>("add", (1,))).unwrap();
+        let _ = finished.recv(); // idle, and alive, until the end
+    });
+    // A server that takes the request and answers late, as a peer may.
+    let runtime = blocking::runtime();
+    let request = runtime
+        .block_on(backend.blpop("slow", Some(Duration::from_secs(5))))
+        .unwrap()
+        .expect("the request arrives");
+    let request: serde_json::Value = serde_json::from_slice(&request).unwrap();
+    let response_queue = request["response_queue"].as_str().unwrap().to_owned();
+    let error = call_returned.recv().unwrap().unwrap_err();
+    assert!(error.is_timeout(), "{error}");
+    runtime
+        .block_on(backend.rpush(&response_queue, &[br#"{"return_value": 1}"#]))
+        .unwrap();
+    eventually("the late reply is made to expire", || {
+        matches!(
+            runtime.block_on(backend.ttl(&response_queue)).unwrap(),
+            redisrpc::backend::Ttl::Expires(_)
+        )
+    });
+    drop(finish);
+    caller.join().unwrap();
+}
+
+#[test]
+fn a_timed_out_call_is_cleaned_up_while_its_thread_is_idle_on_memory() {
+    on_memory(a_timed_out_call_is_cleaned_up_while_its_thread_is_idle);
+}
+
+#[test]
+#[redisrpc_testkit::needs(redis)]
+fn a_timed_out_call_is_cleaned_up_while_its_thread_is_idle_on_redis() {
+    on_redis(a_timed_out_call_is_cleaned_up_while_its_thread_is_idle);
+}

@@ -181,7 +181,7 @@ async fn rpc(options: &Options, kind: BackendKind, url: &str, backend: SharedBac
     })
     .await?;
     let blocking = if options.blocking {
-        Some(blocking_calls(kind, url, backend, &options.queue, timeout, options.calls).await?)
+        Some(redisrpc_examples::bench_blocking::run(backend.clone(), &options.queue, timeout, options.calls).await?)
     } else {
         None
     };
@@ -218,28 +218,8 @@ async fn rpc(options: &Options, kind: BackendKind, url: &str, backend: SharedBac
     );
     println!("throughput:   {calls_per_second:.0} calls/s");
     println!("latency:      p50 {p50:.1} µs, p99 {p99:.1} µs, max {max:.1} µs");
-    if let Some(blocking) = &blocking {
-        let (b50, b99) = (blocking.percentile_us(0.50), blocking.percentile_us(0.99));
-        println!(
-            "blocking:     p50 {b50:.1} µs, p99 {b99:.1} µs, one at a time from a plain thread ({:+.1}% at p50 against async{})",
-            (b50 / p50 - 1.0) * 100.0,
-            if options.concurrency == 1 {
-                ""
-            } else {
-                " with calls in flight: compare with --concurrency 1"
-            }
-        );
-        println!(
-            "{}",
-            serde_json::json!({
-                "api": "blocking",
-                "backend": format!("{kind:?}").to_lowercase(),
-                "url": url,
-                "calls": blocking.len(),
-                "p50_us": (b50 * 10.0).round() / 10.0,
-                "p99_us": (b99 * 10.0).round() / 10.0,
-            })
-        );
+    if let Some(figures) = &blocking {
+        print_blocking(kind, url, figures);
     }
     println!(
         "{}",
@@ -259,35 +239,47 @@ async fn rpc(options: &Options, kind: BackendKind, url: &str, backend: SharedBac
     Ok(())
 }
 
-/// `calls` calls through the blocking API, one at a time, from a thread of
-/// its own: on Redis through a backend of the blocking API's own, on the
-/// embedded backend through the same store.
-async fn blocking_calls(
-    kind: BackendKind,
-    url: &str,
-    backend: SharedBackend,
-    queue: &str,
-    timeout: Option<Duration>,
-    calls: usize,
-) -> anyhow::Result<measure::Latencies> {
-    let (url, queue) = (url.to_owned(), queue.to_owned());
-    let caller = std::thread::spawn(move || -> anyhow::Result<measure::Latencies> {
-        let backend = match kind {
-            BackendKind::Memory => backend,
-            BackendKind::Redis => redisrpc::blocking::connect(&url)?,
-        };
-        let client = redisrpc::blocking::Client::new(backend, queue).with_timeout(timeout);
-        for _ in 0..calls.min(1_000) / 10 {
-            client.call::<f64>("add", (1,)).context("warm-up call")?;
-        }
-        let mut latencies = measure::Latencies::default();
-        for _ in 0..calls {
-            let started = std::time::Instant::now();
-            let value: f64 = client.call("add", (2.5,))?;
-            latencies.record(started.elapsed());
-            anyhow::ensure!(value.is_finite(), "unexpected reply {value}");
-        }
-        Ok(latencies)
-    });
-    tokio::task::spawn_blocking(move || caller.join().expect("the blocking caller does not panic")).await?
+/// The blocking figures, beside the two async ones of the same rounds.
+fn print_blocking(kind: BackendKind, url: &str, figures: &redisrpc_examples::bench_blocking::Figures) {
+    let (blocking, beside, own) = (
+        &figures.blocking,
+        &figures.async_beside_server,
+        &figures.async_own_thread,
+    );
+    let p50 = |latencies: &measure::Latencies| latencies.percentile_us(0.50);
+    let p99 = |latencies: &measure::Latencies| latencies.percentile_us(0.99);
+    let against = |anchor: &measure::Latencies| (p50(blocking) / p50(anchor) - 1.0) * 100.0;
+    println!(
+        "blocking:     p50 {:.1} µs, p99 {:.1} µs, one at a time from a plain thread; in the same rounds:",
+        p50(blocking),
+        p99(blocking)
+    );
+    println!(
+        "  async, from a thread of its own:       p50 {:.1} µs, p99 {:.1} µs (blocking {:+.1}% at p50)",
+        p50(own),
+        p99(own),
+        against(own)
+    );
+    println!(
+        "  async, from the runtime that serves:   p50 {:.1} µs, p99 {:.1} µs (blocking {:+.1}% at p50)",
+        p50(beside),
+        p99(beside),
+        against(beside)
+    );
+    let round = |x: f64| (x * 10.0).round() / 10.0;
+    println!(
+        "{}",
+        serde_json::json!({
+            "api": "blocking",
+            "backend": format!("{kind:?}").to_lowercase(),
+            "url": url,
+            "calls": blocking.len(),
+            "p50_us": round(p50(blocking)),
+            "p99_us": round(p99(blocking)),
+            "async_own_thread_p50_us": round(p50(own)),
+            "async_own_thread_p99_us": round(p99(own)),
+            "async_beside_server_p50_us": round(p50(beside)),
+            "async_beside_server_p99_us": round(p99(beside)),
+        })
+    );
 }

@@ -180,6 +180,16 @@ pub trait Backend: sealed::Sealed + Send + Sync + std::fmt::Debug + 'static {
     /// is delivered. After a lost connection it resubscribes by itself and
     /// reports the gap (see [`PubSubEvent`]).
     async fn subscribe(&self, channels: &[String], patterns: &[String]) -> Result<Subscription>;
+
+    /// The same store through connections of its own, made on the Tokio
+    /// runtime this runs on; `None` for a backend without connections (the
+    /// embedded store, whose values are shared by every clone). A Redis
+    /// connection is driven by the runtime that made it, so the blocking
+    /// API gives each calling thread its own (see `blocking`'s module
+    /// docs). Connection errors as [`Redis::connect_with`].
+    async fn connect_anew(&self) -> Result<Option<SharedBackend>> {
+        Ok(None)
+    }
 }
 
 /// Keeps [`Backend`] to this crate's implementations.

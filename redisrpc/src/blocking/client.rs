@@ -1,12 +1,12 @@
-//! The blocking [`Client`]: [`crate::Client`]'s calls, waited for on the
-//! calling thread.
+//! The blocking [`Client`]: [`crate::Client`]'s calls, made and waited
+//! for on the calling thread (see `here`).
 
 use std::time::Duration;
 
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
-use super::wait;
+use super::here;
 use crate::backend::{IntoBackend, SharedBackend};
 use crate::{Call, Result};
 
@@ -58,19 +58,31 @@ impl Client {
     /// Calls `method` with `args` and decodes its result as `T`; see
     /// [`crate::Client::call`].
     pub fn call<T: DeserializeOwned>(&self, method: &str, args: impl Serialize) -> Result<T> {
-        wait("Client::call", self.inner.call(method, args))
+        here::send(
+            "Client::call",
+            &self.inner,
+            Call::new(method).with_args(args),
+            |client, call| async move { client.send(call).await },
+        )
     }
 
     /// Sends a call built with [`Call`] and decodes its result as `T`; see
     /// [`crate::Client::send`].
     pub fn send<T: DeserializeOwned>(&self, call: Call) -> Result<T> {
-        wait("Client::send", self.inner.send(call))
+        here::send("Client::send", &self.inner, call, |client, call| async move {
+            client.send(call).await
+        })
     }
 
     /// Sends a call and waits for it to succeed, whatever value it returns;
     /// see [`crate::Client::send_ignoring_result`].
     pub fn send_ignoring_result(&self, call: Call) -> Result<()> {
-        wait("Client::send_ignoring_result", self.inner.send_ignoring_result(call))
+        here::send(
+            "Client::send_ignoring_result",
+            &self.inner,
+            call,
+            |client, call| async move { client.send_ignoring_result(call).await },
+        )
     }
 }
 

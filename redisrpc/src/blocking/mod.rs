@@ -20,12 +20,21 @@
 //!
 //! # How it works
 //!
-//! The work runs on one process-wide Tokio runtime of two worker threads,
-//! started on first use ([`runtime`]). A blocking method runs its future on
-//! the calling thread (`block_on`) while the runtime's workers drive the
-//! connections, timers and the tasks a server spawns; so any number of
-//! threads may call at once, each waiting only for its own call. Redis
-//! backends for blocking use are made on that runtime: [`connect`].
+//! A [`Client`]'s call runs on the calling thread, through connections of
+//! that thread's own, so that nothing else is woken while it waits: a
+//! blocking call costs what the same call costs from async code (the
+//! README has the figures). Each thread that calls gets a single-threaded
+//! runtime and, on Redis, two connections per server, made at its first
+//! call and closed when the thread ends.
+//!
+//! Everything else ([`State`], [`Mirror`], [`Updates`], [`Server`], and
+//! what must go on after a call, such as telling the servers it was given
+//! up) runs on one process-wide Tokio runtime of two worker threads,
+//! started on first use ([`runtime`]): a blocking method waits on the
+//! calling thread (`block_on`) while the workers drive the connections,
+//! timers and the tasks a server spawns, so mirrors stay current between
+//! calls and any number of threads may wait at once. Redis backends for
+//! blocking use are made on that runtime: [`connect`].
 //!
 //! # Inside an async runtime
 //!
@@ -39,6 +48,7 @@
 //! (`std::thread::spawn`).
 
 mod client;
+mod here;
 mod server;
 mod state;
 

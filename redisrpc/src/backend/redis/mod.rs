@@ -84,7 +84,10 @@ pub use self::deployment::Deployment;
 use self::documents::LayoutCheck;
 use self::shared::Shared;
 use self::topology::{Cluster, Kind, Node, NodeFactory, Topology};
-use super::{Backend, Commit, CommitOutcome, HashFields, HeldKeys, HeldReply, StoredDoc, Subscription, Taken, Ttl};
+use super::{
+    Backend, Commit, CommitOutcome, HashFields, HeldKeys, HeldReply, IntoBackend, SharedBackend, StoredDoc,
+    Subscription, Taken, Ttl,
+};
 use crate::{Error, Result};
 
 /// Settings for [`Redis::connect_with`].
@@ -228,6 +231,8 @@ struct Inner {
     clocks: Mutex<HashMap<u64, Arc<clock::Clock>>>,
     /// Where we are connected, without credentials, for `Debug`.
     server: String,
+    /// Where we connected, to connect again ([`Backend::connect_anew`]).
+    deployment: Deployment,
     options: RedisOptions,
 }
 
@@ -284,6 +289,7 @@ impl Redis {
     /// [`connect_with`](Redis::connect_with).
     pub async fn connect_to(deployment: Deployment, options: RedisOptions) -> Result<Redis> {
         let server = format!("{deployment:?}");
+        let kept = deployment.clone();
         let tls = |info: &ConnectionInfo| matches!(info.addr(), ConnectionAddr::TcpTls { .. });
         // On one server, the first dedicated connection is made before the
         // shared one, and without retries, so a wrong address or password
@@ -401,6 +407,7 @@ impl Redis {
                 layout: LayoutCheck::default(),
                 clocks: Mutex::default(),
                 server,
+                deployment: kept,
                 options,
             }),
         };
@@ -605,6 +612,11 @@ impl Backend for Redis {
             ping_timeout: options.command_timeout.unwrap_or(options.connect_timeout),
         };
         subscription::subscribe(Arc::clone(&self.inner.topology), timing, channels, patterns).await
+    }
+
+    async fn connect_anew(&self) -> Result<Option<SharedBackend>> {
+        let again = Redis::connect_to(self.inner.deployment.clone(), self.inner.options.clone()).await?;
+        Ok(Some(again.into_backend()))
     }
 
     async fn del(&self, key: &str) -> Result<bool> {
