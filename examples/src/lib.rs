@@ -21,6 +21,14 @@
 //! `inventory` (likewise), `inventory-server`, `robot-state`, `control-loop`
 //! and `bench`.
 
+/// Every example program allocates through mimalloc. glibc's allocator
+/// maps a fresh region for each megabyte-sized buffer (a camera frame, a
+/// big request) and unmaps it when freed, so each one costs a page fault
+/// per 4 KiB touched, more than copying it. That choice is the programs':
+/// the library leaves the allocator to whoever builds the binary.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 pub mod arm;
 pub mod bench_blocking;
 pub mod bench_memory;

@@ -69,6 +69,12 @@ fn bench_measures_the_shared_state_on_both_backends() {
         vec!["--suite", "state", "--calls", "500", "--redis", &url],
     ] {
         let (_, figures) = run(&args);
+        let on_redis = args.contains(&"--redis");
+        assert_eq!(
+            figures["frame_set_raw_HSET"].as_f64().is_some_and(|x| x > 0.0),
+            on_redis,
+            "the raw anchor, on Redis only: {figures}"
+        );
         for field in [
             "get_small_x1",
             "get_small_x32",

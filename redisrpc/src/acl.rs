@@ -162,6 +162,13 @@ pub fn rules(role: &Role) -> crate::Result<Vec<String>> {
                     "+time",
                     "+evalsha",
                     "+publish",
+                    // Binary values are staged beside the commit script,
+                    // which renames them into place (see `layout::staged`).
+                    "+multi",
+                    "+exec",
+                    "+pexpire",
+                    "+rename",
+                    "+persist",
                     &format!("~{}", names.document),
                     &format!("~{}", names.binaries),
                     // Only the first writer of a fresh server records the layout.

@@ -12,6 +12,7 @@
 //! | calls of `calc` given up by their callers | channel `calc:rpc:cancel`, messages are reply queues | pub/sub |
 //! | document `robot` | `robot` | hash (`json`, `version`) |
 //! | binary value at `robot.camera.frame` | `__state__:{robot}.camera.frame`, with `#<hex>` appended when taken | hash |
+//! | a binary value of `robot` being written | `__state__:{robot}:staged:<random>`, inside one transaction | hash |
 //! | updates of `robot.arm` | channel `__state__:robot.arm` | pub/sub |
 //! | the servers of `calc` | `__rpc__:{calc}:servers:calc`, a field per instance | hash |
 //! | server `7f3a…` of `calc`, while it lives | `__rpc__:{calc}:server:calc:7f3a…`, expiring | hash |
@@ -167,6 +168,13 @@ pub fn binary(doc: &str, rest: &str, unique: Option<&str>) -> String {
         key.push_str(unique);
     }
     key
+}
+
+/// Where a binary hash of document `doc` is written before its commit
+/// renames it into place, within one transaction: `unique` tells apart
+/// concurrent commits.
+pub fn staged(doc: &str, unique: &str) -> String {
+    format!("{}:staged:{unique}", binary_prefix(doc))
 }
 
 /// Whether `key` is one of the binary hashes of document `doc`.

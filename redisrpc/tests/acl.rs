@@ -10,7 +10,7 @@ use std::time::Duration;
 use redisrpc::acl::{self, Role};
 use redisrpc::backend::{IntoBackend, Redis, SharedBackend};
 use redisrpc::service::Methods;
-use redisrpc::state::State;
+use redisrpc::state::{NdArray, State};
 use redisrpc::{Client, Delivery, Server};
 use redisrpc_testkit::{RedisCluster, RedisServer};
 use serde_json::json;
@@ -129,6 +129,9 @@ async fn every_role_does_its_part_and_nothing_else(url: &str) {
     .await
     .expect("the mirror follows the writer");
     assert_eq!(reader.get::<f64>("robot.arm.angle").await.unwrap(), 1.5);
+    let frame = NdArray::from_elements(vec![2, 3], &[1u8, 2, 3, 4, 5, 6]).unwrap();
+    writer.set_array("robot.camera.frame", &frame).await.unwrap();
+    assert_eq!(reader.get_array("robot.camera.frame").await.unwrap(), frame);
     refused("a reader writing", reader.set("robot.arm.angle", &2.0).await);
     refused("a reader publishing", reader.publish("robot.arm.angle", &2.0).await);
     refused("a reader of another document", reader.get_value("rover").await);

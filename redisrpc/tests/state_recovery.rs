@@ -8,7 +8,7 @@ mod common;
 use std::time::{Duration, Instant};
 
 use redisrpc::backend::{Redis, RedisOptions};
-use redisrpc::state::{Event, State, Updates};
+use redisrpc::state::{Event, NdArray, State, Updates};
 use redisrpc_testkit::RedisServer;
 use serde_json::json;
 
@@ -191,4 +191,51 @@ async fn writes_recover_from_killed_connections_and_flushed_scripts() {
     // A failed increment may or may not have been applied; none was doubled.
     assert!(n == 2.into() || n == 3.into(), "{n}");
     assert_eq!(state.get::<i64>("robot.n").await.unwrap(), n.as_i64().unwrap());
+}
+
+/// Binary values are staged beside the commit script: a write goes through
+/// after Redis forgot the script, and no write, applied, lost to a
+/// concurrent one or refused, leaves a staged hash behind.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[redisrpc_testkit::needs(redis)]
+async fn binary_writes_survive_a_flushed_script_and_leave_nothing_staged() {
+    let Some(server) = RedisServer::start() else { return };
+    let state = State::new(Redis::connect(&server.url()).await.unwrap());
+    let frame = |seed: u8| NdArray::from_elements(vec![64, 64], &vec![seed; 64 * 64]).unwrap();
+    state.set_array("robot.camera.frame", &frame(1)).await.unwrap();
+    let mut admin = common::admin(&server).await;
+
+    let () = redis::cmd("SCRIPT").arg("FLUSH").query_async(&mut admin).await.unwrap();
+    state.set_array("robot.camera.frame", &frame(2)).await.unwrap();
+    assert_eq!(state.get_array("robot.camera.frame").await.unwrap(), frame(2));
+
+    // Writers racing on one document: most tries lose a compare-and-set.
+    let writers: Vec<_> = (0..4u8)
+        .map(|writer| {
+            let state = state.clone();
+            tokio::spawn(async move {
+                for round in 0..20u8 {
+                    let path = format!("robot.camera.w{writer}");
+                    state.set_array(path.as_str(), &frame(writer * 20 + round)).await.unwrap();
+                }
+            })
+        })
+        .collect();
+    for writer in writers {
+        writer.await.unwrap();
+    }
+    for writer in 0..4u8 {
+        let path = format!("robot.camera.w{writer}");
+        assert_eq!(state.get_array(path.as_str()).await.unwrap(), frame(writer * 20 + 19));
+    }
+    // Refused: `rover` is another program's string.
+    let () = redis::cmd("SET").arg("rover").arg("x").query_async(&mut admin).await.unwrap();
+    assert!(state.set_array("rover.frame", &frame(3)).await.is_err());
+
+    let staged: Vec<String> = redis::cmd("KEYS")
+        .arg("__state__:*:staged:*")
+        .query_async(&mut admin)
+        .await
+        .unwrap();
+    assert!(staged.is_empty(), "left behind: {staged:?}");
 }

@@ -129,7 +129,13 @@ async fn main() -> anyhow::Result<()> {
                 Suite::State => {
                     println!("backend:                     {kind:?}");
                     let state = redisrpc::state::State::new(backend);
-                    let figures = redisrpc_examples::bench_state::run(&state, options.calls).await?;
+                    // The anchor of the frame figures: the same bytes written
+                    // with a plain `HSET`, through the redis crate.
+                    let raw = match kind {
+                        BackendKind::Memory => None,
+                        BackendKind::Redis => Some(Redis::connect(url).await?.connection()),
+                    };
+                    let figures = redisrpc_examples::bench_state::run(&state, raw, options.calls).await?;
                     let mut json = figures.to_json();
                     json["backend"] = format!("{kind:?}").to_lowercase().into();
                     println!("{json}");

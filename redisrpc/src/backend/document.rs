@@ -9,6 +9,7 @@
 
 use std::fmt;
 use std::pin::Pin;
+use std::sync::Arc;
 
 use futures::Stream;
 
@@ -73,7 +74,9 @@ pub struct Commit {
     /// Keys to delete (binary values no longer referenced).
     pub delete: Vec<String>,
     /// Hashes to write, each replacing its key entirely: `(key, fields)`.
-    pub hashes: Vec<(String, HashFields)>,
+    /// Shared, so that a change tried again after a conflict does not copy
+    /// a camera frame each time.
+    pub hashes: Vec<(String, Arc<HashFields>)>,
     /// The notification to publish once written.
     pub publish: Option<Notification>,
 }

@@ -16,6 +16,7 @@
 //! it. Past [`PATIENT_ATTEMPTS`] conflicts in a row it pauses between
 //! attempts, and past [`MAX_ATTEMPTS`] it gives up.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use serde_json::Value;
@@ -38,7 +39,7 @@ const PATIENT_ATTEMPTS: usize = 32;
 
 /// A document change: what the caller gets back, and the binary hashes to
 /// write with it.
-pub(crate) type Edit<R> = (R, Vec<(String, Fields)>);
+pub(crate) type Edit<R> = (R, Vec<(String, Arc<Fields>)>);
 
 /// The document an attempt starts from.
 struct Base {
@@ -55,7 +56,7 @@ enum Outcome<R> {
     /// Nothing to write: the operation took effect when it read.
     Unchanged(R),
     /// A new document to commit.
-    Changed(R, Doc, Vec<(String, Fields)>),
+    Changed(R, Doc, Vec<(String, Arc<Fields>)>),
 }
 
 impl<R> Outcome<R> {
@@ -175,7 +176,7 @@ fn commit(
     version: u64,
     old: &Doc,
     new: &Doc,
-    hashes: Vec<(String, Fields)>,
+    hashes: Vec<(String, Arc<Fields>)>,
     publish: Option<&Path>,
 ) -> Result<Commit> {
     let (mut before, mut after) = (Vec::new(), Vec::new());

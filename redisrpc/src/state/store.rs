@@ -254,10 +254,10 @@ impl State {
         value: &M::Value,
         publish: bool,
     ) -> Result<()> {
-        let fields = marshaller.write(value).map_err(|reason| Error::Binary {
+        let fields = Arc::new(marshaller.write(value).map_err(|reason| Error::Binary {
             path: path.to_string(),
             reason: reason.to_string(),
-        })?;
+        })?);
         let label = marshaller.label().to_owned();
         let unique = uuid::Uuid::new_v4().simple().to_string();
         self.change(&path, publish.then_some(&path), |document| {
@@ -267,7 +267,7 @@ impl State {
                 key: key.clone(),
             };
             doc::set(document, &path, marker.to_value())?;
-            Ok(((), vec![(key, fields.clone())]))
+            Ok(((), vec![(key, Arc::clone(&fields))]))
         })
         .await
     }

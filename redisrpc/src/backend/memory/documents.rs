@@ -43,7 +43,11 @@ impl<'a> Prepared<'a> {
         Prepared {
             commit,
             json: commit.json.clone(),
-            hashes: commit.hashes.clone(),
+            hashes: commit
+                .hashes
+                .iter()
+                .map(|(key, fields)| (key.clone(), HashFields::clone(fields)))
+                .collect(),
         }
     }
 }

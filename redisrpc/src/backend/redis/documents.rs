@@ -5,8 +5,9 @@
 //! The scripts never decode JSON (Lua's `cjson` would round numbers); they
 //! only compare the version and store the text the caller computed, so
 //! values stay exact and any stock Redis ≥ 7 or Valkey runs them. Both
-//! touch only the document's key and its binary hashes, which share one
-//! Redis Cluster slot (see [`layout`]).
+//! touch only the document's key and its binary hashes (and the commit,
+//! their staging keys), which share one Redis Cluster slot (see
+//! [`layout`]).
 
 use std::sync::LazyLock;
 
@@ -36,9 +37,10 @@ return {1, current[1] or '0', current[2]}
     )
 });
 
-/// The compare-and-set. KEYS: the document, the keys to delete, the hashes
-/// to write. ARGV: `name, value` pairs up to a `--` (see [`CommitArgs`]),
-/// then per hash its field count and its fields.
+/// The compare-and-set. KEYS: the document, the keys to delete, then each
+/// binary hash to write followed by the key it was staged under (see
+/// [`doc_commit`]). ARGV: `name, value` pairs up to a `--` (see
+/// [`CommitArgs`]).
 ///
 /// A version is the time of its write in microseconds on the server's
 /// clock, or one more than the document's previous version when that is
@@ -47,7 +49,8 @@ return {1, current[1] or '0', current[2]}
 /// as the server's clock does not go back), and a process's copy from
 /// before can never pass the compare-and-set. Replies `{1, version}` (0
 /// when the document was deleted), `{0}` or `{0, version, json}` on a
-/// conflict, and `{2, type}` as [`READ`] does.
+/// conflict, and `{2, type}` as [`READ`] does. Whatever it replies, no
+/// staged hash is left behind.
 static COMMIT: LazyLock<Script> = LazyLock::new(|| {
     Script::new(
         r#"
@@ -56,22 +59,27 @@ while ARGV[at] ~= '--' do
   named[ARGV[at]] = ARGV[at + 1]
   at = at + 2
 end
-at = at + 1
+local first_hash = 2 + tonumber(named.deletes)
+local function unstage()
+  for i = first_hash + 1, #KEYS, 2 do redis.call('DEL', KEYS[i]) end
+end
 local kind = redis.call('TYPE', KEYS[1])['ok']
-if kind ~= 'none' and kind ~= 'hash' then return {2, kind} end
+if kind ~= 'none' and kind ~= 'hash' then unstage() return {2, kind} end
 local current = redis.call('HMGET', KEYS[1], 'version', 'json')
-if kind == 'hash' and not current[2] then return {2, kind} end
+if kind == 'hash' and not current[2] then unstage() return {2, kind} end
 if (current[1] or '0') ~= named.expected then
+  unstage()
   if current[2] then return {0, current[1] or '0', current[2]} end
   return {0}
 end
-local deletes = tonumber(named.deletes)
-for i = 2, 1 + deletes do redis.call('DEL', KEYS[i]) end
-for i = 2 + deletes, #KEYS do
-  redis.call('DEL', KEYS[i])
-  local n = tonumber(ARGV[at])
-  for f = at + 1, at + 2 * n, 2 do redis.call('HSET', KEYS[i], ARGV[f], ARGV[f + 1]) end
-  at = at + 1 + 2 * n
+for i = 2, first_hash - 1 do redis.call('DEL', KEYS[i]) end
+for i = first_hash, #KEYS, 2 do
+  if redis.call('EXISTS', KEYS[i + 1]) == 1 then
+    redis.call('RENAME', KEYS[i + 1], KEYS[i])
+    redis.call('PERSIST', KEYS[i])
+  else
+    redis.call('DEL', KEYS[i])
+  end
 end
 local now = redis.call('TIME')
 local version = tonumber(now[1]) * 1000000 + tonumber(now[2])
@@ -90,27 +98,32 @@ return {1, written}
     )
 });
 
+/// How long a staged binary hash may outlive a transaction whose script
+/// did not run (Redis had forgotten it: the commit is then sent again).
+const STAGED_TTL_MS: u64 = 60_000;
+
 /// The commit script's named arguments, each sent as its name then its
 /// value, so the script and this builder agree by name, not by position.
-struct CommitArgs<'a> {
-    invocation: redis::ScriptInvocation<'a>,
+struct CommitArgs {
+    command: redis::Cmd,
 }
 
-impl<'a> CommitArgs<'a> {
-    fn new() -> Self {
-        CommitArgs {
-            invocation: COMMIT.prepare_invoke(),
-        }
+impl CommitArgs {
+    fn new(keys: &[&str]) -> Self {
+        let mut command = redis::cmd("EVALSHA");
+        command.arg(COMMIT.get_hash()).arg(keys.len()).arg(keys);
+        CommitArgs { command }
     }
 
     fn named(&mut self, name: &str, value: impl redis::ToRedisArgs) -> &mut Self {
-        self.invocation.arg(name).arg(value);
+        self.command.arg(name).arg(value);
         self
     }
 
-    /// Ends the named arguments; what follows is positional.
-    fn end_named(&mut self) -> &mut redis::ScriptInvocation<'a> {
-        self.invocation.arg("--")
+    /// Ends the named arguments: the `EVALSHA` command.
+    fn end_named(mut self) -> redis::Cmd {
+        self.command.arg("--");
+        self.command
     }
 }
 
@@ -195,10 +208,32 @@ pub(super) async fn hash_get_all(manager: &Shared, key: &str) -> Result<HashFiel
         .map_err(map_error)
 }
 
+/// Runs the compare-and-set. The binary values travel beside the script,
+/// not through it: a script's arguments are copied into Lua and out again,
+/// which made writing a camera frame five times slower than an `HSET` of
+/// it. Each hash is written with a plain `HSET` under a staging key of its
+/// document's own (`layout::staged`), in the same `MULTI` as the script,
+/// which renames it into place once the version compares equal and deletes
+/// it otherwise; no other client ever sees a staged hash.
 pub(super) async fn doc_commit(manager: &Shared, layout: &LayoutCheck, commit: &Commit) -> Result<CommitOutcome> {
     layout.ensure(manager).await?;
+    let staged: Vec<String> = if commit.hashes.is_empty() {
+        Vec::new()
+    } else {
+        let random = uuid::Uuid::new_v4().simple().to_string();
+        (0..commit.hashes.len())
+            .map(|i| layout::staged(&commit.key, &format!("{random}{i}")))
+            .collect()
+    };
+    let mut keys = Vec::with_capacity(1 + commit.delete.len() + 2 * staged.len());
+    keys.push(layout::document(&commit.key));
+    keys.extend(commit.delete.iter().map(String::as_str));
+    for ((key, _), stage) in commit.hashes.iter().zip(&staged) {
+        keys.push(key);
+        keys.push(stage);
+    }
     let publish = commit.publish.clone().unwrap_or_default();
-    let mut args = CommitArgs::new();
+    let mut args = CommitArgs::new(&keys);
     args.named("expected", commit.expected)
         .named("write", if commit.json.is_some() { "1" } else { "0" })
         .named("json", commit.json.as_deref().unwrap_or_default())
@@ -206,20 +241,18 @@ pub(super) async fn doc_commit(manager: &Shared, layout: &LayoutCheck, commit: &
         .named("head", &publish.head)
         .named("tail", &publish.tail)
         .named("deletes", commit.delete.len());
-    let invocation = args.end_named();
-    invocation.key(layout::document(&commit.key));
-    for key in &commit.delete {
-        invocation.key(key);
-    }
-    for (key, fields) in &commit.hashes {
-        invocation.key(key).arg(fields.len());
-        for (field, value) in fields {
-            invocation.arg(field).arg(value);
+    let script = args.end_named();
+    // On `NOSCRIPT` (a restart, `SCRIPT FLUSH`) the script is loaded and
+    // the commit sent once more; it had not run, so nothing is doubled, and
+    // the retry stages under the same keys, replacing what the first left.
+    let reply = match send_commit(manager, commit, &staged, &script).await {
+        Err(e) if e.kind() == redis::ErrorKind::Server(redis::ServerErrorKind::NoScript) => {
+            COMMIT.load_async(&mut manager.clone()).await.map_err(map_error)?;
+            send_commit(manager, commit, &staged, &script).await
         }
+        sent => sent,
     }
-    // On `NOSCRIPT` (a restart, `SCRIPT FLUSH`) the invocation loads the
-    // script and runs it once more; it had not run, so nothing is doubled.
-    let reply: Vec<Value> = invocation.invoke_async(&mut manager.clone()).await.map_err(map_error)?;
+    .map_err(map_error)?;
     match reply.as_slice() {
         [status, version] if int(status) == Some(1) => Ok(CommitOutcome::Committed(
             int(version).ok_or_else(|| unexpected("commit", &reply))?,
@@ -234,6 +267,33 @@ pub(super) async fn doc_commit(manager: &Shared, layout: &LayoutCheck, commit: &
         [status, kind] if int(status) == Some(2) => Err(not_a_document(&commit.key, &text(kind))),
         _ => Err(unexpected("commit", &reply)),
     }
+}
+
+/// Sends the commit `script`, after staging `commit`'s hashes under
+/// `staged` in the same transaction when it has any.
+async fn send_commit(
+    manager: &Shared,
+    commit: &Commit,
+    staged: &[String],
+    script: &redis::Cmd,
+) -> redis::RedisResult<Vec<Value>> {
+    if staged.is_empty() {
+        return script.query_async(&mut manager.clone()).await;
+    }
+    let mut pipe = redis::pipe();
+    pipe.atomic();
+    for ((_, fields), stage) in commit.hashes.iter().zip(staged) {
+        pipe.del(stage).ignore();
+        if !fields.is_empty() {
+            // `HSET` with many fields, not the crate's `HMSET`, which an
+            // ACL may not allow.
+            pipe.cmd("HSET").arg(stage).arg(fields).ignore();
+            pipe.pexpire(stage, STAGED_TTL_MS as i64).ignore();
+        }
+    }
+    pipe.add_command(script.clone());
+    let (reply,): (Vec<Value>,) = pipe.query_async(&mut manager.clone()).await?;
+    Ok(reply)
 }
 
 fn int(value: &Value) -> Option<u64> {
