@@ -8,6 +8,10 @@
 //! * [`journal`]: a line per call a server starts (`calc-server --journal`).
 //! * [`faults`]: a slow or crashing service, to rehearse recovery with.
 //! * [`bench_state`]: the shared-state measurements of `bench --suite state`.
+//! * [`bench_anchors`]: what `bench`'s RPC figures are held against, in
+//!   the same run.
+//! * [`bench_blocking`]: blocking calls beside async ones, `bench --blocking`.
+//! * [`bench_server`]: the server `bench` calls, in its process or another.
 //! * [`bench_memory`]: a server's memory peak while it decodes a big
 //!   request, `bench --suite memory`.
 //! * [`measure`]: what the benchmarks share: operations from many tasks,
@@ -30,8 +34,10 @@
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 pub mod arm;
+pub mod bench_anchors;
 pub mod bench_blocking;
 pub mod bench_memory;
+pub mod bench_server;
 pub mod bench_state;
 pub mod calc;
 pub mod cli;

@@ -52,6 +52,39 @@ fn bench_measures_redis_with_its_own_server_or_an_external_one() {
         (Some(300), Some("redis"))
     );
 
+    assert!(
+        figures["of_redis_benchmark"].as_f64().is_some_and(|x| x > 0.0),
+        "calls in flight beside redis-benchmark: {figures}"
+    );
+    let sequential = bench(&["--redis", &url, "--calls", "300"]);
+    assert!(
+        sequential["of_two_pings"].as_f64().is_some_and(|x| x > 0.0),
+        "sequential calls beside PINGs: {sequential}"
+    );
+
+    // Its server in a process of its own, which ends with the bench.
+    let figures = bench(&[
+        "--redis",
+        &url,
+        "--calls",
+        "300",
+        "--concurrency",
+        "4",
+        "--server-process",
+    ]);
+    assert_eq!(
+        (figures["calls"].as_u64(), figures["server"].as_str()),
+        (Some(300), Some("process"))
+    );
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while !redis.cli(&["KEYS", "__rpc__:{bench}:server:*"]).trim().is_empty() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the server process ends with the bench"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+
     // An external calculator server on `calc`.
     let server = ServerProcess::start(env!("CARGO_BIN_EXE_calc-server"), &url, "calc");
     let figures = bench(&["--redis", &url, "--queue", "calc", "--no-server", "--calls", "300"]);

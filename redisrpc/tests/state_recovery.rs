@@ -216,7 +216,10 @@ async fn binary_writes_survive_a_flushed_script_and_leave_nothing_staged() {
             tokio::spawn(async move {
                 for round in 0..20u8 {
                     let path = format!("robot.camera.w{writer}");
-                    state.set_array(path.as_str(), &frame(writer * 20 + round)).await.unwrap();
+                    state
+                        .set_array(path.as_str(), &frame(writer * 20 + round))
+                        .await
+                        .unwrap();
                 }
             })
         })
@@ -229,7 +232,12 @@ async fn binary_writes_survive_a_flushed_script_and_leave_nothing_staged() {
         assert_eq!(state.get_array(path.as_str()).await.unwrap(), frame(writer * 20 + 19));
     }
     // Refused: `rover` is another program's string.
-    let () = redis::cmd("SET").arg("rover").arg("x").query_async(&mut admin).await.unwrap();
+    let () = redis::cmd("SET")
+        .arg("rover")
+        .arg("x")
+        .query_async(&mut admin)
+        .await
+        .unwrap();
     assert!(state.set_array("rover.frame", &frame(3)).await.is_err());
 
     let staged: Vec<String> = redis::cmd("KEYS")

@@ -32,15 +32,13 @@
 //! request of `--calls` numbers (5,000,000 make 10 MB), beside the same
 //! request decoded through `serde_json::Value`, on the embedded backend.
 
-use std::convert::Infallible;
 use std::time::Duration;
 
 use anyhow::{Context, bail};
 use clap::{Parser, ValueEnum};
 use redisrpc::backend::{IntoBackend, Memory, Redis, SharedBackend};
-use redisrpc::service::Methods;
 use redisrpc::{Client, Delivery, Server};
-use redisrpc_examples::measure;
+use redisrpc_examples::{bench_anchors, bench_server, measure};
 
 #[derive(Clone, Copy, Debug, ValueEnum, PartialEq)]
 enum BackendKind {
@@ -88,6 +86,14 @@ struct Options {
     /// Call an external calculator server on --queue instead of starting one.
     #[arg(long)]
     no_server: bool,
+    /// Run the server in a process of its own (this program again), as a
+    /// deployment would, instead of in the bench's process (Redis only).
+    #[arg(long, conflicts_with = "no_server")]
+    server_process: bool,
+    /// Only serve --queue on --redis until standard input closes: the
+    /// server process of --server-process.
+    #[arg(long, hide = true)]
+    serve: bool,
     /// Calls without a timeout, so their requests carry no deadline (for
     /// comparison: by default every call has a 30 s timeout and deadline).
     #[arg(long)]
@@ -114,6 +120,16 @@ async fn main() -> anyhow::Result<()> {
         (BackendKind::Redis, true) => vec!["redis://127.0.0.1:6379".to_owned()],
         (BackendKind::Redis, false) => options.redis.clone(),
     };
+    if options.serve {
+        let backend = connect(kind, &urls[0], &options).await?;
+        let server = bench_server::echo(
+            backend,
+            &options.queue,
+            options.concurrency.max(1) * 2,
+            options.delivery,
+        );
+        return bench_server::serve_until_stdin_closes(server).await;
+    }
     if options.suite != Suite::Rpc && urls.len() > 1 {
         bail!("several --redis URLs are for the RPC suite");
     }
@@ -150,6 +166,7 @@ async fn main() -> anyhow::Result<()> {
 async fn connect(kind: BackendKind, url: &str, options: &Options) -> anyhow::Result<SharedBackend> {
     Ok(match kind {
         BackendKind::Memory if options.no_server => bail!("--no-server needs a Redis backend"),
+        BackendKind::Memory if options.server_process => bail!("--server-process needs a Redis backend"),
         BackendKind::Memory => Memory::new().into_backend(),
         BackendKind::Redis => Redis::connect(url)
             .await
@@ -160,16 +177,27 @@ async fn connect(kind: BackendKind, url: &str, options: &Options) -> anyhow::Res
 
 /// One run of the RPC suite on `backend` (at `url`, for the report).
 async fn rpc(options: &Options, kind: BackendKind, url: &str, backend: SharedBackend) -> anyhow::Result<()> {
-    let server = (!options.no_server).then(|| {
-        let echo = Methods::new(()).method("add", &["number"], |_, (number,): (f64,)| async move {
-            Ok::<_, Infallible>(number)
-        });
-        Server::new(backend.clone(), options.queue.clone(), echo)
-            .with_concurrency(options.concurrency.max(1) * 2)
-            .with_delivery(options.delivery)
+    let in_process = !options.no_server && !options.server_process;
+    let server = in_process.then(|| {
+        bench_server::echo(
+            backend.clone(),
+            &options.queue,
+            options.concurrency.max(1) * 2,
+            options.delivery,
+        )
     });
     let handle = server.as_ref().map(Server::handle);
     let serving = server.map(|server| tokio::spawn(server.run()));
+    let server_process = if options.server_process {
+        let mut args: Vec<String> = ["--serve", "--redis", url, "--queue", &options.queue]
+            .map(str::to_owned)
+            .into();
+        args.extend(["--concurrency".to_owned(), options.concurrency.to_string()]);
+        args.extend(["--delivery".to_owned(), options.delivery.name().to_owned()]);
+        Some(bench_server::ServerProcess::start(&args)?)
+    } else {
+        None
+    };
 
     let timeout = (!options.no_deadline).then_some(Duration::from_secs(30));
     let client = Client::new(backend.clone(), options.queue.clone()).with_timeout(timeout);
@@ -192,10 +220,15 @@ async fn rpc(options: &Options, kind: BackendKind, url: &str, backend: SharedBac
         None
     };
 
+    let anchor = match kind {
+        BackendKind::Memory => Anchor::None,
+        BackendKind::Redis => anchor(url, options).await?,
+    };
     if let (Some(handle), Some(serving)) = (handle, serving) {
         handle.shutdown();
         serving.await??;
     }
+    drop(server_process);
     let latencies = &run.latencies;
     let calls_per_second = run.rate();
     let (p50, p99, max) = (
@@ -210,7 +243,13 @@ async fn rpc(options: &Options, kind: BackendKind, url: &str, backend: SharedBac
         } else {
             format!(" {url}")
         },
-        if options.no_server { " (external server)" } else { "" }
+        if options.no_server {
+            " (external server)"
+        } else if options.server_process {
+            " (server in a process of its own)"
+        } else {
+            ""
+        }
     );
     println!(
         "calls:        {} with {} in flight, {}",
@@ -224,25 +263,81 @@ async fn rpc(options: &Options, kind: BackendKind, url: &str, backend: SharedBac
     );
     println!("throughput:   {calls_per_second:.0} calls/s");
     println!("latency:      p50 {p50:.1} µs, p99 {p99:.1} µs, max {max:.1} µs");
+    let mut anchors = serde_json::Map::new();
+    match anchor {
+        Anchor::None => {}
+        Anchor::Pings(pings) => {
+            let ping = pings.percentile_us(0.50);
+            println!(
+                "anchor:       PING p50 {ping:.1} µs in the same run: a call's p50 is {:.2}x two PING round trips",
+                p50 / (2.0 * ping)
+            );
+            anchors.insert("ping_p50_us".into(), ((ping * 10.0).round() / 10.0).into());
+            anchors.insert(
+                "of_two_pings".into(),
+                ((p50 / (2.0 * ping) * 100.0).round() / 100.0).into(),
+            );
+        }
+        Anchor::RedisBenchmark(rate) => {
+            println!(
+                "anchor:       redis-benchmark -c {} -t rpush {rate:.0} requests/s in the same run: calls/s are {:.2}x that",
+                options.concurrency,
+                calls_per_second / rate
+            );
+            anchors.insert("redis_benchmark_rpush".into(), rate.round().into());
+            anchors.insert(
+                "of_redis_benchmark".into(),
+                ((calls_per_second / rate * 100.0).round() / 100.0).into(),
+            );
+        }
+        Anchor::Unavailable(why) => println!("anchor:       none ({why})"),
+    }
     if let Some(figures) = &blocking {
         print_blocking(kind, url, figures);
     }
-    println!(
-        "{}",
-        serde_json::json!({
-            "backend": format!("{kind:?}").to_lowercase(),
-            "url": url,
-            "calls": latencies.len(),
-            "concurrency": options.concurrency,
-            "deadlines": !options.no_deadline,
-            "delivery": options.delivery.name(),
-            "calls_per_second": calls_per_second.round(),
-            "p50_us": (p50 * 10.0).round() / 10.0,
-            "p99_us": (p99 * 10.0).round() / 10.0,
-            "max_us": (max * 10.0).round() / 10.0,
-        })
-    );
+    let mut json = serde_json::json!({
+        "backend": format!("{kind:?}").to_lowercase(),
+        "url": url,
+        "server": if options.no_server { "external" } else if options.server_process { "process" } else { "in-process" },
+        "calls": latencies.len(),
+        "concurrency": options.concurrency,
+        "deadlines": !options.no_deadline,
+        "delivery": options.delivery.name(),
+        "calls_per_second": calls_per_second.round(),
+        "p50_us": (p50 * 10.0).round() / 10.0,
+        "p99_us": (p99 * 10.0).round() / 10.0,
+        "max_us": (max * 10.0).round() / 10.0,
+    });
+    if let Some(object) = json.as_object_mut() {
+        object.extend(anchors);
+    }
+    println!("{json}");
     Ok(())
+}
+
+/// What the run's figures are held against (see `bench_anchors`).
+enum Anchor {
+    None,
+    Pings(measure::Latencies),
+    RedisBenchmark(f64),
+    Unavailable(String),
+}
+
+/// The anchor of a run on `url`: PINGs for sequential calls,
+/// `redis-benchmark` for calls in flight.
+async fn anchor(url: &str, options: &Options) -> anyhow::Result<Anchor> {
+    if options.concurrency <= 1 {
+        let mut conn = Redis::connect(url).await?.connection();
+        let samples = options.calls.clamp(100, 5_000);
+        return Ok(Anchor::Pings(bench_anchors::pings(&mut conn, samples).await?));
+    }
+    let requests = options.calls.max(100_000);
+    Ok(
+        match bench_anchors::redis_benchmark_rpush(url, options.concurrency, requests) {
+            Some(rate) => Anchor::RedisBenchmark(rate?),
+            None => Anchor::Unavailable("redis-benchmark needs one server over TCP, and redis-tools".into()),
+        },
+    )
 }
 
 /// The blocking figures, beside the two async ones of the same rounds.

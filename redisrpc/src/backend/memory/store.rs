@@ -39,15 +39,19 @@ pub(super) fn wrong_type() -> Error {
     }
 }
 
+/// The keys' hasher: every call looks up its queue and its reply queue, and
+/// SipHash's resistance to chosen keys buys nothing in one process's store.
+type FastHash = foldhash::fast::RandomState;
+
 #[derive(Default)]
 pub(super) struct Store {
     /// The keys that exist. A list never stays here empty: its key goes away
     /// with its last element, as in Redis.
-    pub(super) entries: HashMap<String, Entry>,
+    pub(super) entries: HashMap<String, Entry, FastHash>,
     /// The pops waiting on each key, longest-waiting first. A key only has
     /// waiters while it holds no list (it is missing): a push serves the
     /// waiters before it appends anything.
-    pub(super) waiters: HashMap<String, VecDeque<Waiter>>,
+    pub(super) waiters: HashMap<String, VecDeque<Waiter>, FastHash>,
     /// Every deadline set on a key, earliest first; stale ones (of keys since
     /// deleted or given another deadline) are skipped when they come up.
     pub(super) deadlines: BinaryHeap<Reverse<(Instant, String)>>,
