@@ -3,6 +3,8 @@
 //! See the parent module's docs for why blocking pops need connections of
 //! their own and why those have no response timeout.
 
+use std::future::Future;
+use std::pin::Pin;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
@@ -13,7 +15,6 @@ use redis::aio::MultiplexedConnection;
 use redis::{AsyncConnectionConfig, ErrorKind, RedisError, RedisResult, ServerErrorKind};
 use tokio::runtime::Handle;
 use tokio::sync::Notify;
-use tokio::task::{JoinError, JoinHandle};
 
 use super::shared::Shared;
 use super::topology::{Node, Redirect, Topology, redirect_of};
@@ -51,8 +52,13 @@ pub(super) struct Dedicated {
     node: String,
 }
 
-/// What a pop task hands back: its connection, and the pop's result.
+/// What a pop hands back: its connection, and the pop's result.
 type PopOutcome = (Dedicated, RedisResult<Vec<Vec<u8>>>);
+
+/// A pop under way. Its caller drives it; if the caller stops waiting,
+/// the pop is moved into a task of its own that finishes it properly (see
+/// [`PendingPop`]). Boxed, so that it can move once started.
+type RunningPop = Pin<Box<dyn Future<Output = PopOutcome> + Send>>;
 
 /// Which blocking command a pop is.
 #[derive(Debug, Clone)]
@@ -303,8 +309,9 @@ impl Blocking {
         connect(node, self.topology.connect_timeout()).await
     }
 
-    /// Runs one `BLPOP` on `conn` in its own task, so that the pop can be
-    /// finished properly even if our caller stops waiting for it.
+    /// Runs one `BLPOP` on `conn`, in the caller's task unless the caller
+    /// stops waiting for it: the pop then moves to a task of its own that
+    /// finishes it properly.
     async fn pop_on(
         self: &Arc<Self>,
         runtime: &Handle,
@@ -315,26 +322,26 @@ impl Blocking {
         asking: bool,
     ) -> RedisResult<Vec<Vec<u8>>> {
         let id = conn.id.map(|id| (id, conn.node.clone()));
-        let task = runtime.spawn(run_pop(conn, key.to_owned(), pop.clone(), seconds.to_owned(), asking));
+        let running: RunningPop = Box::pin(run_pop(conn, key.to_owned(), pop.clone(), seconds.to_owned(), asking));
         let mut guard = PendingPop {
-            task: Some(task),
+            running: Some(running),
             blocking: Arc::clone(self),
             runtime: runtime.clone(),
             key: key.to_owned(),
             pop: pop.clone(),
             id,
         };
-        // If this await is cancelled, `guard`'s destructor takes over.
-        let joined = guard.task.as_mut().expect("set above").await;
-        guard.task = None; // completed: nothing left for the guard to do
-        match joined {
-            Ok((conn, Ok(popped))) => {
+        // Driven here, with no task of its own in between: if this await
+        // is cancelled, `guard`'s destructor takes over.
+        let (conn, popped) = guard.running.as_mut().expect("set above").await;
+        guard.running = None; // completed: nothing left for the guard to do
+        match popped {
+            Ok(popped) => {
                 self.put(conn);
                 Ok(popped)
             }
             // A connection that failed is not reused: its state is unknown.
-            Ok((_conn, Err(e))) => Err(e),
-            Err(e) => Err(task_failed(e)),
+            Err(e) => Err(e),
         }
     }
 
@@ -343,16 +350,16 @@ impl Blocking {
     /// returns the connection to the pool.
     async fn finish_cancelled(
         self: Arc<Self>,
-        mut task: JoinHandle<PopOutcome>,
+        mut running: RunningPop,
         key: String,
         pop: Pop,
         id: Option<(i64, String)>,
     ) {
-        match self.unblock_and_join(&mut task, id).await {
-            Ok((conn, Ok(values))) if values.is_empty() => self.put(conn),
+        match self.unblock_and_join(&mut running, id).await {
+            (conn, Ok(values)) if values.is_empty() => self.put(conn),
             // Moved, not popped: the element is safe where it went.
-            Ok((conn, Ok(_))) if matches!(pop, Pop::MoveTo { .. }) => self.put(conn),
-            Ok((conn, Ok(values))) => {
+            (conn, Ok(_)) if matches!(pop, Pop::MoveTo { .. }) => self.put(conn),
+            (conn, Ok(values)) => {
                 // The pop took elements nobody will receive: put them back
                 // where they were, in order, ahead of anything pushed since.
                 // (LPUSH pushes its arguments to the head one after another.)
@@ -376,8 +383,7 @@ impl Blocking {
                 self.put(conn);
             }
             // The pop failed, so it took nothing; its connection is dropped.
-            Ok((_conn, Err(_))) => {}
-            Err(e) => tracing::error!(key, error = %e, "a cancelled BLPOP task failed"),
+            (_conn, Err(_)) => {}
         }
     }
 
@@ -393,16 +399,16 @@ impl Blocking {
     /// element is then put back.
     async fn unblock_and_join(
         &self,
-        task: &mut JoinHandle<PopOutcome>,
+        running: &mut RunningPop,
         id: Option<(i64, String)>,
-    ) -> std::result::Result<PopOutcome, JoinError> {
+    ) -> PopOutcome {
         if let Some((id, node)) = id {
             let mut pause = Backoff::new(Duration::from_millis(5), Duration::from_millis(500));
             for _ in 0..UNBLOCK_ATTEMPTS {
                 let unblocked = self.unblock(id, &node).await;
                 match unblocked {
                     Ok(0) => {
-                        if let Ok(outcome) = tokio::time::timeout(pause.next_pause(), &mut *task).await {
+                        if let Ok(outcome) = tokio::time::timeout(pause.next_pause(), &mut *running).await {
                             return outcome;
                         }
                     }
@@ -415,7 +421,7 @@ impl Blocking {
                 }
             }
         }
-        task.await
+        running.await
     }
 }
 
@@ -438,10 +444,11 @@ impl Blocking {
     }
 }
 
-/// Cancels a pop's task properly if dropped before the pop completed.
+/// Finishes a pop properly, in a task of its own, if dropped before the pop
+/// completed.
 struct PendingPop {
     /// `None` once the pop has completed and been handled.
-    task: Option<JoinHandle<PopOutcome>>,
+    running: Option<RunningPop>,
     blocking: Arc<Blocking>,
     runtime: Handle,
     key: String,
@@ -451,9 +458,9 @@ struct PendingPop {
 
 impl Drop for PendingPop {
     fn drop(&mut self) {
-        if let Some(task) = self.task.take() {
-            // Not `task.abort()`: that would close the connection and lose an
-            // element Redis may already have sent on it.
+        if let Some(running) = self.running.take() {
+            // Not dropped: that would lose an element Redis may already
+            // have sent on the connection.
             let blocking = Arc::clone(&self.blocking);
             let key = std::mem::take(&mut self.key);
             let pop = self.pop.clone();
@@ -461,7 +468,7 @@ impl Drop for PendingPop {
             blocking.abandoned.fetch_add(1, Ordering::SeqCst);
             self.runtime.spawn(async move {
                 let counted = Abandoned(Arc::clone(&blocking));
-                blocking.finish_cancelled(task, key, pop, id).await;
+                blocking.finish_cancelled(running, key, pop, id).await;
                 drop(counted);
             });
         }
@@ -538,11 +545,6 @@ fn timeout_arg(timeout: Option<Duration>) -> String {
         Some(ms) if ms <= FOREVER_AFTER_MILLIS => format!("{}.{:03}", ms / 1000, ms % 1000),
         _ => "0".to_owned(),
     }
-}
-
-fn task_failed(e: JoinError) -> RedisError {
-    // Surfaces as `Error::Connection`: the pop's outcome is unknown.
-    RedisError::from(std::io::Error::other(format!("the BLPOP task failed: {e}")))
 }
 
 #[cfg(test)]

@@ -46,13 +46,14 @@
 //!
 //! # Cancel safety
 //!
-//! Each `BLPOP` runs in a spawned task that owns its dedicated connection;
-//! [`Backend::blpop`] only awaits that task. When the `blpop` future is
-//! dropped, a guard hands the task to a cleanup task, which sends
+//! Each `BLPOP` is a boxed future that owns its dedicated connection, and
+//! [`Backend::blpop`] drives it in the caller's task, so that a pop's reply
+//! wakes its caller with no task between them. When the `blpop` future is
+//! dropped, a guard moves the pop into a cleanup task, which sends
 //! `CLIENT UNBLOCK <id>` for the connection over the shared connection,
 //! waits for the `BLPOP` to come back and, if it had already popped an
 //! element, pushes it back at the head of its list (`LPUSH`) where it was.
-//! Only then does the connection go back to the pool. Aborting the task
+//! Only then does the connection go back to the pool. Dropping the pop
 //! instead would close the connection, and an element that Redis had already
 //! sent on it would be lost.
 
