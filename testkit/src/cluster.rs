@@ -6,7 +6,7 @@
 //! ones and no port needs 10000 added to it). The slots are split in three
 //! (`CLUSTER ADDSLOTSRANGE`), the nodes are introduced (`CLUSTER MEET`), and
 //! [`RedisCluster::start`] returns once every node reports
-//! `cluster_state:ok` and knows the other two. `redis-cli` drives it, so it
+//! `cluster_state:ok`, knows the other two and has its bus links to them up. `redis-cli` drives it, so it
 //! works the same on Valkey.
 
 use std::thread;
@@ -63,7 +63,9 @@ impl RedisCluster {
         loop {
             let formed = self.nodes.iter().all(|node| {
                 let info = node.cli(&["CLUSTER", "INFO"]);
-                info.contains("cluster_state:ok") && info.contains("cluster_known_nodes:3")
+                info.contains("cluster_state:ok")
+                    && info.contains("cluster_known_nodes:3")
+                    && links_up(&node.cli(&["CLUSTER", "NODES"]))
             });
             if formed {
                 return;
@@ -163,4 +165,20 @@ impl RedisCluster {
             node.cli(&["CLUSTER", "SETSLOT", &slot, "NODE", &target_id]);
         }
     }
+}
+
+/// Whether a node's `CLUSTER NODES` shows its bus link to every node up,
+/// none of them still in handshake. A message published on one node reaches
+/// subscribers on the others over those links: one a slow machine has not
+/// opened yet would drop it.
+fn links_up(nodes: &str) -> bool {
+    let lines: Vec<Vec<&str>> = nodes
+        .lines()
+        .map(|line| line.split_whitespace().collect())
+        .filter(|fields: &Vec<&str>| !fields.is_empty())
+        .collect();
+    lines.len() == 3
+        && lines
+            .iter()
+            .all(|fields| fields.get(7) == Some(&"connected") && !fields[2].contains("handshake"))
 }
