@@ -397,11 +397,7 @@ impl Blocking {
     /// unblock it (no `CLIENT ID`, no permission, shared connection down),
     /// the pop ends at its own timeout or when an element arrives, and the
     /// element is then put back.
-    async fn unblock_and_join(
-        &self,
-        running: &mut RunningPop,
-        id: Option<(i64, String)>,
-    ) -> PopOutcome {
+    async fn unblock_and_join(&self, running: &mut RunningPop, id: Option<(i64, String)>) -> PopOutcome {
         if let Some((id, node)) = id {
             let mut pause = Backoff::new(Duration::from_millis(5), Duration::from_millis(500));
             for _ in 0..UNBLOCK_ATTEMPTS {
