@@ -4,7 +4,7 @@
 mod common;
 
 use redisrpc::backend::SharedBackend;
-use redisrpc::state::binary::Fields;
+use redisrpc::state::binary::{Bytes, Fields};
 use redisrpc::state::{Dtype, Element, Marshaller, NdArray, State, ValueType};
 use serde_json::json;
 
@@ -40,10 +40,10 @@ impl Marshaller for ReadingMarshaller {
     }
 
     fn write(&self, reading: &Reading) -> Result<Fields, redisrpc::BoxError> {
-        let samples = reading.samples.iter().flat_map(|s| s.to_be_bytes()).collect();
+        let samples: Vec<u8> = reading.samples.iter().flat_map(|s| s.to_be_bytes()).collect();
         Ok(vec![
-            ("unit".into(), reading.unit.clone().into_bytes()),
-            ("samples".into(), samples),
+            ("unit".into(), reading.unit.clone().into()),
+            ("samples".into(), samples.into()),
         ])
     }
 
@@ -60,7 +60,7 @@ impl Marshaller for ReadingMarshaller {
             .map(|c| u16::from_be_bytes([c[0], c[1]]))
             .collect();
         Ok(Reading {
-            unit: String::from_utf8(field("unit")?)?,
+            unit: String::from_utf8(field("unit")?.to_vec())?,
             samples,
         })
     }
@@ -148,7 +148,10 @@ common::backend_tests! {
         assert_eq!(state.type_of("sensors.battery").await?, ValueType::Binary("reading-v1".into()));
         let mut fields = backend.hash_get_all("__state__:{sensors}.battery").await?;
         fields.sort();
-        assert_eq!(fields, vec![("samples".into(), vec![0, 1, 255, 255, 1, 44]), ("unit".into(), b"mV".to_vec())]);
+        assert_eq!(
+            fields,
+            vec![("samples".into(), Bytes::from_static(&[0, 1, 255, 255, 1, 44])), ("unit".into(), Bytes::from_static(b"mV"))]
+        );
         assert!(state.get_array("sensors.battery").await.unwrap_err().is_wrong_type());
         assert!(state.delete("sensors.battery").await?);
         assert!(backend.hash_get_all("__state__:{sensors}.battery").await?.is_empty());

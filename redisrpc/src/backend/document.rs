@@ -11,6 +11,8 @@ use std::fmt;
 use std::pin::Pin;
 use std::sync::Arc;
 
+use bytes::Bytes;
+
 use futures::Stream;
 
 use crate::Error;
@@ -31,8 +33,10 @@ pub(crate) fn not_a_document(key: &str, redis_type: &str) -> Error {
     }
 }
 
-/// The fields of a Redis hash: `(name, value)` pairs.
-pub type HashFields = Vec<(String, Vec<u8>)>;
+/// The fields of a Redis hash: `(name, value)` pairs. A value is shared,
+/// not copied, when it is cloned: an array's bytes go from the array to
+/// the store without a copy of their own.
+pub type HashFields = Vec<(String, Bytes)>;
 
 /// A document as stored: the version of its last write and its JSON text.
 #[derive(Clone, PartialEq, Eq)]

@@ -25,6 +25,7 @@
 //! (numpy's printed tuple, `(480, 640, 3)`, `(5,)`, `()`). In Python:
 //! `h = r.hgetall(key); numpy.frombuffer(h[b"arr"], h[b"dtype"].decode()).reshape(shape)`.
 
+pub use bytes::Bytes;
 use serde_json::{Value, json};
 
 use super::path::Segment;
@@ -248,13 +249,17 @@ element!(u8 => U8, i32 => I32, i64 => I64, f32 => F32, f64 => F64);
 pub struct NdArray {
     dtype: Dtype,
     shape: Vec<usize>,
-    bytes: Vec<u8>,
+    /// Shared with the hash fields it is written as, so that writing an
+    /// array does not copy it.
+    bytes: Bytes,
 }
 
 impl NdArray {
-    /// An array from raw little-endian bytes; fails when their length is not
-    /// the shape's element count times the element size.
-    pub fn from_bytes(dtype: Dtype, shape: Vec<usize>, bytes: Vec<u8>) -> Result<NdArray, ArrayError> {
+    /// An array from raw little-endian bytes (a `Vec<u8>` or a
+    /// [`Bytes`]); fails when their length is not the shape's element count
+    /// times the element size.
+    pub fn from_bytes(dtype: Dtype, shape: Vec<usize>, bytes: impl Into<Bytes>) -> Result<NdArray, ArrayError> {
+        let bytes = bytes.into();
         let count = shape
             .iter()
             .try_fold(1usize, |n, &d| n.checked_mul(d))
@@ -294,9 +299,10 @@ impl NdArray {
         &self.bytes
     }
 
-    /// The raw bytes, without copying.
+    /// The raw bytes, without copying unless they are shared (with a clone
+    /// of the array).
     pub fn into_bytes(self) -> Vec<u8> {
-        self.bytes
+        Vec::from(self.bytes)
     }
 
     /// The elements, in C order; fails when `T` is not the array's type.
@@ -348,8 +354,8 @@ impl Marshaller for NdArrayMarshaller {
     fn write(&self, array: &NdArray) -> Result<Fields, BoxError> {
         Ok(vec![
             ("arr".into(), array.bytes.clone()),
-            ("dtype".into(), array.dtype.name().into()),
-            ("shape".into(), shape_text(&array.shape).into_bytes()),
+            ("dtype".into(), Bytes::from_static(array.dtype.name().as_bytes())),
+            ("shape".into(), Bytes::from(shape_text(&array.shape))),
         ])
     }
 
@@ -368,8 +374,9 @@ fn read_array(fields: Fields) -> Result<NdArray, ArrayError> {
             _ => {}
         }
     }
-    let text = |field: Option<Vec<u8>>, name: &'static str| {
-        String::from_utf8(field.ok_or(ArrayError::MissingField(name))?).map_err(|_| ArrayError::FieldNotText(name))
+    let text = |field: Option<Bytes>, name: &'static str| {
+        String::from_utf8(field.ok_or(ArrayError::MissingField(name))?.to_vec())
+            .map_err(|_| ArrayError::FieldNotText(name))
     };
     let dtype_name = text(dtype, "dtype")?;
     let dtype = Dtype::parse(&dtype_name).ok_or(ArrayError::UnsupportedDtype(dtype_name))?;

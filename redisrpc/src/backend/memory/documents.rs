@@ -21,6 +21,8 @@ use super::glob;
 use super::store::{Store, Value};
 use crate::Result;
 use crate::backend::document::not_a_document;
+use bytes::Bytes;
+
 use crate::backend::{Commit, CommitOutcome, HashFields, PubSubEvent, StoredDoc, Subscription};
 
 /// How many notifications a subscriber may fall behind before it misses
@@ -71,7 +73,7 @@ impl Store {
             .unwrap_or(0);
         Ok(Some(StoredDoc {
             version,
-            json: json.clone(),
+            json: json.to_vec(),
         }))
     }
 
@@ -98,8 +100,8 @@ impl Store {
         let stored = match prepared.json {
             Some(json) => {
                 let fields = vec![
-                    ("json".to_owned(), json),
-                    ("version".to_owned(), version.to_string().into_bytes()),
+                    ("json".to_owned(), Bytes::from(json)),
+                    ("version".to_owned(), Bytes::from(version.to_string())),
                 ];
                 self.insert(&commit.key, Value::Hash(fields));
                 version

@@ -378,7 +378,7 @@ impl Backend for Memory {
         self.with(|store, now| {
             let fields = fields
                 .iter()
-                .map(|(name, value)| (name.to_string(), value.to_vec()))
+                .map(|(name, value)| (name.to_string(), bytes::Bytes::copy_from_slice(value)))
                 .collect();
             store.insert(key, store::Value::Hash(fields));
             store.set_deadline(key, deadline_after(now, ttl.max(Duration::from_millis(1))));

@@ -16,6 +16,8 @@ use std::time::Duration;
 use tokio::sync::oneshot;
 use tokio::time::Instant;
 
+use bytes::Bytes;
+
 use crate::backend::HashFields;
 use crate::{Error, Result};
 
@@ -175,8 +177,8 @@ impl Store {
     pub(super) fn hash_set(&mut self, key: &str, field: &str, value: &[u8], now: Instant) -> Result<()> {
         let fields = self.hash_mut(key, now)?;
         match fields.iter_mut().find(|(name, _)| name == field) {
-            Some((_, old)) => *old = value.to_vec(),
-            None => fields.push((field.to_owned(), value.to_vec())),
+            Some((_, old)) => *old = Bytes::copy_from_slice(value),
+            None => fields.push((field.to_owned(), Bytes::copy_from_slice(value))),
         }
         Ok(())
     }
@@ -191,11 +193,11 @@ impl Store {
                     .and_then(|text| text.parse::<u64>().ok())
                     .unwrap_or(0)
                     + 1;
-                *value = count.to_string().into_bytes();
+                *value = Bytes::from(count.to_string());
                 count
             }
             None => {
-                fields.push((field.to_owned(), b"1".to_vec()));
+                fields.push((field.to_owned(), Bytes::from_static(b"1")));
                 1
             }
         };

@@ -287,7 +287,11 @@ async fn send_commit(
         if !fields.is_empty() {
             // `HSET` with many fields, not the crate's `HMSET`, which an
             // ACL may not allow.
-            pipe.cmd("HSET").arg(stage).arg(fields).ignore();
+            let hset = pipe.cmd("HSET").arg(stage);
+            for (field, value) in fields.iter() {
+                hset.arg(field).arg(&value[..]);
+            }
+            hset.ignore();
             pipe.pexpire(stage, STAGED_TTL_MS as i64).ignore();
         }
     }
