@@ -15,6 +15,24 @@ use redisrpc::state::{Event, NdArray};
 use redisrpc_testkit::RedisServer;
 use serde_json::json;
 
+/// `body` as two tests, `body::on_memory` and `body::on_redis`.
+macro_rules! on_both_backends {
+    ($body:ident) => {
+        mod $body {
+            #[test]
+            fn on_memory() {
+                super::on_memory(super::$body);
+            }
+
+            #[test]
+            #[redisrpc_testkit::needs(redis)]
+            fn on_redis() {
+                super::on_redis(super::$body);
+            }
+        }
+    };
+}
+
 /// Runs `body` on the embedded backend.
 fn on_memory(body: fn(SharedBackend)) {
     body(Memory::new().into_backend());
@@ -60,16 +78,7 @@ fn calls_from_threads(backend: SharedBackend) {
     assert!(started.elapsed() < Duration::from_secs(3), "{:?}", started.elapsed());
 }
 
-#[test]
-fn calls_from_threads_on_memory() {
-    on_memory(calls_from_threads);
-}
-
-#[test]
-#[redisrpc_testkit::needs(redis)]
-fn calls_from_threads_on_redis() {
-    on_redis(calls_from_threads);
-}
+on_both_backends!(calls_from_threads);
 
 /// Every kind of state operation, blocking.
 fn state_operations(backend: SharedBackend) {
@@ -98,16 +107,7 @@ fn state_operations(backend: SharedBackend) {
     assert!(!state.exists("robot.log").unwrap());
 }
 
-#[test]
-fn state_operations_on_memory() {
-    on_memory(state_operations);
-}
-
-#[test]
-#[redisrpc_testkit::needs(redis)]
-fn state_operations_on_redis() {
-    on_redis(state_operations);
-}
+on_both_backends!(state_operations);
 
 /// A mirror waits with a timeout; updates iterate, and wait with one.
 fn mirrors_and_updates(backend: SharedBackend) {
@@ -147,16 +147,7 @@ fn mirrors_and_updates(backend: SharedBackend) {
     assert!(mirror.is_in_sync());
 }
 
-#[test]
-fn mirrors_and_updates_on_memory() {
-    on_memory(mirrors_and_updates);
-}
-
-#[test]
-#[redisrpc_testkit::needs(redis)]
-fn mirrors_and_updates_on_redis() {
-    on_redis(mirrors_and_updates);
-}
+on_both_backends!(mirrors_and_updates);
 
 /// Inside an async runtime, each blocking operation refuses at once with a
 /// message that says what to do, and nothing hangs.
@@ -231,16 +222,7 @@ fn typed_blocking_client(backend: SharedBackend) {
     serving.join().unwrap().unwrap();
 }
 
-#[test]
-fn typed_blocking_client_on_memory() {
-    on_memory(typed_blocking_client);
-}
-
-#[test]
-#[redisrpc_testkit::needs(redis)]
-fn typed_blocking_client_on_redis() {
-    on_redis(typed_blocking_client);
-}
+on_both_backends!(typed_blocking_client);
 
 /// The number of connections `redis` has open.
 fn connections(redis: &RedisServer) -> usize {
@@ -361,13 +343,4 @@ fn a_timed_out_call_is_cleaned_up_while_its_thread_is_idle(backend: SharedBacken
     caller.join().unwrap();
 }
 
-#[test]
-fn a_timed_out_call_is_cleaned_up_while_its_thread_is_idle_on_memory() {
-    on_memory(a_timed_out_call_is_cleaned_up_while_its_thread_is_idle);
-}
-
-#[test]
-#[redisrpc_testkit::needs(redis)]
-fn a_timed_out_call_is_cleaned_up_while_its_thread_is_idle_on_redis() {
-    on_redis(a_timed_out_call_is_cleaned_up_while_its_thread_is_idle);
-}
+on_both_backends!(a_timed_out_call_is_cleaned_up_while_its_thread_is_idle);

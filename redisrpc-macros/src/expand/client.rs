@@ -16,80 +16,81 @@ pub(crate) const OWN_METHODS: [&str; 4] = ["new", "from_client", "client", "with
 
 /// The client struct and its methods.
 pub(crate) fn expand(service: &Service, names: &Names) -> TokenStream {
-    let Service { ident, vis, .. } = service;
-    let client = &names.client;
-    let [new, from_client, client_fn, with_timeout] = OWN_METHODS.map(|name| Ident::new(name, Span::call_site()));
+    let ident = &service.ident;
     let struct_doc = format!(
         "A typed client of the [`{ident}`] service: each method sends a call to the servers of a queue and \
          waits for the reply.\n\nA method the server fails returns a remote error ([`redisrpc::Error::Remote`]) \
          carrying the error's text; a lost connection, a timeout or a reply of the wrong type return the \
          matching [`redisrpc::Error`]."
     );
-    let methods = service
-        .methods
-        .iter()
-        .map(|method| client_method(service, method, false));
-    quote! {
-        #[doc = #struct_doc]
-        #[derive(::core::clone::Clone, ::core::fmt::Debug)]
-        #[allow(dead_code)]
-        #vis struct #client {
-            client: ::redisrpc::Client,
-        }
-
-        #[allow(dead_code)]
-        impl #client {
-            /// A client of the servers popping `queue` on `backend`.
-            #vis fn #new(
-                backend: impl ::redisrpc::backend::IntoBackend,
-                queue: impl ::core::convert::Into<::std::string::String>,
-            ) -> Self {
-                Self::#from_client(::redisrpc::Client::new(backend, queue))
-            }
-
-            /// A typed client over `client`, keeping its queue and timeout.
-            #vis fn #from_client(client: ::redisrpc::Client) -> Self {
-                Self { client }
-            }
-
-            /// The dynamic client underneath, for calls by name.
-            #vis fn #client_fn(&self) -> &::redisrpc::Client {
-                &self.client
-            }
-
-            /// A client like this one whose calls time out after `timeout`
-            /// (`None`: wait forever, and send no deadline). Cheap, and it
-            /// leaves this client as it is, so it sets a timeout for one
-            /// call too: `arm.with_timeout(Some(Duration::from_millis(200))).stop().await`.
-            #vis fn #with_timeout(&self, timeout: ::core::option::Option<::core::time::Duration>) -> Self {
-                Self { client: ::core::clone::Clone::clone(&self.client).with_timeout(timeout) }
-            }
-
-            #(#methods)*
-        }
-    }
+    typed_client(
+        service,
+        TypedClient {
+            name: &names.client,
+            inner: quote!(::redisrpc::Client),
+            struct_doc,
+            timeout_doc: "A client like this one whose calls time out after `timeout` (`None`: wait forever, and \
+                          send no deadline). Cheap, and it leaves this client as it is, so it sets a timeout for \
+                          one call too: `arm.with_timeout(Some(Duration::from_millis(200))).stop().await`.",
+            blocking: false,
+        },
+    )
 }
 
 /// The blocking client struct and its methods: the async client's, without
 /// `.await`.
 pub(crate) fn expand_blocking(service: &Service, names: &Names) -> TokenStream {
-    let Service { ident, vis, .. } = service;
-    let client = &names.blocking_client;
-    let async_client = &names.client;
-    let [new, from_client, client_fn, with_timeout] = OWN_METHODS.map(|name| Ident::new(name, Span::call_site()));
+    let (ident, async_client) = (&service.ident, &names.client);
     let struct_doc = format!(
-        "A blocking typed client of the [`{ident}`] service, for plain threads (see [`redisrpc::blocking`]):          the methods of [`{async_client}`], each waiting for its reply on the calling thread.\n\n         Called from inside an async runtime, a method returns [`redisrpc::Error::Config`] at once, saying so."
+        "A blocking typed client of the [`{ident}`] service, for plain threads (see [`redisrpc::blocking`]): \
+         the methods of [`{async_client}`], each waiting for its reply on the calling thread.\n\n\
+         Called from inside an async runtime, a method returns [`redisrpc::Error::Config`] at once, saying so."
     );
+    typed_client(
+        service,
+        TypedClient {
+            name: &names.blocking_client,
+            inner: quote!(::redisrpc::blocking::Client),
+            struct_doc,
+            timeout_doc: "A client like this one whose calls time out after `timeout` (`None`: wait forever, and \
+                          send no deadline).",
+            blocking: true,
+        },
+    )
+}
+
+/// What tells the two typed clients apart.
+struct TypedClient<'a> {
+    name: &'a Ident,
+    /// The dynamic client it wraps.
+    inner: TokenStream,
+    struct_doc: String,
+    timeout_doc: &'static str,
+    blocking: bool,
+}
+
+/// A typed client: the struct over `inner`, its own methods, and one method
+/// per trait method.
+fn typed_client(service: &Service, typed: TypedClient<'_>) -> TokenStream {
+    let vis = &service.vis;
+    let TypedClient {
+        name: client,
+        inner,
+        struct_doc,
+        timeout_doc,
+        blocking,
+    } = typed;
+    let [new, from_client, client_fn, with_timeout] = OWN_METHODS.map(|name| Ident::new(name, Span::call_site()));
     let methods = service
         .methods
         .iter()
-        .map(|method| client_method(service, method, true));
+        .map(|method| client_method(service, method, blocking));
     quote! {
         #[doc = #struct_doc]
         #[derive(::core::clone::Clone, ::core::fmt::Debug)]
         #[allow(dead_code)]
         #vis struct #client {
-            client: ::redisrpc::blocking::Client,
+            client: #inner,
         }
 
         #[allow(dead_code)]
@@ -99,21 +100,20 @@ pub(crate) fn expand_blocking(service: &Service, names: &Names) -> TokenStream {
                 backend: impl ::redisrpc::backend::IntoBackend,
                 queue: impl ::core::convert::Into<::std::string::String>,
             ) -> Self {
-                Self::#from_client(::redisrpc::blocking::Client::new(backend, queue))
+                Self::#from_client(#inner::new(backend, queue))
             }
 
             /// A typed client over `client`, keeping its queue and timeout.
-            #vis fn #from_client(client: ::redisrpc::blocking::Client) -> Self {
+            #vis fn #from_client(client: #inner) -> Self {
                 Self { client }
             }
 
             /// The dynamic client underneath, for calls by name.
-            #vis fn #client_fn(&self) -> &::redisrpc::blocking::Client {
+            #vis fn #client_fn(&self) -> &#inner {
                 &self.client
             }
 
-            /// A client like this one whose calls time out after `timeout`
-            /// (`None`: wait forever, and send no deadline).
+            #[doc = #timeout_doc]
             #vis fn #with_timeout(&self, timeout: ::core::option::Option<::core::time::Duration>) -> Self {
                 Self { client: ::core::clone::Clone::clone(&self.client).with_timeout(timeout) }
             }
