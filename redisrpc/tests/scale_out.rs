@@ -10,7 +10,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::Duration;
 
-use redisrpc::backend::{IntoBackend, Redis};
+use redisrpc::backend::{Backend, IntoBackend, Redis};
 use redisrpc::service::Methods;
 use redisrpc::{Client, Server, TIMEOUT_MARGIN};
 use redisrpc_testkit::{RedisCluster, RedisSentinel};
@@ -119,6 +119,93 @@ async fn moving_the_queues_slot_under_load_loses_no_call() {
     assert!(seen.failed.is_empty(), "calls failed: {:?}", seen.failed);
     assert!(seen.ok > 20, "the load ran: {}", seen.ok);
     assert_eq!(stats, seen.ok, "every call ran once");
+}
+
+/// While a slot is half moved, the old owner answers `ASK` for every key it
+/// no longer holds. Many callers at once, each sending commands, scripts
+/// and transactions on such keys, all get through, and each write lands
+/// once; once it has moved, a transaction sent to the old owner follows
+/// its `MOVED`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[redisrpc_testkit::needs(redis)]
+async fn many_callers_on_a_slot_half_moved_all_get_through() {
+    const TASKS: usize = 16;
+    const EACH: usize = 20;
+    let Some(cluster) = tokio::task::spawn_blocking(RedisCluster::start).await.unwrap() else {
+        return;
+    };
+    let cluster = Arc::new(cluster);
+    let backend = Redis::connect(&cluster.url()).await.unwrap();
+    let slot = cluster.slot_of("calc");
+    let to = (cluster.owner_of(slot) + 1) % 3;
+    let moving = {
+        let cluster = Arc::clone(&cluster);
+        tokio::task::spawn_blocking(move || cluster.start_moving_slot(slot, to))
+            .await
+            .unwrap()
+            .expect("another node owns the slot")
+    };
+    let ttl = Duration::from_secs(60);
+    let tasks: Vec<_> = (0..TASKS)
+        .map(|task| {
+            let backend = backend.clone();
+            tokio::spawn(async move {
+                let mut failed = Vec::new();
+                for i in 0..EACH {
+                    let value = format!("{i}");
+                    let hash = format!("{{calc}}:hash:{task}:{i}");
+                    let writes = async {
+                        backend
+                            .rpush(&format!("{{calc}}:list:{task}"), &[value.as_bytes()])
+                            .await?;
+                        backend
+                            .rpush_expire(&format!("{{calc}}:expiring:{task}"), value.as_bytes(), ttl)
+                            .await?;
+                        backend.hash_replace(&hash, &[("i", value.as_bytes())], ttl).await
+                    };
+                    match tokio::time::timeout(Duration::from_secs(10), writes).await {
+                        Ok(Ok(())) => {}
+                        Ok(Err(error)) => failed.push(error.to_string()),
+                        Err(_) => failed.push("no answer within 10 s".to_owned()),
+                    }
+                }
+                failed
+            })
+        })
+        .collect();
+    let mut failed = Vec::new();
+    for task in tasks {
+        failed.extend(task.await.unwrap());
+    }
+    let finishing = Arc::clone(&cluster);
+    tokio::task::spawn_blocking(move || finishing.finish_moving_slot(moving))
+        .await
+        .unwrap();
+    assert!(
+        failed.is_empty(),
+        "{} of {} writes failed: {:?}",
+        failed.len(),
+        TASKS * EACH,
+        &failed[..failed.len().min(5)]
+    );
+    // The slot has moved: a transaction sent to the old owner is answered
+    // `MOVED`, and follows it.
+    backend
+        .hash_replace("{calc}:after", &[("moved", b"yes")], ttl)
+        .await
+        .expect("a transaction follows MOVED");
+    assert_eq!(backend.hash_get_all("{calc}:after").await.unwrap().len(), 1);
+    for task in 0..TASKS {
+        for list in ["list", "expiring"] {
+            let key = format!("{{calc}}:{list}:{task}");
+            assert_eq!(backend.llen(&key).await.unwrap(), EACH, "{key}: each push landed once");
+        }
+        let fields = backend
+            .hash_get_all(&format!("{{calc}}:hash:{task}:{}", EACH - 1))
+            .await
+            .unwrap();
+        assert_eq!(fields.len(), 1, "the transaction's hash is there");
+    }
 }
 
 async fn stop_and_count(

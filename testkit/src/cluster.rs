@@ -134,16 +134,36 @@ impl RedisCluster {
     /// keys a batch at a time, then `SETSLOT … NODE` on every node. Clients
     /// see `ASK` while the keys move and `MOVED` after.
     pub fn move_slot(&self, slot: u16, to: usize) {
+        if let Some(moving) = self.start_moving_slot(slot, to) {
+            self.finish_moving_slot(moving);
+        }
+    }
+
+    /// The first half of [`move_slot`](Self::move_slot): marks `slot`
+    /// `IMPORTING` on `to` and `MIGRATING` on its owner, and leaves it so
+    /// (every key not on the owner gets `ASK`) until
+    /// [`finish_moving_slot`](Self::finish_moving_slot). `None` when `to`
+    /// owns the slot already.
+    pub fn start_moving_slot(&self, slot: u16, to: usize) -> Option<SlotMove> {
         let from = self.owner_of(slot);
         if from == to {
-            return;
+            return None;
         }
-        let id = |index: usize| self.nodes[index].cli(&["CLUSTER", "MYID"]).trim().to_owned();
-        let (source, target) = (&self.nodes[from], &self.nodes[to]);
-        let (source_id, target_id) = (id(from), id(to));
+        let moving = SlotMove { slot, from, to };
         let slot = slot.to_string();
-        target.cli(&["CLUSTER", "SETSLOT", &slot, "IMPORTING", &source_id]);
-        source.cli(&["CLUSTER", "SETSLOT", &slot, "MIGRATING", &target_id]);
+        self.nodes[to].cli(&["CLUSTER", "SETSLOT", &slot, "IMPORTING", &self.id_of(from)]);
+        self.nodes[from].cli(&["CLUSTER", "SETSLOT", &slot, "MIGRATING", &self.id_of(to)]);
+        Some(moving)
+    }
+
+    /// The second half of [`move_slot`](Self::move_slot): `MIGRATE`s the
+    /// slot's keys still on the old owner, then gives the slot to the new
+    /// one on every node.
+    pub fn finish_moving_slot(&self, moving: SlotMove) {
+        let SlotMove { slot, from, to } = moving;
+        let (source, target) = (&self.nodes[from], &self.nodes[to]);
+        let target_id = self.id_of(to);
+        let slot = slot.to_string();
         loop {
             let keys = source.cli(&["CLUSTER", "GETKEYSINSLOT", &slot, "100"]);
             let keys: Vec<&str> = keys.lines().filter(|k| !k.is_empty()).collect();
@@ -165,6 +185,20 @@ impl RedisCluster {
             node.cli(&["CLUSTER", "SETSLOT", &slot, "NODE", &target_id]);
         }
     }
+
+    fn id_of(&self, index: usize) -> String {
+        self.nodes[index].cli(&["CLUSTER", "MYID"]).trim().to_owned()
+    }
+}
+
+/// A slot half way from one node to another: see
+/// [`RedisCluster::start_moving_slot`].
+#[derive(Debug)]
+#[must_use = "the slot stays half moved until finish_moving_slot"]
+pub struct SlotMove {
+    slot: u16,
+    from: usize,
+    to: usize,
 }
 
 /// Whether a node's `CLUSTER NODES` shows its bus link to every node up,

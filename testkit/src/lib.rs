@@ -51,7 +51,7 @@ mod cluster;
 pub mod peers;
 mod sentinel;
 
-pub use cluster::RedisCluster;
+pub use cluster::{RedisCluster, SlotMove};
 pub use sentinel::{MASTER_NAME, RedisSentinel};
 
 /// How long a started server has to answer `PING` before we give up.

@@ -63,6 +63,7 @@ mod clock;
 mod deployment;
 mod documents;
 mod held;
+mod redirect;
 mod sentinel;
 mod shared;
 mod slot;
@@ -347,7 +348,13 @@ impl Redis {
                     builder = builder.certs(certificates);
                 }
                 let client = builder.build().map_err(connect_error)?;
-                let cluster = client.get_async_connection().await.map_err(connect_error)?;
+                // Over connections that send `ASKING` with the command it
+                // is for (see `redirect.rs`); the crate offers that choice
+                // with this one call.
+                let cluster = client
+                    .get_async_generic_connection::<redirect::NodeConnection>()
+                    .await
+                    .map_err(connect_error)?;
                 (
                     Topology::new(Kind::Cluster(Cluster::new(nodes)), factory),
                     Shared::Cluster(cluster),

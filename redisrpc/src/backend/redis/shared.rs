@@ -1,7 +1,9 @@
 //! The shared connection for non-blocking commands, whatever the servers
 //! are: one server's auto-reconnecting `ConnectionManager`, the cluster
 //! client (which routes each command to the node of its first key and
-//! follows `MOVED` and `ASK`), or the master a [`Follower`] follows.
+//! follows `MOVED` and `ASK`, over the node connections of `redirect.rs`),
+//! or the master a [`Follower`] follows. A transaction the cluster aborted
+//! with redirects is sent again where they point.
 //!
 //! It is a `ConnectionLike` like each of them, so the code that sends
 //! commands, scripts and pipelines does not know which it talks to.
@@ -13,12 +15,13 @@ use redis::cluster_async::ClusterConnection;
 use redis::cluster_routing::{Route, RoutingInfo, SingleNodeRoutingInfo, SlotAddr};
 use redis::{Cmd, Pipeline, RedisFuture, RedisResult, Value};
 
+use super::redirect::{self, NodeConnection};
 use super::sentinel::Follower;
 
 #[derive(Clone)]
 pub(super) enum Shared {
     Single(ConnectionManager),
-    Cluster(ClusterConnection),
+    Cluster(ClusterConnection<NodeConnection>),
     Sentinel(Arc<Follower>),
 }
 
@@ -61,7 +64,14 @@ impl ConnectionLike for Shared {
     ) -> RedisFuture<'a, Vec<Value>> {
         match self {
             Shared::Single(manager) => manager.req_packed_commands(pipeline, offset, count),
-            Shared::Cluster(cluster) => cluster.req_packed_commands(pipeline, offset, count),
+            Shared::Cluster(cluster) => Box::pin(async move {
+                match cluster.req_packed_commands(pipeline, offset, count).await {
+                    Err(error) if pipeline.is_transaction() => {
+                        redirect::transaction(cluster, pipeline, offset, count, error).await
+                    }
+                    replies => replies,
+                }
+            }),
             Shared::Sentinel(follower) => {
                 let follower = Arc::clone(follower);
                 Box::pin(async move {
