@@ -31,6 +31,9 @@ use serde_json::{Value, json};
 use super::path::Segment;
 use crate::BoxError;
 
+/// The label of [`NdArrayMarshaller`]'s values.
+pub(crate) const NDARRAY_LABEL: &str = "ndarray";
+
 /// The member that marks a binary value in a document.
 const MARKER: &str = "$binary";
 
@@ -348,7 +351,7 @@ impl Marshaller for NdArrayMarshaller {
     type Value = NdArray;
 
     fn label(&self) -> &str {
-        "ndarray"
+        NDARRAY_LABEL
     }
 
     fn write(&self, array: &NdArray) -> Result<Fields, BoxError> {

@@ -157,6 +157,7 @@ mod mirror;
 mod number;
 mod path;
 mod pubsub;
+mod reem;
 mod store;
 
 pub use binary::{ArrayError, Dtype, Element, Marshaller, NdArray, NdArrayMarshaller};
