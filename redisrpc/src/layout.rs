@@ -195,6 +195,38 @@ pub fn update_channel(path: &str) -> String {
     format!("{STATE_PREFIX}{path}")
 }
 
+/// The names of REEM's layout (see
+/// [`Layout::Reem`](crate::state::Layout::Reem)): a document `K` is the
+/// RedisJSON document `K`, its metadata `K&&&&metadata`, and each numpy
+/// array the hash `K<path>` (`robot.camera.frame`).
+pub mod reem {
+    /// The key of `key`'s metadata document.
+    pub fn metadata_key(key: &str) -> String {
+        format!("{key}&&&&metadata")
+    }
+
+    /// The key of the array at `path` (REEM's `.a.b`) of document `key`.
+    pub fn array_key(key: &str, path: &str) -> String {
+        format!("{key}{path}")
+    }
+
+    /// Whether `hash` is the key of one of document `key`'s arrays.
+    pub fn owns(key: &str, hash: &str) -> bool {
+        hash.strip_prefix(key).is_some_and(|rest| rest.starts_with('.'))
+    }
+
+    /// The channel REEM publishes a change at `path` (the store's path text,
+    /// `robot.pose.x`) on: `__pubspace@0__:robot.pose.x`.
+    pub fn publish_channel(path: &str) -> String {
+        format!("__pubspace@0__:{path}")
+    }
+
+    /// The channel on which REEM's writers learn that `key`'s metadata changed.
+    pub fn metadata_channel(key: &str) -> String {
+        format!("__keyspace@0__:{}", metadata_key(key))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

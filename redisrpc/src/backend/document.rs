@@ -110,14 +110,70 @@ impl Notification {
     }
 }
 
-/// What became of a [`Commit`].
+/// What became of a [`Commit`] (or a [`ReemCommit`]).
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum CommitOutcome {
+pub enum CommitOutcome<D = StoredDoc> {
     /// Applied; the document now has this version (0 when it was deleted).
     Committed(u64),
     /// Not applied: the document changed since it was read. It is now this
     /// (`None`: absent), so the caller can recompute without another read.
-    Conflict(Option<StoredDoc>),
+    Conflict(Option<D>),
+}
+
+/// A document in REEM's layout, as stored: the RedisJSON document `K` and
+/// its metadata `K&&&&metadata`.
+#[derive(Clone, PartialEq, Eq)]
+pub struct ReemDoc {
+    /// REEM keeps no version: this one is a fingerprint of the document and
+    /// its metadata, which changes whenever either does (not 0).
+    pub version: u64,
+    /// The JSON text of `K`.
+    pub json: Vec<u8>,
+    /// The JSON text of `K&&&&metadata`; `None` when there is none.
+    pub metadata: Option<Vec<u8>>,
+}
+
+impl fmt::Debug for ReemDoc {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ReemDoc")
+            .field("version", &self.version)
+            .field("json", &String::from_utf8_lossy(&self.json))
+            .field("metadata", &self.metadata.as_deref().map(String::from_utf8_lossy))
+            .finish()
+    }
+}
+
+/// One atomic write of a document in REEM's layout, applied only when the
+/// document is still the one of version [`ReemCommit::expected`]. In order:
+/// the keys in `delete` are deleted, the hashes replace what was at their
+/// keys, the document is written (or deleted), the metadata is written if
+/// given (announced on REEM's `__keyspace@0__:K&&&&metadata` channel, as
+/// REEM's writers expect), and `publish`, if given, gets REEM's `Publish`.
+#[derive(Debug, Clone, Default)]
+pub struct ReemCommit {
+    /// The document's key, `K`.
+    pub key: String,
+    /// The version the change was computed from; 0 when it was absent.
+    pub expected: u64,
+    /// The new JSON text of `K`; `None` deletes it.
+    pub json: Option<Vec<u8>>,
+    /// The new metadata text, when the arrays' paths changed.
+    pub metadata: Option<Vec<u8>>,
+    /// Keys to delete (arrays no longer in the document).
+    pub delete: Vec<String>,
+    /// Hashes to write, each replacing its key: `(key, fields)`.
+    pub hashes: Vec<(String, Arc<HashFields>)>,
+    /// The channel to publish REEM's `Publish` on once written.
+    pub publish: Option<String>,
+}
+
+/// The refusal of the REEM layout by a backend that does not keep it.
+pub(crate) fn reem_not_offered() -> Error {
+    Error::Config(
+        "REEM's layout needs a single Redis server (or a Sentinel-managed master) with the RedisJSON module; \
+         the embedded backend and Redis Cluster do not offer it"
+            .into(),
+    )
 }
 
 /// What a [`Subscription`] delivers.

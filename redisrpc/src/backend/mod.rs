@@ -26,7 +26,10 @@ use std::time::Duration;
 use async_trait::async_trait;
 
 pub use self::delivery::{HeldKeys, HeldReply, Taken};
-pub use self::document::{Commit, CommitOutcome, HashFields, Notification, PubSubEvent, StoredDoc, Subscription};
+pub use self::document::{
+    Commit, CommitOutcome, HashFields, Notification, PubSubEvent, ReemCommit, ReemDoc, StoredDoc, Subscription,
+};
+pub(crate) use self::document::reem_not_offered;
 pub use self::memory::Memory;
 pub use self::redis::{Deployment, Redis, RedisConnection, RedisOptions, TlsIdentity};
 use crate::Result;
@@ -126,6 +129,22 @@ pub trait Backend: sealed::Sealed + Send + Sync + std::fmt::Debug + 'static {
     /// Applies `commit` atomically if the document's version is still
     /// `commit.expected` (see [`Commit`]).
     async fn doc_commit(&self, commit: &Commit) -> Result<CommitOutcome>;
+
+    /// The document at `key` in REEM's layout (see
+    /// [`Layout::Reem`](crate::state::Layout::Reem)), or `None` when
+    /// absent. Only a single Redis server with the RedisJSON module keeps
+    /// this layout; any other backend refuses with [`Error::Config`](crate::Error::Config).
+    async fn reem_get(&self, key: &str) -> Result<Option<ReemDoc>> {
+        let _ = key;
+        Err(reem_not_offered())
+    }
+
+    /// Applies `commit` in REEM's layout, atomically, if the document is
+    /// still the one of version `commit.expected` (see [`ReemCommit`]).
+    async fn reem_commit(&self, commit: &ReemCommit) -> Result<CommitOutcome<ReemDoc>> {
+        let _ = commit;
+        Err(reem_not_offered())
+    }
 
     /// Every field of the hash at `key` (`HGETALL`); empty when absent.
     async fn hash_get_all(&self, key: &str) -> Result<HashFields>;

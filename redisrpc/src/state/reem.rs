@@ -26,6 +26,7 @@
 use serde_json::{Map, Value, json};
 
 use super::binary::{Marker, NDARRAY_LABEL};
+use crate::layout::reem::{array_key, metadata_channel, owns, publish_channel};
 use crate::{Error, Result};
 
 /// REEM's label for numpy arrays, in the metadata.
@@ -33,32 +34,6 @@ pub(crate) const NUMPY_HANDLER: &str = "default_numpy_handler";
 
 /// The member that wraps a top-level value that is not a container.
 const ROOT_WRAPPER: &str = "%%%%ROOT%%%%";
-
-/// The key of `key`'s metadata document.
-pub(crate) fn metadata_key(key: &str) -> String {
-    format!("{key}&&&&metadata")
-}
-
-/// The key of the array at `path` (REEM's `.a.b`) of document `key`.
-pub(crate) fn array_key(key: &str, path: &str) -> String {
-    format!("{key}{path}")
-}
-
-/// Whether `hash` is the key of one of document `key`'s arrays.
-pub(crate) fn owns(key: &str, hash: &str) -> bool {
-    hash.strip_prefix(key).is_some_and(|rest| rest.starts_with('.'))
-}
-
-/// The channel REEM publishes a change at `path` (the store's path text,
-/// `robot.pose.x`) on: `__pubspace@0__:robot.pose.x`.
-pub(crate) fn publish_channel(path: &str) -> String {
-    format!("__pubspace@0__:{path}")
-}
-
-/// The channel on which REEM's writers learn that `key`'s metadata changed.
-pub(crate) fn metadata_channel(key: &str) -> String {
-    format!("__keyspace@0__:{}", metadata_key(key))
-}
 
 /// The document of `key` as the store sees it, from REEM's JSON text and
 /// metadata text (`None` when there is none).

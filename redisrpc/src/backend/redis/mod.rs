@@ -64,6 +64,7 @@ mod deployment;
 mod documents;
 mod held;
 mod redirect;
+mod reem;
 mod sentinel;
 mod shared;
 mod slot;
@@ -87,8 +88,8 @@ use self::documents::LayoutCheck;
 use self::shared::Shared;
 use self::topology::{Cluster, Kind, Node, NodeFactory, Topology};
 use super::{
-    Backend, Commit, CommitOutcome, HashFields, HeldKeys, HeldReply, IntoBackend, SharedBackend, StoredDoc,
-    Subscription, Taken, Ttl,
+    Backend, Commit, CommitOutcome, HashFields, HeldKeys, HeldReply, IntoBackend, ReemCommit, ReemDoc, SharedBackend,
+    StoredDoc, Subscription, Taken, Ttl,
 };
 use crate::{Error, Result};
 
@@ -550,6 +551,14 @@ impl Backend for Redis {
 
     async fn doc_commit(&self, commit: &Commit) -> Result<CommitOutcome> {
         documents::doc_commit(&self.inner.manager, &self.inner.layout, commit).await
+    }
+
+    async fn reem_get(&self, key: &str) -> Result<Option<ReemDoc>> {
+        self.reem_read(key).await
+    }
+
+    async fn reem_commit(&self, commit: &ReemCommit) -> Result<CommitOutcome<ReemDoc>> {
+        self.reem_write(commit).await
     }
 
     async fn hash_get_all(&self, key: &str) -> Result<HashFields> {
