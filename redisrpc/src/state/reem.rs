@@ -23,10 +23,15 @@
 //! at its own path (`K.camera.frame`): one copied to another path must be
 //! written anew.
 
+use std::sync::Arc;
+
 use serde_json::{Map, Value, json};
 
-use super::binary::{Marker, NDARRAY_LABEL};
-use crate::layout::reem::{array_key, metadata_channel, owns, publish_channel};
+use super::binary::{Fields, Marker, NDARRAY_LABEL};
+use super::doc::Doc;
+use super::path::Path;
+use crate::backend::{ReemCommit, ReemDoc};
+use crate::layout::reem::{array_key, owns, publish_channel};
 use crate::{Error, Result};
 
 /// REEM's label for numpy arrays, in the metadata.
@@ -115,7 +120,7 @@ impl Stored {
 pub(crate) fn stored(key: &str, document: &Value) -> Result<Stored> {
     let mut arrays = Vec::new();
     let json = match document {
-        Value::Object(_) | Value::Array(_) => cut_markers(key, document, &mut String::new(), &mut arrays)?,
+        Value::Object(_) | Value::Array(_) => cut_markers(key, document, &mut String::new(), &mut arrays, false)?,
         other => json!({ ROOT_WRAPPER: other }),
     };
     arrays.sort();
@@ -125,8 +130,9 @@ pub(crate) fn stored(key: &str, document: &Value) -> Result<Stored> {
     })
 }
 
-/// `value` (at REEM path `path`) without its markers, which go to `arrays`.
-fn cut_markers(key: &str, value: &Value, path: &mut String, arrays: &mut Vec<String>) -> Result<Value> {
+/// `value` (at REEM path `path`, inside a list if `in_list`) without its
+/// markers, which go to `arrays`.
+fn cut_markers(key: &str, value: &Value, path: &mut String, arrays: &mut Vec<String>, in_list: bool) -> Result<Value> {
     match value {
         Value::Object(map) => {
             let mut kept = Map::new();
@@ -135,6 +141,9 @@ fn cut_markers(key: &str, value: &Value, path: &mut String, arrays: &mut Vec<Str
                 path.push('.');
                 path.push_str(name);
                 if let Some(marker) = Marker::of(item) {
+                    if in_list {
+                        return Err(refused(key, path, "REEM's layout has no binary values inside lists"));
+                    }
                     let expected = array_key(key, path);
                     if marker.label != NDARRAY_LABEL || marker.key != expected {
                         return Err(refused(
@@ -145,7 +154,7 @@ fn cut_markers(key: &str, value: &Value, path: &mut String, arrays: &mut Vec<Str
                     }
                     arrays.push(path.clone());
                 } else {
-                    kept.insert(name.clone(), cut_markers(key, item, path, arrays)?);
+                    kept.insert(name.clone(), cut_markers(key, item, path, arrays, in_list)?);
                 }
                 path.truncate(len);
             }
@@ -159,13 +168,67 @@ fn cut_markers(key: &str, value: &Value, path: &mut String, arrays: &mut Vec<Str
                 if Marker::of(item).is_some() {
                     return Err(refused(key, path, "REEM's layout has no binary values inside lists"));
                 }
-                kept.push(cut_markers(key, item, path, arrays)?);
+                kept.push(cut_markers(key, item, path, arrays, true)?);
                 path.truncate(len);
             }
             Ok(Value::Array(kept))
         }
         other => Ok(other.clone()),
     }
+}
+
+/// A document as read in REEM's layout, with its version (0 when absent).
+pub(crate) fn read(key: &str, stored: Option<ReemDoc>) -> Result<(u64, Doc)> {
+    match stored {
+        None => Ok((0, None)),
+        Some(stored) => Ok((
+            stored.version,
+            Some(document(key, &stored.json, stored.metadata.as_deref())?),
+        )),
+    }
+}
+
+/// The commit, in REEM's layout, of a change of `key` from `old` (of
+/// `version`) to `new`, with the hashes the change wrote, publishing at
+/// `publish` if given.
+pub(crate) fn commit(
+    key: &str,
+    version: u64,
+    old: &Doc,
+    new: &Doc,
+    hashes: Vec<(String, Arc<Fields>)>,
+    publish: Option<&Path>,
+) -> Result<ReemCommit> {
+    let old_arrays = match old {
+        // What REEM's metadata named; a stored document always translates
+        // back (it was read from this layout), but be lenient if not.
+        Some(old) => stored(key, old).map(|stored| stored.arrays).unwrap_or_default(),
+        None => Vec::new(),
+    };
+    let new = new.as_ref().map(|new| stored(key, new)).transpose()?;
+    let new_arrays = new.as_ref().map(|new| new.arrays.clone()).unwrap_or_default();
+    let delete = old_arrays
+        .iter()
+        .filter(|path| !new_arrays.contains(path))
+        .map(|path| array_key(key, path))
+        .filter(|hash| owns(key, hash))
+        .collect();
+    let metadata = (old_arrays != new_arrays).then(|| {
+        Stored {
+            json: Vec::new(),
+            arrays: new_arrays,
+        }
+        .metadata()
+    });
+    Ok(ReemCommit {
+        key: key.to_owned(),
+        expected: version,
+        json: new.map(|new| new.json),
+        metadata,
+        delete,
+        hashes,
+        publish: publish.map(|path| publish_channel(&path.to_string())),
+    })
 }
 
 fn refused(key: &str, path: &str, why: &str) -> Error {
@@ -223,8 +286,33 @@ mod tests {
     fn what_reem_cannot_hold_is_refused() {
         let in_a_list = json!({"frames": [marker("robot.frames[0]")]});
         assert!(matches!(stored("robot", &in_a_list), Err(Error::Binary { .. })));
+        let below_a_list = json!({"cams": [{"frame": marker("robot.cams[0].frame")}]});
+        assert!(matches!(stored("robot", &below_a_list), Err(Error::Binary { .. })));
         let moved = json!({"copy": marker("robot.camera.frame")});
         assert!(matches!(stored("robot", &moved), Err(Error::Binary { .. })));
+    }
+
+    #[test]
+    fn a_commit_deletes_the_arrays_gone_and_rewrites_the_metadata_only_when_they_change() {
+        let old = Some(json!({"a": marker("robot.a"), "b": marker("robot.b"), "n": 1}));
+        let new = Some(json!({"a": marker("robot.a"), "n": 2}));
+        let dropped_b = commit("robot", 7, &old, &new, Vec::new(), None).unwrap();
+        assert_eq!(dropped_b.expected, 7);
+        assert_eq!(dropped_b.delete, ["robot.b"]);
+        let metadata: Value = serde_json::from_slice(&dropped_b.metadata.unwrap()).unwrap();
+        assert_eq!(metadata["special_paths"], json!({".a": "default_numpy_handler"}));
+        let same_arrays = commit_of(&new, &Some(json!({"a": marker("robot.a"), "n": 3})));
+        assert!(same_arrays.metadata.is_none() && same_arrays.delete.is_empty());
+        let deleted = commit_of(&new, &None);
+        assert!(deleted.json.is_none());
+        assert_eq!(deleted.delete, ["robot.a"]);
+        let path = Path::parse("robot.n").unwrap();
+        let published = commit("robot", 1, &new, &new, Vec::new(), Some(&path)).unwrap();
+        assert_eq!(published.publish.as_deref(), Some("__pubspace@0__:robot.n"));
+    }
+
+    fn commit_of(old: &Doc, new: &Doc) -> ReemCommit {
+        commit("robot", 1, old, new, Vec::new(), None).unwrap()
     }
 
     #[test]
@@ -233,6 +321,9 @@ mod tests {
         assert!(!owns("robot", "robotic.frame"));
         assert!(!owns("robot", "robot"));
         assert_eq!(publish_channel("robot.pose.x"), "__pubspace@0__:robot.pose.x");
-        assert_eq!(metadata_channel("robot"), "__keyspace@0__:robot&&&&metadata");
+        assert_eq!(
+            crate::layout::reem::metadata_channel("robot"),
+            "__keyspace@0__:robot&&&&metadata"
+        );
     }
 }
