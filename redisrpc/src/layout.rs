@@ -218,8 +218,11 @@ pub mod reem {
     /// The channel REEM publishes a change at `path` (the store's path text,
     /// `robot.pose.x`) on: `__pubspace@0__:robot.pose.x`.
     pub fn publish_channel(path: &str) -> String {
-        format!("__pubspace@0__:{path}")
+        format!("{PUBLISH_PREFIX}{path}")
     }
+
+    /// What every channel of REEM's notifications starts with.
+    pub const PUBLISH_PREFIX: &str = "__pubspace@0__:";
 
     /// The channel on which REEM's writers learn that `key`'s metadata changed.
     pub fn metadata_channel(key: &str) -> String {

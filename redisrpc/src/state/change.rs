@@ -24,7 +24,8 @@ use serde_json::Value;
 use super::binary::{Fields, Marker};
 use super::doc::{self, Doc};
 use super::path::Path;
-use super::store::{State, parse};
+use super::reem;
+use super::store::{Layout, State, parse};
 use crate::backend::{Commit, CommitOutcome, Notification};
 use crate::{Error, Result, layout};
 
@@ -47,6 +48,13 @@ struct Base {
     document: Doc,
     /// Taken from the cache, so possibly stale.
     cached: bool,
+}
+
+/// Whether a commit was applied: the new version, or else the document as
+/// it is now (with its version), to compute the change again from.
+enum Committed {
+    Yes(u64),
+    No(u64, Doc),
 }
 
 /// What an edit did to its copy of the base document.
@@ -102,14 +110,12 @@ impl State {
                 Outcome::Unchanged(result) => return Ok(result),
                 Outcome::Changed(result, new, hashes) => (result, new, hashes),
             };
-            let commit = commit(key, base.version, &base.document, &new, hashes, publish)?;
-            match self.backend().doc_commit(&commit).await {
-                Ok(CommitOutcome::Committed(version)) => {
+            match self.commit(key, &base, &new, hashes, publish).await {
+                Ok(Committed::Yes(version)) => {
                     self.cache.put(key, version, new);
                     return Ok(result);
                 }
-                Ok(CommitOutcome::Conflict(now)) => {
-                    let (version, document) = parse(key, now)?;
+                Ok(Committed::No(version, document)) => {
                     base = Base {
                         version,
                         document,
@@ -135,6 +141,34 @@ impl State {
             path: path.to_string(),
             attempts: MAX_ATTEMPTS,
         })
+    }
+
+    /// Commits the change of `key` from `base` to `new`, in the store's
+    /// layout.
+    async fn commit(
+        &self,
+        key: &str,
+        base: &Base,
+        new: &Doc,
+        hashes: Vec<(String, Arc<Fields>)>,
+        publish: Option<&Path>,
+    ) -> Result<Committed> {
+        match self.layout() {
+            Layout::Native => {
+                let commit = commit(key, base.version, &base.document, new, hashes, publish)?;
+                match self.backend().doc_commit(&commit).await? {
+                    CommitOutcome::Committed(version) => Ok(Committed::Yes(version)),
+                    CommitOutcome::Conflict(now) => parse(key, now).map(|(v, d)| Committed::No(v, d)),
+                }
+            }
+            Layout::Reem => {
+                let commit = reem::commit(key, base.version, &base.document, new, hashes, publish)?;
+                match self.backend().reem_commit(&commit).await? {
+                    CommitOutcome::Committed(version) => Ok(Committed::Yes(version)),
+                    CommitOutcome::Conflict(now) => reem::read(key, now).map(|(v, d)| Committed::No(v, d)),
+                }
+            }
+        }
     }
 
     /// The cached document of `key`, or else the stored one.

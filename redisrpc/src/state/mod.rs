@@ -167,4 +167,4 @@ pub(crate) use mirror::channels as mirror_channels;
 pub use number::Operand;
 pub use path::{IntoPath, MAX_KEY_LEN, Path, Segment};
 pub use pubsub::{Event, Update, Updates};
-pub use store::State;
+pub use store::{Layout, State};

@@ -3,6 +3,7 @@
 use std::pin::Pin;
 use std::task::{Context, Poll};
 
+use futures::future::BoxFuture;
 use futures::{Stream, StreamExt};
 use serde::Deserialize;
 use serde_json::Value;
@@ -65,6 +66,10 @@ impl Payload {
 /// Dropping it unsubscribes.
 pub struct Updates {
     inner: Subscription,
+    /// In REEM's layout a notification names only the path: the value is
+    /// read from this store, by `reading`.
+    rereads: Option<State>,
+    reading: Option<BoxFuture<'static, Option<Update>>>,
 }
 
 impl std::fmt::Debug for Updates {
@@ -85,12 +90,25 @@ impl Stream for Updates {
 
     fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Event>> {
         loop {
+            if let Some(reading) = self.reading.as_mut() {
+                let update = std::task::ready!(reading.as_mut().poll(cx));
+                self.reading = None;
+                match update {
+                    Some(update) => return Poll::Ready(Some(Event::Update(update))),
+                    None => continue,
+                }
+            }
             let event = match self.inner.as_mut().poll_next(cx) {
                 Poll::Ready(Some(event)) => event,
                 Poll::Ready(None) => return Poll::Ready(None),
                 Poll::Pending => return Poll::Pending,
             };
             let event = match event {
+                PubSubEvent::Message { channel, .. } if self.rereads.is_some() => {
+                    let state = self.rereads.clone().expect("checked above");
+                    self.reading = Some(Box::pin(reread(state, channel)));
+                    continue;
+                }
                 PubSubEvent::Message { channel, payload } => match Payload::parse(&payload) {
                     Some(update) => Event::Update(update),
                     None => {
@@ -107,15 +125,47 @@ impl Stream for Updates {
     }
 }
 
+/// The update a REEM notification on `channel` announces: the value now at
+/// its path, with the document's version. `None` when the channel names no
+/// path, or the value cannot be read (it was deleted since): REEM's
+/// notifications carry no value to fall back on.
+async fn reread(state: State, channel: String) -> Option<Update> {
+    let text = channel.strip_prefix(layout::reem::PUBLISH_PREFIX)?;
+    let path = Path::parse(text).ok()?;
+    let (version, document) = state.read(path.key()).await.ok()?;
+    let value = super::doc::get(&document, &path).ok()?.clone();
+    Some(Update {
+        path,
+        value,
+        version,
+        // REEM's notifications carry no versions: a gap cannot be told.
+        base: version,
+    })
+}
+
 impl State {
     /// Follows the values published at paths matching `pattern`, a Redis
     /// glob over the path text: `robot.*` matches `robot.arm.angle` (not
     /// `robot` itself), `robot.joints\[*` every element of `robot.joints`,
     /// and a path without glob characters just that path. The subscription
     /// is active when this returns.
+    ///
+    /// In REEM's layout ([`Layout::Reem`](super::Layout::Reem)) it follows
+    /// REEM's notifications, which carry no value: each update's value is
+    /// read when its notification arrives, so it may be newer than the one
+    /// published, and [`Update::base`] equals [`Update::version`].
     pub async fn subscribe(&self, pattern: &str) -> Result<Updates> {
-        let channel = layout::update_channel(pattern);
+        let reem = self.layout() == super::Layout::Reem;
+        let channel = if reem {
+            layout::reem::publish_channel(pattern)
+        } else {
+            layout::update_channel(pattern)
+        };
         let inner = self.backend().subscribe(&[], &[channel]).await?;
-        Ok(Updates { inner })
+        Ok(Updates {
+            inner,
+            rereads: reem.then(|| self.clone()),
+            reading: None,
+        })
     }
 }

@@ -20,6 +20,7 @@ use super::cache::Cache;
 use super::doc::{self, Doc, ValueType};
 use super::number::{self, Op, Operand};
 use super::path::{IntoPath, Path};
+use super::reem;
 use crate::backend::{IntoBackend, SharedBackend, StoredDoc};
 use crate::{Error, Result, layout};
 
@@ -35,15 +36,46 @@ const BINARY_READ_ATTEMPTS: usize = 10;
 #[derive(Clone, Debug)]
 pub struct State {
     backend: SharedBackend,
+    layout: Layout,
     /// The documents as this process last wrote them, shared by clones.
     pub(super) cache: Arc<Cache>,
 }
 
+/// How the store keeps its documents in Redis.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Layout {
+    /// This crate's own: each document a hash with its JSON and a version,
+    /// on every backend (see the [module docs](super)).
+    #[default]
+    Native,
+    /// REEM's (the Python middleware's), to share documents with REEM
+    /// programs: a RedisJSON document per top-level key, its metadata
+    /// beside it, and numpy arrays in hashes named by their paths. Only a
+    /// single Redis server (or a Sentinel-managed master) with the
+    /// RedisJSON module offers it; elsewhere every operation is refused
+    /// with [`Error::Config`]. Binary values must be numpy arrays
+    /// ([`NdArray`]) among an object's members, not inside lists.
+    Reem,
+}
+
 impl State {
-    /// A store on `backend` (a `Memory`, a `Redis`, or a `SharedBackend`).
+    /// A store on `backend` (a `Memory`, a `Redis`, or a `SharedBackend`),
+    /// in this crate's own layout.
     pub fn new(backend: impl IntoBackend) -> State {
         State {
             backend: backend.into_backend(),
+            layout: Layout::Native,
+            cache: Arc::default(),
+        }
+    }
+
+    /// The same store's backend, with its documents kept in `layout`.
+    pub fn with_layout(self, layout: Layout) -> State {
+        State {
+            backend: self.backend,
+            layout,
+            // A version means something else in each layout.
             cache: Arc::default(),
         }
     }
@@ -53,9 +85,25 @@ impl State {
         &self.backend
     }
 
+    /// The layout its documents are kept in.
+    pub fn layout(&self) -> Layout {
+        self.layout
+    }
+
     /// Reads a document with its version (0 when absent).
     pub(crate) async fn read(&self, key: &str) -> Result<(u64, Doc)> {
-        parse(key, self.backend.doc_get(key).await?)
+        match self.layout {
+            Layout::Native => parse(key, self.backend.doc_get(key).await?),
+            Layout::Reem => reem::read(key, self.backend.reem_get(key).await?),
+        }
+    }
+
+    /// Whether `hash` is one of the binary values of document `key`.
+    pub(super) fn owns(&self, key: &str, hash: &str) -> bool {
+        match self.layout {
+            Layout::Native => layout::owns(key, hash),
+            Layout::Reem => layout::reem::owns(key, hash),
+        }
     }
 
     /// The value at `path`, converted to `T`.
@@ -260,8 +308,9 @@ impl State {
         })?);
         let label = marshaller.label().to_owned();
         let unique = uuid::Uuid::new_v4().simple().to_string();
+        let layout = self.layout;
         self.change(&path, publish.then_some(&path), |document| {
-            let key = binary_key(document, &path, &unique);
+            let key = binary_key(layout, document, &path, &unique);
             let marker = Marker {
                 label: label.clone(),
                 key: key.clone(),
@@ -286,7 +335,7 @@ impl State {
             if marker.label != marshaller.label() {
                 return Err(doc::wrong_type(&path, &expected, &value));
             }
-            if !layout::owns(path.key(), &marker.key) {
+            if !self.owns(path.key(), &marker.key) {
                 // A marker copied from elsewhere or written by hand: reading
                 // it would hand out any hash, another document's included.
                 return Err(binary_error(format!(
@@ -353,9 +402,13 @@ fn to_json<T: Serialize + ?Sized>(value: &T) -> Result<Value> {
 
 /// The Redis key for a binary value at `path`: the path's own (see
 /// [`layout::binary`]), unless another marker of the document already uses
-/// it (after array elements moved), then that with `unique` appended.
-fn binary_key(document: &Doc, path: &Path, unique: &str) -> String {
+/// it (after array elements moved), then that with `unique` appended. In
+/// REEM's layout always the path's own.
+fn binary_key(layout: Layout, document: &Doc, path: &Path, unique: &str) -> String {
     let rest = &path.to_string()[path.key().len()..];
+    if layout == Layout::Reem {
+        return layout::reem::array_key(path.key(), rest);
+    }
     let natural = layout::binary(path.key(), rest, None);
     let mut others = Vec::new();
     if let Some(root) = document {
