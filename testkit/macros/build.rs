@@ -17,6 +17,8 @@ fn main() {
         "REDISRPC_PYTHON",
         "REDISRPC_RUBY",
         "REDISRPC_PHP",
+        "REDISRPC_REJSON",
+        "REDISRPC_REEM_PYTHON",
         "REDISRPC_REQUIRE_REDIS",
         "REDISRPC_REQUIRE_PEERS",
     ] {
@@ -34,7 +36,9 @@ fn main() {
     let python = env_or("REDISRPC_PYTHON", "python3");
     let ruby = env_or("REDISRPC_RUBY", "ruby");
     let php = env_or("REDISRPC_PHP", "php");
-    let checks: [(&str, bool, Check<'_>); 7] = [
+    let reem_python = env_or("REDISRPC_REEM_PYTHON", "");
+    let rejson = env_or("REDISRPC_REJSON", "");
+    let checks: [(&str, bool, Check<'_>); 8] = [
         (
             "redis",
             redis,
@@ -50,6 +54,11 @@ fn main() {
             Box::new(|| runs(&ruby, "-e", "require 'redis'; require 'json'")),
         ),
         ("php", peers, Box::new(|| runs(&php, "-r", PHP_PROBE))),
+        (
+            "reem",
+            peers,
+            Box::new(|| Path::new(&rejson).is_file() && runs(&reem_python, "-c", "import reem, numpy")),
+        ),
     ];
     let missing: Vec<&str> = checks
         .iter()

@@ -49,6 +49,7 @@ pub use redisrpc_testkit_macros::needs;
 
 mod cluster;
 pub mod peers;
+pub mod reem;
 mod sentinel;
 
 pub use cluster::{RedisCluster, SlotMove};

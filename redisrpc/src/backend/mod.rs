@@ -26,10 +26,10 @@ use std::time::Duration;
 use async_trait::async_trait;
 
 pub use self::delivery::{HeldKeys, HeldReply, Taken};
+pub(crate) use self::document::reem_not_offered;
 pub use self::document::{
     Commit, CommitOutcome, HashFields, Notification, PubSubEvent, ReemCommit, ReemDoc, StoredDoc, Subscription,
 };
-pub(crate) use self::document::reem_not_offered;
 pub use self::memory::Memory;
 pub use self::redis::{Deployment, Redis, RedisConnection, RedisOptions, TlsIdentity};
 use crate::Result;

