@@ -82,6 +82,8 @@ def main():
         done = threading.Event()
 
         def callback(data, updated_path):
+            if isinstance(updated_path, bytes):
+                updated_path = updated_path.decode()
             seen.append({"path": updated_path, "value": plain(data)})
             if len(seen) >= wanted:
                 done.set()

@@ -4,12 +4,14 @@
 //! read, we write and REEM reads, with nested values, numbers at their
 //! limits, top-level values and numpy arrays of several types and shapes.
 
+use std::io::BufRead;
 use std::path::PathBuf;
 use std::process::{Command, Output};
+use std::time::Duration;
 
 use redisrpc::Error;
 use redisrpc::backend::{Memory, Redis};
-use redisrpc::state::{Dtype, Layout, NdArray, State, ValueType};
+use redisrpc::state::{Dtype, Event, Layout, NdArray, State, ValueType};
 use redisrpc_testkit::RedisServer;
 use serde_json::{Value, json};
 
@@ -151,6 +153,121 @@ async fn we_change_what_reem_wrote_and_reem_reads_it() {
         read["depth"],
         printed("float32", &[5], json!([0.0, 0.25, 0.5, 0.75, 1.0]))
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[redisrpc_testkit::needs(redis, reem)]
+async fn what_reem_publishes_our_subscription_and_mirror_follow() {
+    let Some((redis, python)) = redisrpc_testkit::reem::start() else {
+        return;
+    };
+    let state = reem_state(&redis).await;
+    let mut updates = state.subscribe("pub*").await.unwrap();
+    let mut mirror = state.mirror("pub").await.unwrap();
+
+    // `PublishSpace`: the whole value, `count` 1 to 5, then a new frame.
+    let publisher = {
+        let (python, redis_port) = (python.clone(), redis.port().to_string());
+        tokio::task::spawn_blocking(move || {
+            let script = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("python/reem_peer.py");
+            Command::new(python)
+                .arg(script)
+                .args([&redis_port, "publish", "pub", "5"])
+                .current_dir(env!("CARGO_MANIFEST_DIR"))
+                .status()
+                .expect("runs REEM's python")
+        })
+    };
+    let mut seen = Vec::new();
+    let followed = tokio::time::timeout(Duration::from_secs(20), async {
+        while let Some(event) = updates.next().await {
+            if let Event::Update(update) = event {
+                let done = update.path.to_string() == "pub.frame";
+                seen.push(update);
+                if done {
+                    break;
+                }
+            }
+        }
+    })
+    .await;
+    assert!(publisher.await.unwrap().success());
+    assert!(followed.is_ok(), "the frame's publish never came; saw {seen:?}");
+    assert_eq!(seen[0].path.to_string(), "pub", "the whole value first: {seen:?}");
+    let counts: Vec<&Value> = seen
+        .iter()
+        .filter(|u| u.path.to_string() == "pub.count")
+        .map(|u| &u.value)
+        .collect();
+    assert_eq!(counts.len(), 5, "one update per publish: {seen:?}");
+    assert_eq!(counts.last(), Some(&&json!(5)));
+    let frame = state.get_array("pub.frame").await.unwrap();
+    assert_eq!(frame.bytes(), [0, 1, 2]);
+
+    // The mirror read again on each notification.
+    let synced = tokio::time::timeout(Duration::from_secs(10), async {
+        while mirror.get::<u32>("pub.count").ok() != Some(5)
+            || mirror.get_value("pub.frame").ok() != Some(state.get_value("pub.frame").await.unwrap())
+        {
+            mirror.changed().await.unwrap();
+        }
+    })
+    .await;
+    assert!(synced.is_ok(), "the mirror holds {:?}", mirror.get_value("pub"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[redisrpc_testkit::needs(redis, reem)]
+async fn what_we_publish_reems_subscribers_follow() {
+    let Some((redis, python)) = redisrpc_testkit::reem::start() else {
+        return;
+    };
+    let state = reem_state(&redis).await;
+    let script = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("python/reem_peer.py");
+    // A `CallbackSubscriber` and a `SilentSubscriber` of `bot`, until they
+    // have seen four updates.
+    let mut follower = std::process::Command::new(&python)
+        .arg(script)
+        .args([&redis.port().to_string(), "follow", "bot", "4"])
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .expect("runs REEM's python");
+    let mut lines = std::io::BufReader::new(follower.stdout.take().unwrap()).lines();
+    let listening = tokio::task::spawn_blocking(move || {
+        let first = lines.next().and_then(|line| line.ok());
+        (first, lines)
+    });
+    let (first, lines) = listening.await.unwrap();
+    assert_eq!(first.as_deref(), Some("listening"));
+
+    for count in 1..=3 {
+        state.publish("bot.count", &count).await.unwrap();
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let frame = NdArray::from_elements(vec![3], &[0u8, 1, 2]).unwrap();
+    state.publish_array("bot.frame", &frame).await.unwrap();
+
+    let report = tokio::task::spawn_blocking(move || {
+        let report = lines.last().and_then(|line| line.ok());
+        (report, follower.wait())
+    });
+    let (report, status) = tokio::time::timeout(Duration::from_secs(30), report)
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(status.unwrap().success(), "REEM's subscribers did not see four updates");
+    let report: Value = serde_json::from_str(&report.expect("a report")).unwrap();
+    let paths: Vec<&str> = report["callback"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|seen| seen["path"].as_str().unwrap())
+        .collect();
+    assert_eq!(paths, ["bot.count", "bot.count", "bot.count", "bot.frame"]);
+    let expected = json!({"count": 3, "frame": printed("uint8", &[3], json!([0, 1, 2]))});
+    assert_eq!(report["callback"][3]["value"], expected);
+    assert_eq!(report["silent"], expected);
 }
 
 #[tokio::test]

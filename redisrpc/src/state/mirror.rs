@@ -8,6 +8,10 @@
 //! a publish to another part of the document) reads the document again.
 //! When the subscription drops, the mirror refuses reads until it has
 //! resubscribed and read again.
+//!
+//! In REEM's layout a notification carries neither value nor version, so
+//! every one makes the mirror read again; a write it was not told of (a
+//! plain set) goes unseen until the next notification.
 
 use std::sync::{Arc, PoisonError, RwLock};
 use std::time::Duration;
@@ -74,7 +78,10 @@ impl State {
     /// descendants. Returns once the mirror holds the current value.
     pub async fn mirror(&self, path: impl IntoPath) -> Result<Mirror> {
         let path = path.into_path()?;
-        let (channels, patterns) = channels(&path);
+        let (channels, patterns) = match self.layout() {
+            super::Layout::Native => channels(&path),
+            super::Layout::Reem => channels_named(&path, layout::reem::publish_channel),
+        };
         let subscription = self.backend().subscribe(&channels, &patterns).await?;
         Mirror::start(self, path, subscription).await
     }
@@ -110,10 +117,16 @@ impl Mirror {
 /// The channels that carry updates of `path`: those of its ancestors and
 /// itself exactly, and patterns for its descendants.
 pub(crate) fn channels(path: &Path) -> (Vec<String>, Vec<String>) {
+    channels_named(path, layout::update_channel)
+}
+
+/// [`channels`], in a layout whose channel of a path is `channel(path)`.
+/// REEM's notifications carry no value: each makes the mirror read again.
+fn channels_named(path: &Path, channel: fn(&str) -> String) -> (Vec<String>, Vec<String>) {
     let exact = (0..=path.segments().len())
-        .map(|len| layout::update_channel(&path.prefix(len).to_string()))
+        .map(|len| channel(&path.prefix(len).to_string()))
         .collect();
-    let base = layout::glob_escape(&layout::update_channel(&path.to_string()));
+    let base = layout::glob_escape(&channel(&path.to_string()));
     (exact, vec![format!("{base}.*"), format!("{base}\\[*")])
 }
 
