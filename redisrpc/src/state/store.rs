@@ -59,6 +59,28 @@ pub enum Layout {
     Reem,
 }
 
+impl std::str::FromStr for Layout {
+    type Err = Error;
+
+    /// `native` or `reem`, as command lines spell them.
+    fn from_str(name: &str) -> Result<Layout> {
+        match name {
+            "native" => Ok(Layout::Native),
+            "reem" => Ok(Layout::Reem),
+            other => Err(Error::Config(format!("unknown layout `{other}`: `native` or `reem`"))),
+        }
+    }
+}
+
+impl std::fmt::Display for Layout {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Layout::Native => "native",
+            Layout::Reem => "reem",
+        })
+    }
+}
+
 impl State {
     /// A store on `backend` (a `Memory`, a `Redis`, or a `SharedBackend`),
     /// in this crate's own layout.
