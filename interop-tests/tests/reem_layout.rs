@@ -225,6 +225,12 @@ async fn what_we_publish_reems_subscribers_follow() {
     let (first, lines) = listening.await.unwrap();
     assert_eq!(first.as_deref(), Some("listening"));
 
+    // REEM's readers learn of a new array path from a notification on a
+    // connection of their own, which a publish can overtake (between REEM
+    // programs too): the frame is written once before it is published.
+    let blank = NdArray::from_elements(vec![3], &[0u8; 3]).unwrap();
+    state.set_array("bot.frame", &blank).await.unwrap();
+    tokio::time::sleep(Duration::from_millis(200)).await;
     for count in 1..=3 {
         state.publish("bot.count", &count).await.unwrap();
         tokio::time::sleep(Duration::from_millis(50)).await;
@@ -252,6 +258,33 @@ async fn what_we_publish_reems_subscribers_follow() {
     let expected = json!({"count": 3, "frame": printed("uint8", &[3], json!([0, 1, 2]))});
     assert_eq!(report["callback"][3]["value"], expected);
     assert_eq!(report["silent"], expected);
+}
+
+#[tokio::test]
+#[redisrpc_testkit::needs(redis, reem)]
+async fn numbers_round_trip_exactly_through_redisjson() {
+    let Some((redis, _python)) = redisrpc_testkit::reem::start() else {
+        return;
+    };
+    let state = reem_state(&redis).await;
+    let numbers = json!({
+        "u64_max": u64::MAX, "i64_min": i64::MIN, "i64_max": i64::MAX,
+        "tenth": 0.1, "huge": 1e300, "tiniest": 5e-324, "third": 1.0 / 3.0,
+    });
+    state.set("numbers", &numbers).await.unwrap();
+    state.set("numbers.negative_zero", &-0.0f64).await.unwrap();
+    // Read through a fresh store, so nothing comes from this one's cache.
+    let fresh = reem_state(&redis).await;
+    assert_eq!(fresh.get::<u64>("numbers.u64_max").await.unwrap(), u64::MAX);
+    assert_eq!(fresh.get::<i64>("numbers.i64_min").await.unwrap(), i64::MIN);
+    assert_eq!(fresh.get::<i64>("numbers.i64_max").await.unwrap(), i64::MAX);
+    for name in ["tenth", "huge", "tiniest", "third"] {
+        let read = fresh.get::<f64>(&format!("numbers.{name}")[..]).await.unwrap();
+        assert_eq!(read.to_bits(), numbers[name].as_f64().unwrap().to_bits(), "{name}");
+    }
+    let zero = fresh.get::<f64>("numbers.negative_zero").await.unwrap();
+    assert!(zero == 0.0 && zero.is_sign_negative());
+    assert_eq!(fresh.incr("numbers.u64_max", -1).await.unwrap(), (u64::MAX - 1).into());
 }
 
 #[tokio::test]

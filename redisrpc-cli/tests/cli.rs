@@ -393,6 +393,44 @@ fn state_commands_read_write_and_follow_the_shared_state() {
 }
 
 #[test]
+#[redisrpc_testkit::needs(redis, reem)]
+fn state_commands_share_documents_with_reem_programs() {
+    let Some((redis, python)) = redisrpc_testkit::reem::start() else {
+        return;
+    };
+    let reem = |args: &[&str]| {
+        let output = redisrpc_testkit::reem::peer(&python, redis.port(), args)
+            .output()
+            .unwrap();
+        assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+        String::from_utf8(output.stdout).unwrap()
+    };
+    reem(&["write", "robot"]);
+    fn reem_state<'a>(args: &[&'a str]) -> Vec<&'a str> {
+        [&["state", "--layout", "reem"][..], args].concat()
+    }
+    assert_eq!(
+        json_of(&ok(&redis, &reem_state(&["get", "robot.arm.angle"]))),
+        json!(0.5)
+    );
+    assert_eq!(
+        ok(&redis, &reem_state(&["get", "robot.camera.frame"])).trim(),
+        "ndarray uint8 (2, 3, 4)"
+    );
+    ok(&redis, &reem_state(&["set", "robot.arm.angle", "0.75"]));
+    assert_eq!(json_of(&reem(&["read", "robot"]))["arm"]["angle"], json!(0.75));
+    assert_eq!(
+        json_of(&ok(&redis, &["--json", "state", "--layout", "reem", "ls"])),
+        json!(["robot", "speed"])
+    );
+    // The store's own layout does not take REEM's documents for its own.
+    assert_ne!(
+        redisrpc(&redis, &["state", "get", "robot.arm.angle"]).status.code(),
+        Some(0)
+    );
+}
+
+#[test]
 #[redisrpc_testkit::needs(redis, python, ruby)]
 fn call_and_describe_against_the_peers_servers() {
     for peer in [Peer::Python, Peer::Ruby] {

@@ -92,6 +92,14 @@ def main():
         silent.listen()
         loud = reem.CallbackSubscriber(channel=key, interface=interface(), callback_function=callback, kwargs={})
         loud.listen()
+        # Each listener subscribes from a thread of its own, and skips the
+        # confirmation once it comes: only then is it listening.
+        listeners = [silent.passive_subscriber.listener, loud.passive_subscriber.listener]
+        deadline = time.time() + 10
+        while not all(listener.first_item_seen for listener in listeners):
+            if time.time() > deadline:
+                sys.exit("REEM's subscribers did not subscribe within 10 s")
+            time.sleep(0.01)
         print("listening", flush=True)
         if not done.wait(20):
             sys.exit("only %d of %d updates came" % (len(seen), wanted))
