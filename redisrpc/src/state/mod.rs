@@ -114,6 +114,17 @@
 //! `__state__:{robot}`, see [`crate::layout::owns`]) and no other marker in
 //! it names them; reads through a marker reach only such hashes too.
 //!
+//! # REEM's layout
+//!
+//! [`State::with_layout`]`(`[`Layout::Reem`]`)` keeps documents as the REEM
+//! Python middleware does, to share them with REEM programs: a RedisJSON
+//! document per top-level key, its arrays' paths in `K&&&&metadata`, each
+//! array in the hash `K<path>`, and valueless notifications on
+//! `__pubspace@0__:K<path>` (see [`crate::layout::reem`]). The operations
+//! are the same and as atomic; a mirror reads again on each notification.
+//! Only a single Redis server with the RedisJSON module offers it. The
+//! translation is in `reem.rs`, the scripts in the Redis backend.
+//!
 //! # Delivery
 //!
 //! Only [`publish`](State::publish) (and `publish_binary`/`publish_array`)
