@@ -11,7 +11,7 @@ use std::time::Duration;
 use redisrpc::Error;
 use redisrpc::backend::{Memory, Redis};
 use redisrpc::state::{Dtype, Event, Layout, NdArray, State, ValueType};
-use redisrpc_testkit::RedisServer;
+use redisrpc_testkit::{RedisCluster, RedisServer};
 use serde_json::{Value, json};
 
 /// Runs `reem_peer.py PORT args…` with REEM's Python.
@@ -298,6 +298,16 @@ async fn the_reem_layout_is_refused_where_it_is_not_offered() {
     let without_module = reem_state(&redis).await;
     match without_module.set("robot.x", &1).await.unwrap_err() {
         Error::Config(why) => assert!(why.contains("RedisJSON"), "{why}"),
+        other => panic!("not a configuration error: {other:?}"),
+    }
+
+    let Some(cluster) = tokio::task::spawn_blocking(RedisCluster::start).await.unwrap() else {
+        return;
+    };
+    let backend = Redis::connect(&cluster.url()).await.unwrap();
+    let on_a_cluster = State::new(backend).with_layout(Layout::Reem);
+    match on_a_cluster.set("robot.x", &1).await.unwrap_err() {
+        Error::Config(why) => assert!(why.contains("Cluster"), "{why}"),
         other => panic!("not a configuration error: {other:?}"),
     }
 }
