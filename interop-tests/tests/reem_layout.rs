@@ -147,6 +147,23 @@ async fn we_change_what_reem_wrote_and_reem_reads_it() {
     );
 }
 
+/// The blocking API, from a plain thread, in REEM's layout too.
+#[test]
+#[redisrpc_testkit::needs(redis, reem)]
+fn a_plain_thread_shares_documents_with_reem() {
+    let Some((redis, python)) = redisrpc_testkit::reem::start() else {
+        return;
+    };
+    reem(&python, &redis, &["write", "robot"]);
+    let backend = redisrpc::blocking::connect(&redis.url()).unwrap();
+    let state = redisrpc::blocking::State::new(backend).with_layout(Layout::Reem);
+    assert_eq!(state.get::<f64>("robot.arm.angle").unwrap(), 0.5);
+    assert_eq!(state.get_array("robot.camera.frame").unwrap().shape(), [2, 3, 4]);
+    state.set("robot.arm.angle", &0.25).unwrap();
+    let read: Value = serde_json::from_slice(&reem(&python, &redis, &["read", "robot"]).stdout).unwrap();
+    assert_eq!(read["arm"]["angle"], json!(0.25));
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 #[redisrpc_testkit::needs(redis, reem)]
 async fn what_reem_publishes_our_subscription_and_mirror_follow() {

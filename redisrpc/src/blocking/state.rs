@@ -29,6 +29,14 @@ impl State {
         }
     }
 
+    /// The same store, with its documents kept in `layout`; see
+    /// [`crate::state::State::with_layout`].
+    pub fn with_layout(self, layout: crate::state::Layout) -> State {
+        State {
+            inner: self.inner.with_layout(layout),
+        }
+    }
+
     /// The backend underneath.
     pub fn backend(&self) -> &SharedBackend {
         self.inner.backend()
