@@ -127,12 +127,19 @@ impl Stream for Updates {
 
 /// The update a REEM notification on `channel` announces: the value now at
 /// its path, with the document's version. `None` when the channel names no
-/// path, or the value cannot be read (it was deleted since): REEM's
-/// notifications carry no value to fall back on.
+/// path, or the value cannot be read (it was deleted since, or the read
+/// failed, which is logged): REEM's notifications carry no value to fall
+/// back on.
 async fn reread(state: State, channel: String) -> Option<Update> {
     let text = channel.strip_prefix(layout::reem::PUBLISH_PREFIX)?;
     let path = Path::parse(text).ok()?;
-    let (version, document) = state.read(path.key()).await.ok()?;
+    let (version, document) = match state.read(path.key()).await {
+        Ok(read) => read,
+        Err(error) => {
+            tracing::warn!(%path, %error, "cannot read the value a REEM notification announced; skipping it");
+            return None;
+        }
+    };
     let value = super::doc::get(&document, &path).ok()?.clone();
     Some(Update {
         path,
