@@ -1,4 +1,5 @@
-//! `stats`: calls/s, errors/s and p50/p99 latency per method, merged over
+//! `stats`: calls/s, errors/s (and by kind), p50/p99 latency, queue wait,
+//! expired, cancelled and redelivered requests per method, merged over
 //! every live server of a queue from their liveness records (see
 //! `redisrpc::metrics`), as `redis-cli --stat` shows Redis's.
 
@@ -20,43 +21,100 @@ use crate::servers::print_table;
 struct Figures {
     calls: u64,
     errors: u64,
-    buckets: Vec<u64>,
+    errors_by_kind: BTreeMap<String, u64>,
+    expired: u64,
+    cancelled: u64,
+    redelivered: u64,
+    /// How long calls ran.
+    latency: Buckets,
+    /// How long requests waited in the queue.
+    wait: Buckets,
 }
 
 impl Figures {
     fn add(&mut self, other: &Figures) {
         self.calls += other.calls;
         self.errors += other.errors;
-        self.buckets.resize(BUCKETS, 0);
-        for (mine, theirs) in self.buckets.iter_mut().zip(&other.buckets) {
-            *mine += theirs;
+        for (kind, count) in &other.errors_by_kind {
+            *self.errors_by_kind.entry(kind.clone()).or_default() += count;
         }
+        self.expired += other.expired;
+        self.cancelled += other.cancelled;
+        self.redelivered += other.redelivered;
+        self.latency.add(&other.latency);
+        self.wait.add(&other.wait);
     }
 
     /// What happened between `earlier` and `self`.
     fn since(&self, earlier: &Figures) -> Figures {
-        let mut buckets = self.buckets.clone();
-        buckets.resize(BUCKETS, 0);
-        for (now, then) in buckets.iter_mut().zip(&earlier.buckets) {
-            *now = now.saturating_sub(*then);
-        }
+        let errors_by_kind = self
+            .errors_by_kind
+            .iter()
+            .map(|(kind, count)| {
+                let before = earlier.errors_by_kind.get(kind).copied().unwrap_or(0);
+                (kind.clone(), count.saturating_sub(before))
+            })
+            .filter(|(_, count)| *count > 0)
+            .collect();
         Figures {
             calls: self.calls.saturating_sub(earlier.calls),
             errors: self.errors.saturating_sub(earlier.errors),
-            buckets,
+            errors_by_kind,
+            expired: self.expired.saturating_sub(earlier.expired),
+            cancelled: self.cancelled.saturating_sub(earlier.cancelled),
+            redelivered: self.redelivered.saturating_sub(earlier.redelivered),
+            latency: self.latency.since(&earlier.latency),
+            wait: self.wait.since(&earlier.wait),
+        }
+    }
+}
+
+/// A mergeable histogram: counts in the servers' shared buckets.
+#[derive(Debug, Clone, Default)]
+struct Buckets(Vec<u64>);
+
+impl Buckets {
+    /// The `"buckets"`-shaped member `name` of a record's figures.
+    fn read(figures: &Value, name: &str) -> Buckets {
+        let mut buckets = vec![0; BUCKETS];
+        if let Some(Value::Object(counts)) = figures.get(name) {
+            for (index, count) in counts {
+                if let (Ok(index), Some(count)) = (index.parse::<usize>(), count.as_u64())
+                    && index < BUCKETS
+                {
+                    buckets[index] = count;
+                }
+            }
+        }
+        Buckets(buckets)
+    }
+
+    fn add(&mut self, other: &Buckets) {
+        self.0.resize(BUCKETS, 0);
+        for (mine, theirs) in self.0.iter_mut().zip(&other.0) {
+            *mine += theirs;
         }
     }
 
-    /// The latency below which fraction `q` of the calls took, at the
-    /// resolution of the buckets (their upper bound).
+    fn since(&self, earlier: &Buckets) -> Buckets {
+        let mut buckets = self.0.clone();
+        buckets.resize(BUCKETS, 0);
+        for (now, then) in buckets.iter_mut().zip(&earlier.0) {
+            *now = now.saturating_sub(*then);
+        }
+        Buckets(buckets)
+    }
+
+    /// The duration below which fraction `q` of the counted ones fell, at
+    /// the resolution of the buckets (their upper bound).
     fn quantile(&self, q: f64) -> Option<Duration> {
-        let total: u64 = self.buckets.iter().sum();
+        let total: u64 = self.0.iter().sum();
         if total == 0 {
             return None;
         }
         let rank = ((total as f64) * q).ceil().max(1.0) as u64;
         let mut seen = 0;
-        for (index, count) in self.buckets.iter().enumerate() {
+        for (index, count) in self.0.iter().enumerate() {
             seen += count;
             if seen >= rank {
                 return Some(bucket_ceiling(index));
@@ -122,11 +180,19 @@ fn print(options: &Options, methods: &BTreeMap<String, Figures>, interval: Optio
                 json!({
                     "method": method, "calls": f.calls, "errors": f.errors,
                     "calls_per_second": rate(f.calls), "errors_per_second": rate(f.errors),
-                    "p50_us": micros(f.quantile(0.5)), "p99_us": micros(f.quantile(0.99)),
+                    "errors_by_kind": f.errors_by_kind,
+                    "expired": f.expired, "cancelled": f.cancelled, "redelivered": f.redelivered,
+                    "p50_us": micros(f.latency.quantile(0.5)), "p99_us": micros(f.latency.quantile(0.99)),
+                    "queue_wait_p50_us": micros(f.wait.quantile(0.5)),
+                    "queue_wait_p99_us": micros(f.wait.quantile(0.99)),
                 })
             })
             .collect();
         println!("{}", Value::Array(rows));
+        return;
+    }
+    if methods.is_empty() {
+        println!("no calls yet");
         return;
     }
     let latency = |d: Option<Duration>| match d {
@@ -134,32 +200,60 @@ fn print(options: &Options, methods: &BTreeMap<String, Figures>, interval: Optio
         Some(d) => format!("{:.1} ms", d.as_secs_f64() * 1e3),
         None => "-".to_owned(),
     };
+    let count = |n: u64| match interval {
+        Some(_) => format!("{:.1}", rate(n).unwrap_or(0.0)),
+        None => n.to_string(),
+    };
     let header = match interval {
-        Some(_) => ["METHOD", "CALLS/S", "ERRORS/S", "P50", "P99"],
-        None => ["METHOD", "CALLS", "ERRORS", "P50", "P99"],
+        Some(_) => [
+            "METHOD",
+            "CALLS/S",
+            "ERRORS/S",
+            "P50",
+            "P99",
+            "WAIT P99",
+            "EXPIRED/S",
+            "CANCELLED/S",
+            "REDELIVERED/S",
+        ],
+        None => [
+            "METHOD",
+            "CALLS",
+            "ERRORS",
+            "P50",
+            "P99",
+            "WAIT P99",
+            "EXPIRED",
+            "CANCELLED",
+            "REDELIVERED",
+        ],
     };
     let mut table = vec![header.map(String::from).to_vec()];
     for (method, f) in methods {
-        let (calls, errors) = match interval {
-            Some(_) => (
-                format!("{:.1}", rate(f.calls).unwrap_or(0.0)),
-                format!("{:.1}", rate(f.errors).unwrap_or(0.0)),
-            ),
-            None => (f.calls.to_string(), f.errors.to_string()),
-        };
         table.push(vec![
             method.clone(),
-            calls,
-            errors,
-            latency(f.quantile(0.5)),
-            latency(f.quantile(0.99)),
+            count(f.calls),
+            count(f.errors),
+            latency(f.latency.quantile(0.5)),
+            latency(f.latency.quantile(0.99)),
+            latency(f.wait.quantile(0.99)),
+            count(f.expired),
+            count(f.cancelled),
+            count(f.redelivered),
         ]);
     }
-    if methods.is_empty() {
-        println!("no calls yet");
-        return;
-    }
     print_table(&table);
+    let kinds: Vec<String> = methods
+        .iter()
+        .flat_map(|(method, f)| {
+            f.errors_by_kind
+                .iter()
+                .map(move |(kind, n)| format!("{method}: {} {kind}", count(*n)))
+        })
+        .collect();
+    if !kinds.is_empty() {
+        println!("errors by kind: {}", kinds.join(", "));
+    }
     if interval.is_some() {
         println!();
     }
@@ -176,23 +270,25 @@ async fn snapshot(redis: &mut RedisConnection, queue: &str) -> Outcome<Snapshot>
         };
         let mut server = BTreeMap::new();
         for (method, figures) in methods {
-            let mut buckets = vec![0; BUCKETS];
-            if let Some(Value::Object(counts)) = figures.get("buckets") {
-                for (index, count) in counts {
-                    if let (Ok(index), Some(count)) = (index.parse::<usize>(), count.as_u64())
-                        && index < BUCKETS
-                    {
-                        buckets[index] = count;
-                    }
-                }
-            }
             let number = |name: &str| figures.get(name).and_then(Value::as_u64).unwrap_or(0);
+            let errors_by_kind = match figures.get("errors_by_kind") {
+                Some(Value::Object(kinds)) => kinds
+                    .iter()
+                    .filter_map(|(kind, count)| Some((kind.clone(), count.as_u64()?)))
+                    .collect(),
+                _ => BTreeMap::new(),
+            };
             server.insert(
                 method,
                 Figures {
                     calls: number("calls"),
                     errors: number("errors"),
-                    buckets,
+                    errors_by_kind,
+                    expired: number("expired"),
+                    cancelled: number("cancelled"),
+                    redelivered: number("redelivered"),
+                    latency: Buckets::read(&figures, "buckets"),
+                    wait: Buckets::read(&figures, "wait_buckets"),
                 },
             );
         }
@@ -212,8 +308,8 @@ mod tests {
         }
         Figures {
             calls,
-            errors: 0,
-            buckets,
+            latency: Buckets(buckets),
+            ..Figures::default()
         }
     }
 
@@ -225,14 +321,45 @@ mod tests {
         service.add(&a);
         service.add(&b);
         assert_eq!(service.calls, 100);
-        assert_eq!(service.quantile(0.5), Some(bucket_ceiling(40)));
+        assert_eq!(service.latency.quantile(0.5), Some(bucket_ceiling(40)));
         assert_eq!(
-            service.quantile(0.99),
+            service.latency.quantile(0.99),
             Some(bucket_ceiling(60)),
             "the slow server shows in the service's p99"
         );
         let later = figures(95, &[(40, 95)]);
         let delta = later.since(&a);
-        assert_eq!((delta.calls, delta.quantile(0.5)), (5, Some(bucket_ceiling(40))));
+        assert_eq!(
+            (delta.calls, delta.latency.quantile(0.5)),
+            (5, Some(bucket_ceiling(40)))
+        );
+    }
+
+    #[test]
+    fn errors_by_kind_queue_wait_and_counts_merge_and_subtract() {
+        let record: Value = json!({"errors": 3, "errors_by_kind": {"failed": 2, "panicked": 1},
+                                   "expired": 4, "cancelled": 1, "redelivered": 2, "wait_buckets": {"30": 5}});
+        let one = Figures {
+            errors: 3,
+            errors_by_kind: [("failed".to_owned(), 2), ("panicked".to_owned(), 1)].into(),
+            expired: 4,
+            cancelled: 1,
+            redelivered: 2,
+            wait: Buckets::read(&record, "wait_buckets"),
+            ..Figures::default()
+        };
+        let mut service = Figures::default();
+        service.add(&one);
+        service.add(&one);
+        assert_eq!(service.errors_by_kind["failed"], 4);
+        assert_eq!((service.expired, service.cancelled, service.redelivered), (8, 2, 4));
+        assert_eq!(service.wait.quantile(0.99), Some(bucket_ceiling(30)));
+        let delta = service.since(&one);
+        assert_eq!(delta.errors_by_kind, one.errors_by_kind);
+        assert_eq!((delta.expired, delta.wait.quantile(0.5)), (4, Some(bucket_ceiling(30))));
+        assert!(
+            one.since(&one).errors_by_kind.is_empty(),
+            "kinds with nothing new are left out"
+        );
     }
 }

@@ -28,10 +28,12 @@ use std::time::Duration;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 use serde_json::Value;
+use tracing::Instrument;
 use uuid::Uuid;
 
 use crate::backend::{IntoBackend, SharedBackend};
 use crate::protocol::{self, FunctionCall, Reply, Request};
+use crate::telemetry::ClientSpan;
 use crate::{Error, Result};
 
 /// A client of one service; cheap to clone and safe to share between tasks.
@@ -143,24 +145,31 @@ impl Client {
         }
         let timeout = call.timeout_with(self);
         let method = call.call.name.clone();
+        let span = ClientSpan::start(&self.queue, &method, timeout);
         let pending = Pending {
             client: self,
             call: call.call,
             urgent: call.urgent,
             method: &method,
+            span: &span,
         };
-        let reply = match timeout {
-            Some(timeout) => pending.within(timeout).await?,
-            None => pending.unbounded().await?,
+        let called = async {
+            let reply = match timeout {
+                Some(timeout) => pending.within(timeout).await?,
+                None => pending.unbounded().await?,
+            };
+            match reply {
+                Reply::Return(value) => value.decode().map_err(|source| Error::Decode {
+                    method: method.clone(),
+                    expected: std::any::type_name::<T>(),
+                    source,
+                }),
+                Reply::Exception { message, backtrace } => Err(Error::Remote { message, backtrace }),
+            }
         };
-        match reply {
-            Reply::Return(value) => value.decode().map_err(|source| Error::Decode {
-                method,
-                expected: std::any::type_name::<T>(),
-                source,
-            }),
-            Reply::Exception { message, backtrace } => Err(Error::Remote { message, backtrace }),
-        }
+        let result = called.instrument(span.span.clone()).await;
+        span.finish(&result);
+        result
     }
 
     pub(crate) fn timeout_error(&self, method: &str, timeout: Duration, request_withdrawn: bool) -> Error {
@@ -201,6 +210,7 @@ struct Pending<'a> {
     call: FunctionCall,
     urgent: bool,
     method: &'a str,
+    span: &'a ClientSpan,
 }
 
 impl Pending<'_> {
@@ -217,7 +227,7 @@ impl Pending<'_> {
             Err(_) => return Err(client.timeout_error(self.method, timeout, true)),
         };
         let deadline = now + timeout.saturating_sub(started.elapsed());
-        let (encoded, response_queue) = self.request(Some(deadline));
+        let (encoded, response_queue) = self.request(Some(deadline), Some(now));
         let mut in_flight = InFlight::new(client, &encoded, &response_queue);
         let wait = timeout.saturating_sub(started.elapsed());
         let exchanged = tokio::time::timeout_at(local_end, self.exchange(&encoded, &response_queue, Some(wait))).await;
@@ -241,7 +251,7 @@ impl Pending<'_> {
     /// The call without a timeout: no deadline, and the wait lasts as long
     /// as it takes.
     async fn unbounded(mut self) -> Result<Reply> {
-        let (encoded, response_queue) = self.request(None);
+        let (encoded, response_queue) = self.request(None, None);
         let mut in_flight = InFlight::new(self.client, &encoded, &response_queue);
         let outcome = match self.exchange(&encoded, &response_queue, None).await {
             Ok(Some(reply)) => Reply::decode(&reply),
@@ -265,11 +275,16 @@ impl Pending<'_> {
         outcome
     }
 
-    /// The request, made once; the call's arguments move into it.
-    fn request(&mut self, deadline: Option<Duration>) -> (Vec<u8>, String) {
+    /// The request, made once; the call's arguments move into it. `sent`
+    /// is the store's time now, when it was read for the deadline.
+    fn request(&mut self, deadline: Option<Duration>, sent: Option<Duration>) -> (Vec<u8>, String) {
         let queue = &self.client.queue;
         let response_queue = crate::layout::reply_queue(queue, &Uuid::new_v4().simple().to_string());
-        let request = Request::new(std::mem::take(&mut self.call), response_queue).with_deadline(deadline);
+        self.span.record_call_id(&response_queue);
+        let request = Request::new(std::mem::take(&mut self.call), response_queue)
+            .with_deadline(deadline)
+            .with_sent(sent.filter(|_| crate::telemetry::enabled()))
+            .with_traceparent(self.span.context);
         (request.encode(), request.response_queue)
     }
 

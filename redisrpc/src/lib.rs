@@ -220,6 +220,7 @@ pub mod protocol;
 mod server;
 pub mod service;
 pub mod state;
+pub mod telemetry;
 mod throttle;
 
 pub use client::{Call, Client, DEFAULT_TIMEOUT, TIMEOUT_MARGIN};

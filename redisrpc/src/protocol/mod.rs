@@ -23,6 +23,7 @@ use serde_json::value::RawValue;
 use serde_json::{Map, Value};
 
 use crate::service::Args;
+use crate::telemetry::TraceContext;
 use crate::{Error, Result};
 
 /// The members of a request that name the call.
@@ -48,6 +49,14 @@ pub struct Request {
     /// On the wire, the optional member `"deadline"`: whole milliseconds.
     /// Peers' servers ignore it; ours never start a request past it.
     pub deadline: Option<Duration>,
+    /// When the caller sent it, by the same clock and in the same form as
+    /// `deadline` (the optional member `"sent"`): how servers tell the time
+    /// it waited in the queue. Peers ignore it.
+    pub sent: Option<Duration>,
+    /// The caller's W3C trace context (the optional member
+    /// `"traceparent"`, see [`TraceContext`]): the server's span joins the
+    /// caller's trace. Peers ignore it.
+    pub traceparent: Option<TraceContext>,
 }
 
 /// The wire shape of a request, borrowed for encoding.
@@ -57,6 +66,10 @@ struct WireRequest<'a> {
     response_queue: &'a str,
     #[serde(skip_serializing_if = "Option::is_none")]
     deadline: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    sent: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    traceparent: Option<String>,
 }
 
 #[derive(Serialize)]
@@ -75,13 +88,26 @@ struct IncomingRequest {
     response_queue: String,
     /// Anything but a non-negative integer reads as no deadline: a peer
     /// that happens to send a member of that name must not lose its call.
-    #[serde(default, deserialize_with = "lenient_deadline")]
+    #[serde(default, deserialize_with = "lenient_millis")]
     deadline: Option<u64>,
+    #[serde(default, deserialize_with = "lenient_millis")]
+    sent: Option<u64>,
+    /// Likewise, anything but a well-formed trace context reads as none,
+    /// and starts a new trace.
+    #[serde(default, deserialize_with = "lenient_traceparent")]
+    traceparent: Option<TraceContext>,
 }
 
-fn lenient_deadline<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Option<u64>, D::Error> {
+fn lenient_millis<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Option<u64>, D::Error> {
     Ok(match Value::deserialize(deserializer)? {
         Value::Number(n) => n.as_u64(),
+        _ => None,
+    })
+}
+
+fn lenient_traceparent<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Option<TraceContext>, D::Error> {
+    Ok(match Value::deserialize(deserializer)? {
+        Value::String(text) => TraceContext::parse(&text),
         _ => None,
     })
 }
@@ -110,6 +136,10 @@ pub struct Incoming {
     pub response_queue: String,
     /// The caller's deadline (see [`Request::deadline`]).
     pub deadline: Option<Duration>,
+    /// When the caller sent it (see [`Request::sent`]).
+    pub sent: Option<Duration>,
+    /// The caller's trace context (see [`Request::traceparent`]).
+    pub traceparent: Option<TraceContext>,
 }
 
 impl Incoming {
@@ -120,15 +150,24 @@ impl Incoming {
                 function_call: call,
                 response_queue,
                 deadline,
+                sent,
+                traceparent,
             }) => Ok(Incoming {
                 method: call.name,
                 args: Args::from_raw(call.args, call.kwargs.into_iter().collect()),
                 response_queue,
                 deadline: deadline.map(Duration::from_millis),
+                sent: sent.map(Duration::from_millis),
+                traceparent,
             }),
             Err(strict) => Err(Request::diagnose(bytes, strict)),
         }
     }
+}
+
+/// Whole milliseconds, as `deadline` and `sent` travel.
+fn millis(time: Duration) -> u64 {
+    u64::try_from(time.as_millis()).unwrap_or(u64::MAX)
 }
 
 /// Decodes a message that must be a JSON object. (Serde's derived decoders
@@ -179,12 +218,26 @@ impl Request {
             call,
             response_queue: response_queue.into(),
             deadline: None,
+            sent: None,
+            traceparent: None,
         }
     }
 
     /// The same request with a deadline (see [`Request::deadline`]).
     pub fn with_deadline(mut self, deadline: Option<Duration>) -> Self {
         self.deadline = deadline;
+        self
+    }
+
+    /// The same request with the time it is sent (see [`Request::sent`]).
+    pub fn with_sent(mut self, sent: Option<Duration>) -> Self {
+        self.sent = sent;
+        self
+    }
+
+    /// The same request with a trace context (see [`Request::traceparent`]).
+    pub fn with_traceparent(mut self, traceparent: Option<TraceContext>) -> Self {
+        self.traceparent = traceparent;
         self
     }
 
@@ -197,7 +250,9 @@ impl Request {
                 kwargs: &self.call.kwargs,
             },
             response_queue: &self.response_queue,
-            deadline: self.deadline.map(|d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX)),
+            deadline: self.deadline.map(millis),
+            sent: self.sent.map(millis),
+            traceparent: self.traceparent.map(|context| context.to_string()),
         };
         // Serializing `Value`s and strings into memory cannot fail.
         serde_json::to_vec(&wire).expect("a request always encodes")
@@ -215,6 +270,8 @@ impl Request {
             },
             response_queue: incoming.response_queue,
             deadline: incoming.deadline,
+            sent: incoming.sent,
+            traceparent: incoming.traceparent,
         })
     }
 

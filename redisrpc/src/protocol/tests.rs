@@ -274,3 +274,36 @@ fn exception_replies_escape_their_text() {
         matches!(Reply::decode(&bytes).unwrap(), Reply::Exception { message, .. } if message == "bad \"quote\" and é")
     );
 }
+
+#[test]
+fn trace_context_and_send_time_travel_as_optional_members() {
+    let context = TraceContext::new_root();
+    let sent = Duration::from_millis(1_700_000_000_123);
+    let encoded = Request::new(FunctionCall::default(), "calc:rpc:1")
+        .with_sent(Some(sent))
+        .with_traceparent(Some(context))
+        .encode();
+    let wire: Value = serde_json::from_slice(&encoded).unwrap();
+    assert_eq!(wire["traceparent"], json!(context.to_string()));
+    assert_eq!(wire["sent"], json!(1_700_000_000_123u64));
+    let decoded = Request::decode(&encoded).unwrap();
+    assert_eq!(decoded.traceparent, Some(context));
+    assert_eq!(decoded.sent, Some(sent));
+
+    // Without them, neither member is written: a peer sees what it always saw.
+    let plain = Request::new(FunctionCall::default(), "calc:rpc:1").encode();
+    let wire: Value = serde_json::from_slice(&plain).unwrap();
+    assert_eq!(wire.as_object().unwrap().len(), 2, "{wire}");
+}
+
+#[test]
+fn a_malformed_trace_context_or_send_time_reads_as_none_and_the_call_stands() {
+    for traceparent in [json!("00-zz"), json!(17), json!(null), json!({"trace": 1})] {
+        let text = json!({"function_call": {"name": "add"}, "response_queue": "calc:rpc:1",
+                          "traceparent": traceparent, "sent": "yesterday"})
+        .to_string();
+        let decoded = request(&text);
+        assert_eq!(decoded.call.name, "add");
+        assert_eq!((decoded.traceparent, decoded.sent), (None, None), "{text}");
+    }
+}

@@ -6,13 +6,25 @@
 //! Bucket `i` holds durations from 2^(i/4) µs up to 2^((i+1)/4) µs (about
 //! 19 % wide), `i` from 0 (≤ 1 µs) to 127 (about 71 minutes and more). The
 //! record's `methods` field is JSON:
-//! `{"add": {"calls": 12, "errors": 1, "buckets": {"40": 3, "41": 9}}}`.
+//!
+//! ```json
+//! {"add": {"calls": 12, "errors": 1, "errors_by_kind": {"failed": 1},
+//!          "expired": 0, "cancelled": 0, "redelivered": 0,
+//!          "buckets": {"40": 3, "41": 9}, "wait_buckets": {"30": 12}}}
+//! ```
+//!
+//! `buckets` are how long calls ran, `wait_buckets` how long requests
+//! waited in the queue. The same figures go through the `metrics` facade
+//! (see [`telemetry`](crate::telemetry)).
 
 use std::collections::BTreeMap;
 use std::sync::{Mutex, PoisonError};
 use std::time::Duration;
 
+use metrics::{Counter, Histogram};
 use serde_json::{Map, Value, json};
+
+use crate::telemetry;
 
 /// How many buckets a histogram has.
 pub const BUCKETS: usize = 128;
@@ -32,30 +44,151 @@ pub fn bucket_ceiling(index: usize) -> Duration {
 }
 
 /// One method's figures.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Default)]
 struct Figures {
     calls: u64,
     errors: u64,
+    errors_by_kind: BTreeMap<&'static str, u64>,
+    expired: u64,
+    cancelled: u64,
+    redelivered: u64,
     buckets: BTreeMap<usize, u64>,
+    wait_buckets: BTreeMap<usize, u64>,
+    /// The same figures through the `metrics` facade, when telemetry is on.
+    exported: Option<Exported>,
+}
+
+/// One method's handles in the `metrics` facade's recorder, bound once:
+/// recording through them costs no lookup.
+#[derive(Debug)]
+struct Exported {
+    labels: [(&'static str, String); 2],
+    calls: Counter,
+    errors: Vec<(&'static str, Counter)>,
+    expired: Counter,
+    cancelled: Counter,
+    redelivered: Counter,
+    duration: Histogram,
+    queue_wait: Histogram,
+}
+
+impl Exported {
+    fn new(queue: &str, method: &str) -> Exported {
+        let labels = [("queue", queue.to_owned()), ("method", method.to_owned())];
+        Exported {
+            calls: metrics::counter!("redisrpc_calls_total", &labels),
+            errors: Vec::new(),
+            expired: metrics::counter!("redisrpc_expired_total", &labels),
+            cancelled: metrics::counter!("redisrpc_cancelled_total", &labels),
+            redelivered: metrics::counter!("redisrpc_redelivered_total", &labels),
+            duration: metrics::histogram!("redisrpc_call_duration_seconds", &labels),
+            queue_wait: metrics::histogram!("redisrpc_queue_wait_seconds", &labels),
+            labels,
+        }
+    }
+
+    fn error(&mut self, kind: &'static str) {
+        if let Some((_, counter)) = self.errors.iter().find(|(known, _)| *known == kind) {
+            counter.increment(1);
+            return;
+        }
+        let [queue, method] = self.labels.clone();
+        let counter = metrics::counter!("redisrpc_errors_total", &[queue, method, ("kind", kind.to_owned())]);
+        counter.increment(1);
+        self.errors.push((kind, counter));
+    }
 }
 
 /// Every method's figures, for one server.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub(super) struct Metrics {
+    queue: String,
     methods: Mutex<BTreeMap<String, Figures>>,
 }
 
 impl Metrics {
-    /// Counts one call of `method` that took `took`.
-    pub(super) fn record(&self, method: &str, took: Duration, failed: bool) {
+    /// The figures of a server of `queue`; says what each exported one
+    /// means to the facade's recorder.
+    pub(super) fn new(queue: &str) -> Metrics {
+        if telemetry::enabled() {
+            describe();
+        }
+        Metrics {
+            queue: queue.to_owned(),
+            methods: Mutex::default(),
+        }
+    }
+
+    /// Counts one call of `method` that ran for `took`, and how it ended
+    /// (`Err`: the exception's kind).
+    pub(super) fn ran(&self, method: &str, took: Duration, outcome: Result<(), &'static str>) {
+        self.with(method, |figures| {
+            figures.calls += 1;
+            *figures.buckets.entry(bucket(took)).or_default() += 1;
+            if let Err(kind) = outcome {
+                figures.errors += 1;
+                *figures.errors_by_kind.entry(kind).or_default() += 1;
+            }
+            if let Some(exported) = &mut figures.exported {
+                exported.calls.increment(1);
+                exported.duration.record(took.as_secs_f64());
+                if let Err(kind) = outcome {
+                    exported.error(kind);
+                }
+            }
+        });
+    }
+
+    /// Counts a request of `method` that waited `wait` in the queue.
+    pub(super) fn waited(&self, method: &str, wait: Duration) {
+        self.with(method, |figures| {
+            *figures.wait_buckets.entry(bucket(wait)).or_default() += 1;
+            if let Some(exported) = &figures.exported {
+                exported.queue_wait.record(wait.as_secs_f64());
+            }
+        });
+    }
+
+    /// Counts a request of `method` dropped unstarted past its deadline.
+    pub(super) fn expired(&self, method: &str) {
+        self.with(method, |figures| {
+            figures.expired += 1;
+            if let Some(exported) = &figures.exported {
+                exported.expired.increment(1);
+            }
+        });
+    }
+
+    /// Counts a call of `method` dropped unfinished when its caller gave up.
+    pub(super) fn cancelled(&self, method: &str) {
+        self.with(method, |figures| {
+            figures.cancelled += 1;
+            if let Some(exported) = &figures.exported {
+                exported.cancelled.increment(1);
+            }
+        });
+    }
+
+    /// Counts a request of `method` taken again after its server died.
+    pub(super) fn redelivered(&self, method: &str) {
+        self.with(method, |figures| {
+            figures.redelivered += 1;
+            if let Some(exported) = &figures.exported {
+                exported.redelivered.increment(1);
+            }
+        });
+    }
+
+    fn with(&self, method: &str, record: impl FnOnce(&mut Figures)) {
         let mut methods = self.methods.lock().unwrap_or_else(PoisonError::into_inner);
         let figures = match methods.get_mut(method) {
             Some(figures) => figures,
-            None => methods.entry(method.to_owned()).or_default(),
+            None => methods.entry(method.to_owned()).or_insert_with(|| Figures {
+                exported: telemetry::enabled().then(|| Exported::new(&self.queue, method)),
+                ..Figures::default()
+            }),
         };
-        figures.calls += 1;
-        figures.errors += u64::from(failed);
-        *figures.buckets.entry(bucket(took)).or_default() += 1;
+        record(figures);
     }
 
     /// The `methods` field of the liveness record.
@@ -63,17 +196,45 @@ impl Metrics {
         let methods = self.methods.lock().unwrap_or_else(PoisonError::into_inner);
         let mut out = Map::new();
         for (name, figures) in methods.iter() {
-            let buckets: Map<String, Value> = figures
-                .buckets
+            let errors_by_kind: Map<String, Value> = figures
+                .errors_by_kind
                 .iter()
-                .map(|(index, count)| (index.to_string(), json!(count)))
+                .map(|(kind, count)| ((*kind).to_owned(), json!(count)))
                 .collect();
             out.insert(
                 name.clone(),
-                json!({"calls": figures.calls, "errors": figures.errors, "buckets": buckets}),
+                json!({
+                    "calls": figures.calls,
+                    "errors": figures.errors,
+                    "errors_by_kind": errors_by_kind,
+                    "expired": figures.expired,
+                    "cancelled": figures.cancelled,
+                    "redelivered": figures.redelivered,
+                    "buckets": buckets_json(&figures.buckets),
+                    "wait_buckets": buckets_json(&figures.wait_buckets),
+                }),
             );
         }
         Value::Object(out).to_string()
+    }
+}
+
+fn buckets_json(buckets: &BTreeMap<usize, u64>) -> Map<String, Value> {
+    buckets
+        .iter()
+        .map(|(index, count)| (index.to_string(), json!(count)))
+        .collect()
+}
+
+/// Tells the facade's recorder what each metric of [`telemetry::METRICS`] is.
+fn describe() {
+    for &(name, kind, what) in telemetry::METRICS {
+        let unit = name.ends_with("_seconds").then_some(metrics::Unit::Seconds);
+        match (kind, unit) {
+            ("histogram", Some(unit)) => metrics::describe_histogram!(name, unit, what),
+            ("histogram", None) => metrics::describe_histogram!(name, what),
+            _ => metrics::describe_counter!(name, what),
+        }
     }
 }
 
@@ -95,10 +256,22 @@ mod tests {
 
     #[test]
     fn figures_are_recorded_per_method_as_json() {
-        let metrics = Metrics::default();
-        metrics.record("add", Duration::from_micros(1024), false);
-        metrics.record("add", Duration::from_micros(1030), true);
+        let metrics = Metrics::new("calc");
+        metrics.ran("add", Duration::from_micros(1024), Ok(()));
+        metrics.ran("add", Duration::from_micros(1030), Err("failed"));
+        metrics.waited("add", Duration::from_micros(2));
+        metrics.expired("add");
+        metrics.cancelled("div");
+        metrics.redelivered("div");
         let json: Value = serde_json::from_str(&metrics.to_json()).unwrap();
-        assert_eq!(json, json!({"add": {"calls": 2, "errors": 1, "buckets": {"40": 2}}}));
+        assert_eq!(
+            json,
+            json!({
+                "add": {"calls": 2, "errors": 1, "errors_by_kind": {"failed": 1}, "expired": 1,
+                        "cancelled": 0, "redelivered": 0, "buckets": {"40": 2}, "wait_buckets": {"4": 1}},
+                "div": {"calls": 0, "errors": 0, "errors_by_kind": {}, "expired": 0,
+                        "cancelled": 1, "redelivered": 1, "buckets": {}, "wait_buckets": {}},
+            })
+        );
     }
 }

@@ -37,6 +37,7 @@ use tokio::sync::Semaphore;
 use tokio::task::JoinSet;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
+use tracing::Instrument;
 use uuid::Uuid;
 
 use crate::backend::{HeldKeys, HeldReply, IntoBackend, PubSubEvent, SharedBackend, Taken};
@@ -44,6 +45,7 @@ use crate::backoff::Backoff;
 use crate::describe::DESCRIBE_METHOD;
 use crate::protocol::{self, Incoming, JsonText, Reply, RequestError};
 use crate::service::{CallContext, CallError, CallErrorKind, Service};
+use crate::telemetry::{self, ServerSpan};
 use crate::throttle::Throttle;
 use crate::{Result, layout};
 
@@ -286,7 +288,7 @@ impl Server {
     /// Backend failures do not end it: it logs them and retries with a
     /// growing pause (up to 2 s), so a server outlives a Redis restart.
     pub async fn run(self) -> Result<ServerStats> {
-        let metrics = Arc::new(metrics::Metrics::default());
+        let metrics = Arc::new(metrics::Metrics::new(&self.queue));
         let instance = Uuid::new_v4().simple().to_string();
         let keys = HeldKeys::new(&self.queue, &instance);
         let context = Arc::new(Context {
@@ -520,55 +522,91 @@ impl Context {
         if taken.delivery > 1 {
             self.stats.redelivered.fetch_add(1, Ordering::Relaxed);
         }
-        match self.answer(&taken.request, taken.delivery).await {
-            Some((response_queue, outcome)) => self.reply(&response_queue, outcome, &taken.request).await,
-            None => self.release_unanswered(&taken.request).await,
-        }
+        let request = match self.decode(&taken.request) {
+            Ok(request) => request,
+            Err(Some((response_queue, error))) => {
+                return self.reply(&response_queue, Err(error), &taken.request).await;
+            }
+            Err(None) => return self.release_unanswered(&taken.request).await,
+        };
+        let span = ServerSpan::start(
+            &self.queue,
+            &request.method,
+            &request.response_queue,
+            taken.delivery,
+            request.traceparent,
+        );
+        let served = async {
+            match self.run(request, taken.delivery, &span).await {
+                Some((response_queue, outcome)) => self.reply(&response_queue, outcome, &taken.request).await,
+                None => self.release_unanswered(&taken.request).await,
+            }
+        };
+        served.instrument(span.span.clone()).await;
     }
 
-    /// What to reply to `message`, and where; `None` when nobody is to be
-    /// answered (malformed, refused, expired, dropped on cancellation).
-    async fn answer(&self, message: &[u8], delivery: u64) -> Option<(String, Result<JsonText, CallError>)> {
+    /// The request in `message`, or else what to reply and where (`None`:
+    /// nobody is to be answered, the message being malformed or refused).
+    #[allow(clippy::type_complexity)]
+    fn decode(&self, message: &[u8]) -> Result<Incoming, Option<(String, CallError)>> {
         if message.len() > self.max_request_size {
             let reason = format!(
                 "the request is {} bytes, over this server's limit of {} bytes",
                 message.len(),
                 self.max_request_size
             );
-            return match protocol::find_response_queue(message) {
+            return Err(match protocol::find_response_queue(message) {
                 Some(response_queue) if self.may_reply_to(&response_queue) => {
                     let error = CallError::new(CallErrorKind::BadRequest, format!("bad request: {reason}"));
-                    Some((response_queue, Err(error)))
+                    Some((response_queue, error))
                 }
                 Some(_) => None,
                 None => {
                     self.drop_malformed(message, &reason);
                     None
                 }
-            };
+            });
         }
-        let request = match Incoming::decode(message) {
-            Ok(request) => request,
+        match Incoming::decode(message) {
+            Ok(request) if self.may_reply_to(&request.response_queue) => Ok(request),
+            Ok(_) => Err(None),
             Err(RequestError::Undecodable(reason)) => {
                 self.drop_malformed(message, &reason);
-                return None;
+                Err(None)
             }
             Err(RequestError::BadCall { response_queue, reason }) => {
                 let error = CallError::new(CallErrorKind::BadRequest, format!("bad request: {reason}"));
-                return self
-                    .may_reply_to(&response_queue)
-                    .then_some((response_queue, Err(error)));
+                Err(self.may_reply_to(&response_queue).then_some((response_queue, error)))
             }
-        };
-        let response_queue = request.response_queue;
-        if !self.may_reply_to(&response_queue) {
-            return None;
         }
-        let method = request.method;
-        let deadline = self.local_deadline(request.deadline, &method).await?;
+    }
+
+    /// Runs `request`, its `delivery`-th, and says what to reply and where;
+    /// `None` when nobody is to be answered (expired, dropped on
+    /// cancellation).
+    async fn run(
+        &self,
+        request: Incoming,
+        delivery: u64,
+        span: &ServerSpan,
+    ) -> Option<(String, Result<JsonText, CallError>)> {
+        let Incoming {
+            method,
+            args,
+            response_queue,
+            deadline,
+            sent,
+            ..
+        } = request;
+        if delivery > 1 {
+            self.metrics.redelivered(&method);
+        }
+        let deadline = self.local_deadline(deadline, sent, &method, span).await?;
         if delivery > self.max_deliveries {
             // Its server died every time it ran it: stop the crashes.
             self.stats.poisoned.fetch_add(1, Ordering::Relaxed);
+            self.metrics.ran(&method, Duration::ZERO, Err("poisoned"));
+            span.record_outcome("poisoned");
             tracing::warn!(queue = %self.queue, %method, delivery, "dropped a request delivered too often without an answer");
             let error = CallError::new(
                 CallErrorKind::Failed,
@@ -579,7 +617,7 @@ impl Context {
             );
             return Some((response_queue, Err(error)));
         }
-        let call = CallContext::new(deadline, delivery);
+        let call = CallContext::new(deadline, delivery).with_trace(span.context);
         self.running
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
@@ -588,7 +626,6 @@ impl Context {
             context: self,
             response_queue: &response_queue,
         };
-        let args = request.args;
         let started = std::time::Instant::now();
         // The call is made inside the guarded future, so a panic while the
         // service sets the call up is caught as well as one while it runs.
@@ -623,6 +660,8 @@ impl Context {
                 biased;
                 () = given_up => {
                     self.stats.cancelled.fetch_add(1, Ordering::Relaxed);
+                    self.metrics.cancelled(&method);
+                    span.record_outcome("cancelled");
                     tracing::debug!(queue = %self.queue, %method, "dropped a call its caller gave up");
                     return None;
                 }
@@ -630,17 +669,28 @@ impl Context {
             },
         };
         let outcome = finished.unwrap_or_else(|panic| Err(panicked(&method, panic.as_ref())));
-        self.metrics.record(&method, started.elapsed(), outcome.is_err());
+        let took = started.elapsed();
+        let ended = outcome.as_ref().map(drop).map_err(CallError::kind);
+        self.metrics.ran(&method, took, ended.map_err(telemetry::kind_name));
+        span.finish(ended, took);
         drop(running);
         Some((response_queue, outcome))
     }
 
     /// The request's deadline on this process's clock, or `None` when it
-    /// has passed: the request is then counted and dropped unstarted.
-    async fn local_deadline(&self, deadline: Option<Duration>, method: &str) -> Option<Option<Instant>> {
-        let Some(deadline) = deadline else {
+    /// has passed: the request is then counted and dropped unstarted. Also
+    /// records how long the request waited in the queue, when it says when
+    /// it was sent.
+    async fn local_deadline(
+        &self,
+        deadline: Option<Duration>,
+        sent: Option<Duration>,
+        method: &str,
+        span: &ServerSpan,
+    ) -> Option<Option<Instant>> {
+        if deadline.is_none() && sent.is_none() {
             return Some(None);
-        };
+        }
         let now = match self.backend.now(&self.queue).await {
             Ok(now) => now,
             Err(error) => {
@@ -650,10 +700,20 @@ impl Context {
                 return Some(None);
             }
         };
+        if let Some(sent) = sent {
+            let wait = now.saturating_sub(sent);
+            self.metrics.waited(method, wait);
+            span.record_queue_wait(wait);
+        }
+        let Some(deadline) = deadline else {
+            return Some(None);
+        };
         match deadline.checked_sub(now) {
             Some(left) if !left.is_zero() => Some(Some(Instant::now() + left)),
             _ => {
                 self.stats.expired.fetch_add(1, Ordering::Relaxed);
+                self.metrics.expired(method);
+                span.record_outcome("expired");
                 if let Some(left_out) = self.warnings.expired.admit() {
                     tracing::warn!(queue = %self.queue, %method, late = ?now.saturating_sub(deadline), similar_left_out = left_out, "dropped a request whose deadline had passed");
                 }

@@ -1,5 +1,5 @@
-//! What a running call knows about itself: its deadline, and whether its
-//! caller gave up.
+//! What a running call knows about itself: its deadline, whether its
+//! caller gave up, and its place in the caller's trace.
 //!
 //! The server runs every call inside a task-local [`CallContext`]; a method
 //! reads it with [`CallContext::current`], so deadlines need no parameter
@@ -11,6 +11,8 @@ use std::time::Duration;
 
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
+
+use crate::telemetry::TraceContext;
 
 tokio::task_local! {
     static CURRENT: CallContext;
@@ -36,6 +38,7 @@ pub struct CallContext {
     deadline: Option<Instant>,
     attempt: u64,
     cancelled: CancellationToken,
+    trace: Option<TraceContext>,
 }
 
 impl CallContext {
@@ -44,7 +47,21 @@ impl CallContext {
             deadline,
             attempt,
             cancelled: CancellationToken::new(),
+            trace: None,
         }
+    }
+
+    /// The same context, in the trace `trace` (the server span's own place).
+    pub(crate) fn with_trace(mut self, trace: Option<TraceContext>) -> Self {
+        self.trace = trace;
+        self
+    }
+
+    /// The server span's place in the caller's trace (`None` when telemetry
+    /// is off): its `trace_id` ties the method's own log lines to the call.
+    /// Calls the method makes continue this trace.
+    pub fn trace(&self) -> Option<TraceContext> {
+        self.trace
     }
 
     /// Which delivery of its request this is: 1, or more when servers

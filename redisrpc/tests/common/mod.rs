@@ -44,6 +44,8 @@
 
 use std::fmt::Debug;
 
+pub(crate) mod spans;
+
 use redisrpc::backend::{IntoBackend, Memory, Redis, SharedBackend};
 use redisrpc::{Server, ServerHandle, ServerStats};
 use redisrpc_testkit::RedisServer;
