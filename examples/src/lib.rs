@@ -7,6 +7,8 @@
 //! * [`cli`]: the command-line options the binaries share.
 //! * [`journal`]: a line per call a server starts (`calc-server --journal`).
 //! * [`faults`]: a slow or crashing service, to rehearse recovery with.
+//! * [`observe`]: logs, exported spans and a Prometheus endpoint
+//!   (`calc-server --metrics-addr`, `--otlp-endpoint`).
 //! * [`bench_state`]: the shared-state measurements of `bench --suite state`.
 //! * [`bench_anchors`]: what `bench`'s RPC figures are held against, in
 //!   the same run.
@@ -45,4 +47,5 @@ pub mod faults;
 pub mod inventory;
 pub mod journal;
 pub mod measure;
+pub mod observe;
 pub mod robot;

@@ -472,8 +472,19 @@ fn stats_merges_the_figures_of_every_server() {
         (json!(1), json!(1))
     );
     assert!(method("add")["p99_us"].as_f64().unwrap() > 0.0);
+    assert_eq!(method("div")["errors_by_kind"], json!({"failed": 1}));
+    assert!(
+        method("add")["queue_wait_p99_us"].as_f64().unwrap() > 0.0,
+        "calls say when they were sent"
+    );
+    assert_eq!(
+        (method("add")["expired"].clone(), method("add")["redelivered"].clone()),
+        (json!(0), json!(0))
+    );
     let table = ok(&redis, &["stats", "calc"]);
     assert!(table.starts_with("METHOD") && table.contains("add"), "{table}");
+    assert!(table.contains("WAIT P99") && table.contains("EXPIRED"), "{table}");
+    assert!(table.contains("errors by kind: div: 1 failed"), "{table}");
 
     // Watching: the calls of one interval, as rates.
     let calling = std::thread::spawn({

@@ -164,7 +164,7 @@ async fn every_metric_goes_through_the_facade_and_into_the_liveness_record() {
     for (method, kind) in [
         ("fail", "failed"),
         ("panic", "panicked"),
-        ("nothing", "unknown_method"),
+        ("(unknown)", "unknown_method"),
         ("add", "invalid_arguments"),
     ] {
         assert_eq!(

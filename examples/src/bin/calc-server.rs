@@ -3,6 +3,8 @@
 //! ```text
 //! cargo run -p redisrpc-examples --bin calc-server -- --redis redis://127.0.0.1:6379 --queue calc
 //! cargo run -p redisrpc-examples --bin calc-server -- --delivery at-least-once --journal calls.log
+//! cargo run -p redisrpc-examples --bin calc-server -- --metrics-addr 127.0.0.1:9464 \
+//!     --otlp-endpoint http://127.0.0.1:4318/v1/traces
 //! ```
 
 use std::time::Duration;
@@ -12,6 +14,7 @@ use redisrpc::backend::Redis;
 use redisrpc::{Delivery, Server};
 use redisrpc_examples::faults::Faulty;
 use redisrpc_examples::journal::Journaled;
+use redisrpc_examples::observe::Observe;
 use redisrpc_examples::{calc, cli};
 
 /// Serves the calculator on a Redis queue.
@@ -19,6 +22,8 @@ use redisrpc_examples::{calc, cli};
 struct Options {
     #[command(flatten)]
     target: cli::Target,
+    #[command(flatten)]
+    observe: Observe,
     /// How many calls may run at once.
     #[arg(long, default_value_t = 64)]
     concurrency: usize,
@@ -42,8 +47,8 @@ struct Options {
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
-    cli::init_logging();
     let options = Options::parse();
+    let _observing = options.observe.start("calc-server").await?;
     let backend = Redis::connect(&options.target.redis).await?;
     let service = Faulty::new(
         calc::service(),

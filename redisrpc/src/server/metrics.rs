@@ -17,7 +17,7 @@
 //! waited in the queue. The same figures go through the `metrics` facade
 //! (see [`telemetry`](crate::telemetry)).
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashSet};
 use std::sync::{Mutex, PoisonError};
 use std::time::Duration;
 
@@ -103,18 +103,26 @@ impl Exported {
 #[derive(Debug)]
 pub(super) struct Metrics {
     queue: String,
+    /// The service's methods. Any other name a request gives is counted as
+    /// [`UNKNOWN_METHOD`], so that no client can grow the figures, or a
+    /// metrics back end's label sets, without bound.
+    known: HashSet<String>,
     methods: Mutex<BTreeMap<String, Figures>>,
 }
 
+/// The method under which requests for methods the service lacks count.
+pub const UNKNOWN_METHOD: &str = "(unknown)";
+
 impl Metrics {
-    /// The figures of a server of `queue`; says what each exported one
-    /// means to the facade's recorder.
-    pub(super) fn new(queue: &str) -> Metrics {
+    /// The figures of a server of `queue` whose methods are `known`; says
+    /// what each exported one means to the facade's recorder.
+    pub(super) fn new(queue: &str, known: impl IntoIterator<Item = String>) -> Metrics {
         if telemetry::enabled() {
             describe();
         }
         Metrics {
             queue: queue.to_owned(),
+            known: known.into_iter().collect(),
             methods: Mutex::default(),
         }
     }
@@ -180,6 +188,11 @@ impl Metrics {
     }
 
     fn with(&self, method: &str, record: impl FnOnce(&mut Figures)) {
+        let method = if self.known.contains(method) {
+            method
+        } else {
+            UNKNOWN_METHOD
+        };
         let mut methods = self.methods.lock().unwrap_or_else(PoisonError::into_inner);
         let figures = match methods.get_mut(method) {
             Some(figures) => figures,
@@ -256,13 +269,15 @@ mod tests {
 
     #[test]
     fn figures_are_recorded_per_method_as_json() {
-        let metrics = Metrics::new("calc");
+        let metrics = Metrics::new("calc", ["add".to_owned(), "div".to_owned()]);
         metrics.ran("add", Duration::from_micros(1024), Ok(()));
         metrics.ran("add", Duration::from_micros(1030), Err("failed"));
         metrics.waited("add", Duration::from_micros(2));
         metrics.expired("add");
         metrics.cancelled("div");
         metrics.redelivered("div");
+        metrics.ran("pow", Duration::from_micros(2), Err("unknown_method"));
+        metrics.ran("^%$#", Duration::from_micros(2), Err("unknown_method"));
         let json: Value = serde_json::from_str(&metrics.to_json()).unwrap();
         assert_eq!(
             json,
@@ -271,6 +286,8 @@ mod tests {
                         "cancelled": 0, "redelivered": 0, "buckets": {"40": 2}, "wait_buckets": {"4": 1}},
                 "div": {"calls": 0, "errors": 0, "errors_by_kind": {}, "expired": 0,
                         "cancelled": 1, "redelivered": 1, "buckets": {}, "wait_buckets": {}},
+                "(unknown)": {"calls": 2, "errors": 2, "errors_by_kind": {"unknown_method": 2}, "expired": 0,
+                        "cancelled": 0, "redelivered": 0, "buckets": {"4": 2}, "wait_buckets": {}},
             })
         );
     }

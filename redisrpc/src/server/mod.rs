@@ -288,7 +288,9 @@ impl Server {
     /// Backend failures do not end it: it logs them and retries with a
     /// growing pause (up to 2 s), so a server outlives a Redis restart.
     pub async fn run(self) -> Result<ServerStats> {
-        let metrics = Arc::new(metrics::Metrics::new(&self.queue));
+        let mut known = self.service.method_names();
+        known.push(DESCRIBE_METHOD.to_owned());
+        let metrics = Arc::new(metrics::Metrics::new(&self.queue, known));
         let instance = Uuid::new_v4().simple().to_string();
         let keys = HeldKeys::new(&self.queue, &instance);
         let context = Arc::new(Context {
