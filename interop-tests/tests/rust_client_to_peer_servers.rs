@@ -84,18 +84,19 @@ async fn php_server_echoes_values_exactly() {
     run_against(Peer::Php, "inventory", cases::echo()).await;
 }
 
-/// Every request our client sends carries a `deadline` member; each peer's
-/// server ignores it and answers as it always did.
+/// Every request our client sends carries `deadline`, `sent` and
+/// `traceparent` members; each peer's server ignores them and answers as it
+/// always did.
 async fn deadline_member_is_ignored(peer: Peer) {
     let Some(redis) = redis_for(peer) else { return };
     let mut server = peer.serve(&redis.url(), "calc", "calc");
-    let request =
-        r#"{"function_call": {"name": "add", "args": [2]}, "response_queue": "calc:rpc:DEADLINE", "deadline": 1}"#;
+    let request = r#"{"function_call": {"name": "add", "args": [2]}, "response_queue": "calc:rpc:DEADLINE", "deadline": 1,
+        "sent": 1, "traceparent": "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"}"#;
     redis.cli(&["RPUSH", "calc", request]);
     let popped = redis.cli(&["BLPOP", "calc:rpc:DEADLINE", "10"]);
     let reply: serde_json::Value = serde_json::from_str(popped.lines().nth(1).expect("a reply")).unwrap();
     assert_eq!(reply["return_value"], serde_json::json!(2.0), "{reply}");
-    // Our client's own requests, deadline included, are answered too.
+    // Our client's own requests, with all three members, are answered too.
     let calc = rust_client(&redis.url(), "calc").await;
     assert_eq!(calc.call::<f64>("add", (3,)).await.expect("add"), 5.0);
     server.assert_running();
