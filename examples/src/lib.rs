@@ -41,6 +41,7 @@ pub mod bench_blocking;
 pub mod bench_memory;
 pub mod bench_server;
 pub mod bench_state;
+pub mod bench_telemetry;
 pub mod calc;
 pub mod cli;
 pub mod faults;

@@ -181,3 +181,34 @@ fn bench_puts_blocking_calls_beside_async_ones() {
     assert!(stdout.contains("async, from a thread of its own"), "{stdout}");
     assert!(stdout.contains("async, from the runtime that serves"), "{stdout}");
 }
+
+#[test]
+fn bench_puts_the_cost_of_telemetry_beside_telemetry_off() {
+    let (stdout, figures) = run(&[
+        "--suite",
+        "telemetry",
+        "--calls",
+        "500",
+        "--concurrency",
+        "8",
+        "--rounds",
+        "3",
+    ]);
+    assert!(
+        stdout.contains("no subscriber") && stdout.contains("exported"),
+        "{stdout}"
+    );
+    for field in [
+        "off_calls_per_second",
+        "bare_calls_per_second",
+        "off_beside_exported_calls_per_second",
+        "exported_calls_per_second",
+    ] {
+        assert!(figures[field].as_f64().is_some_and(|x| x > 0.0), "{field} in {figures}");
+    }
+    // Three exported rounds of 500 calls, each after 100 warm-up calls: the
+    // recorder counts each once, and the exporter gets both spans of each.
+    assert_eq!(figures["exported_calls"], 1800, "{figures}");
+    assert_eq!(figures["calls_recorded"], 1800, "{figures}");
+    assert_eq!(figures["spans_exported"], 3600, "{figures}");
+}

@@ -31,6 +31,15 @@
 //! `--suite memory` measures a server's memory peak while it decodes one
 //! request of `--calls` numbers (5,000,000 make 10 MB), beside the same
 //! request decoded through `serde_json::Value`, on the embedded backend.
+//!
+//! `--suite telemetry` measures what spans and metrics cost: `--rounds`
+//! rounds (at least 3) of `--calls` calls with telemetry off, on with no
+//! subscriber, and on with every span exported through OpenTelemetry and
+//! every metric recorded (see `bench_telemetry`):
+//!
+//! ```text
+//! cargo run --release -p redisrpc-examples --bin bench -- --suite telemetry --concurrency 64 --calls 100000 --rounds 5
+//! ```
 
 use std::time::Duration;
 
@@ -56,6 +65,8 @@ enum Suite {
     State,
     /// A server's memory while it decodes one big request (Linux).
     Memory,
+    /// RPC calls with telemetry off, on without a subscriber, and exported.
+    Telemetry,
 }
 
 /// Benchmarks redisrpc calls.
@@ -133,7 +144,13 @@ async fn main() -> anyhow::Result<()> {
     if options.suite != Suite::Rpc && urls.len() > 1 {
         bail!("several --redis URLs are for the RPC suite");
     }
-    for _ in 0..options.rounds.max(1) {
+    // The telemetry suite makes its rounds itself.
+    let rounds = if options.suite == Suite::Telemetry {
+        1
+    } else {
+        options.rounds.max(1)
+    };
+    for _ in 0..rounds {
         for url in &urls {
             let backend = connect(kind, url, &options).await?;
             match options.suite {
@@ -157,6 +174,7 @@ async fn main() -> anyhow::Result<()> {
                     println!("{json}");
                 }
                 Suite::Rpc => rpc(&options, kind, url, backend).await?,
+                Suite::Telemetry => telemetry(&options, kind, url, &backend).await?,
             }
         }
     }
@@ -312,6 +330,72 @@ async fn rpc(options: &Options, kind: BackendKind, url: &str, backend: SharedBac
         object.extend(anchors);
     }
     println!("{json}");
+    Ok(())
+}
+
+/// The telemetry suite on `backend` (at `url`, for the report).
+async fn telemetry(options: &Options, kind: BackendKind, url: &str, backend: &SharedBackend) -> anyhow::Result<()> {
+    if options.no_server || options.server_process {
+        bail!("the telemetry suite runs its own server in its process");
+    }
+    let figures = redisrpc_examples::bench_telemetry::run(
+        backend,
+        &options.queue,
+        options.calls,
+        options.concurrency,
+        options.rounds,
+    )
+    .await?;
+    println!(
+        "backend:      {kind:?}{}",
+        if url.is_empty() {
+            String::new()
+        } else {
+            format!(" {url}")
+        }
+    );
+    println!(
+        "calls:        {} a round with {} in flight, {} rounds of each figure",
+        options.calls,
+        options.concurrency,
+        options.rounds.max(3)
+    );
+    println!(
+        "telemetry:    off {:.0} calls/s, on with no subscriber {:.0} calls/s ({:+.1}% cost)",
+        figures.off,
+        figures.bare,
+        figures.bare_cost()
+    );
+    println!(
+        "              off {:.0} calls/s, spans exported and metrics recorded {:.0} calls/s ({:+.1}% cost)",
+        figures.off_beside_exported,
+        figures.exported,
+        figures.exported_cost()
+    );
+    println!(
+        "              {} spans exported and {} calls counted by the recorder, of {} calls",
+        figures.spans_exported, figures.calls_recorded, figures.exported_calls
+    );
+    let round = |x: f64| x.round();
+    println!(
+        "{}",
+        serde_json::json!({
+            "suite": "telemetry",
+            "backend": format!("{kind:?}").to_lowercase(),
+            "url": url,
+            "calls": options.calls,
+            "concurrency": options.concurrency,
+            "off_calls_per_second": round(figures.off),
+            "bare_calls_per_second": round(figures.bare),
+            "bare_cost_percent": (figures.bare_cost() * 10.0).round() / 10.0,
+            "off_beside_exported_calls_per_second": round(figures.off_beside_exported),
+            "exported_calls_per_second": round(figures.exported),
+            "exported_cost_percent": (figures.exported_cost() * 10.0).round() / 10.0,
+            "spans_exported": figures.spans_exported,
+            "calls_recorded": figures.calls_recorded,
+            "exported_calls": figures.exported_calls,
+        })
+    );
     Ok(())
 }
 

@@ -11,6 +11,7 @@
 //! This module only converts between bytes and values; it does no I/O.
 
 mod finite;
+mod lenient;
 mod loose;
 mod scan;
 
@@ -69,7 +70,7 @@ struct WireRequest<'a> {
     #[serde(skip_serializing_if = "Option::is_none")]
     sent: Option<u64>,
     #[serde(skip_serializing_if = "Option::is_none")]
-    traceparent: Option<String>,
+    traceparent: Option<lenient::Traceparent>,
 }
 
 #[derive(Serialize)]
@@ -88,28 +89,14 @@ struct IncomingRequest {
     response_queue: String,
     /// Anything but a non-negative integer reads as no deadline: a peer
     /// that happens to send a member of that name must not lose its call.
-    #[serde(default, deserialize_with = "lenient_millis")]
+    #[serde(default, deserialize_with = "lenient::millis")]
     deadline: Option<u64>,
-    #[serde(default, deserialize_with = "lenient_millis")]
+    #[serde(default, deserialize_with = "lenient::millis")]
     sent: Option<u64>,
     /// Likewise, anything but a well-formed trace context reads as none,
     /// and starts a new trace.
-    #[serde(default, deserialize_with = "lenient_traceparent")]
+    #[serde(default, deserialize_with = "lenient::traceparent")]
     traceparent: Option<TraceContext>,
-}
-
-fn lenient_millis<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Option<u64>, D::Error> {
-    Ok(match Value::deserialize(deserializer)? {
-        Value::Number(n) => n.as_u64(),
-        _ => None,
-    })
-}
-
-fn lenient_traceparent<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Option<TraceContext>, D::Error> {
-    Ok(match Value::deserialize(deserializer)? {
-        Value::String(text) => TraceContext::parse(&text),
-        _ => None,
-    })
 }
 
 /// The arguments stay JSON text until each is decoded as its parameter's
@@ -252,7 +239,7 @@ impl Request {
             response_queue: &self.response_queue,
             deadline: self.deadline.map(millis),
             sent: self.sent.map(millis),
-            traceparent: self.traceparent.map(|context| context.to_string()),
+            traceparent: self.traceparent.map(|context| lenient::Traceparent(context.encode())),
         };
         // Serializing `Value`s and strings into memory cannot fail.
         serde_json::to_vec(&wire).expect("a request always encodes")

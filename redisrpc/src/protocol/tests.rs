@@ -298,12 +298,30 @@ fn trace_context_and_send_time_travel_as_optional_members() {
 
 #[test]
 fn a_malformed_trace_context_or_send_time_reads_as_none_and_the_call_stands() {
-    for traceparent in [json!("00-zz"), json!(17), json!(null), json!({"trace": 1})] {
-        let text = json!({"function_call": {"name": "add"}, "response_queue": "calc:rpc:1",
-                          "traceparent": traceparent, "sent": "yesterday"})
+    let odd = [
+        json!("00-zz"),
+        json!("yesterday"),
+        json!(17.5),
+        json!(-3),
+        json!(true),
+        json!(null),
+        json!({"trace": [1, {"deep": null}]}),
+        json!([1, "two", [3]]),
+    ];
+    for value in odd {
+        let text = json!({"function_call": {"name": "add", "args": [1]}, "response_queue": "calc:rpc:1",
+                          "traceparent": value, "sent": value, "deadline": value})
         .to_string();
         let decoded = request(&text);
-        assert_eq!(decoded.call.name, "add");
-        assert_eq!((decoded.traceparent, decoded.sent), (None, None), "{text}");
+        assert_eq!(
+            (decoded.call.name.as_str(), decoded.response_queue.as_str()),
+            ("add", "calc:rpc:1")
+        );
+        assert_eq!(decoded.call.args, vec![json!(1)], "{text}");
+        assert_eq!(
+            (decoded.traceparent, decoded.sent, decoded.deadline),
+            (None, None, None),
+            "{text}"
+        );
     }
 }

@@ -128,9 +128,15 @@ impl Metrics {
     }
 
     /// Counts one call of `method` that ran for `took`, and how it ended
-    /// (`Err`: the exception's kind).
-    pub(super) fn ran(&self, method: &str, took: Duration, outcome: Result<(), &'static str>) {
-        self.with(method, |figures| {
+    /// (`Err`: the exception's kind), after it `waited` in the queue.
+    pub(super) fn ran(
+        &self,
+        method: &str,
+        took: Duration,
+        waited: Option<Duration>,
+        outcome: Result<(), &'static str>,
+    ) {
+        self.with(method, waited, |figures| {
             figures.calls += 1;
             *figures.buckets.entry(bucket(took)).or_default() += 1;
             if let Err(kind) = outcome {
@@ -147,19 +153,10 @@ impl Metrics {
         });
     }
 
-    /// Counts a request of `method` that waited `wait` in the queue.
-    pub(super) fn waited(&self, method: &str, wait: Duration) {
-        self.with(method, |figures| {
-            *figures.wait_buckets.entry(bucket(wait)).or_default() += 1;
-            if let Some(exported) = &figures.exported {
-                exported.queue_wait.record(wait.as_secs_f64());
-            }
-        });
-    }
-
-    /// Counts a request of `method` dropped unstarted past its deadline.
-    pub(super) fn expired(&self, method: &str) {
-        self.with(method, |figures| {
+    /// Counts a request of `method` dropped unstarted past its deadline,
+    /// after it `waited` in the queue.
+    pub(super) fn expired(&self, method: &str, waited: Option<Duration>) {
+        self.with(method, waited, |figures| {
             figures.expired += 1;
             if let Some(exported) = &figures.exported {
                 exported.expired.increment(1);
@@ -167,9 +164,10 @@ impl Metrics {
         });
     }
 
-    /// Counts a call of `method` dropped unfinished when its caller gave up.
-    pub(super) fn cancelled(&self, method: &str) {
-        self.with(method, |figures| {
+    /// Counts a call of `method` dropped unfinished when its caller gave up,
+    /// after it `waited` in the queue.
+    pub(super) fn cancelled(&self, method: &str, waited: Option<Duration>) {
+        self.with(method, waited, |figures| {
             figures.cancelled += 1;
             if let Some(exported) = &figures.exported {
                 exported.cancelled.increment(1);
@@ -179,7 +177,7 @@ impl Metrics {
 
     /// Counts a request of `method` taken again after its server died.
     pub(super) fn redelivered(&self, method: &str) {
-        self.with(method, |figures| {
+        self.with(method, None, |figures| {
             figures.redelivered += 1;
             if let Some(exported) = &figures.exported {
                 exported.redelivered.increment(1);
@@ -187,7 +185,9 @@ impl Metrics {
         });
     }
 
-    fn with(&self, method: &str, record: impl FnOnce(&mut Figures)) {
+    /// Records into `method`'s figures under one lock, with the request's
+    /// wait in the queue, when it said when it was sent.
+    fn with(&self, method: &str, waited: Option<Duration>, record: impl FnOnce(&mut Figures)) {
         let method = if self.known.contains(method) {
             method
         } else {
@@ -201,6 +201,12 @@ impl Metrics {
                 ..Figures::default()
             }),
         };
+        if let Some(wait) = waited {
+            *figures.wait_buckets.entry(bucket(wait)).or_default() += 1;
+            if let Some(exported) = &figures.exported {
+                exported.queue_wait.record(wait.as_secs_f64());
+            }
+        }
         record(figures);
     }
 
@@ -270,20 +276,24 @@ mod tests {
     #[test]
     fn figures_are_recorded_per_method_as_json() {
         let metrics = Metrics::new("calc", ["add".to_owned(), "div".to_owned()]);
-        metrics.ran("add", Duration::from_micros(1024), Ok(()));
-        metrics.ran("add", Duration::from_micros(1030), Err("failed"));
-        metrics.waited("add", Duration::from_micros(2));
-        metrics.expired("add");
-        metrics.cancelled("div");
+        metrics.ran("add", Duration::from_micros(1024), None, Ok(()));
+        metrics.ran(
+            "add",
+            Duration::from_micros(1030),
+            Some(Duration::from_micros(2)),
+            Err("failed"),
+        );
+        metrics.expired("add", Some(Duration::from_micros(1024)));
+        metrics.cancelled("div", None);
         metrics.redelivered("div");
-        metrics.ran("pow", Duration::from_micros(2), Err("unknown_method"));
-        metrics.ran("^%$#", Duration::from_micros(2), Err("unknown_method"));
+        metrics.ran("pow", Duration::from_micros(2), None, Err("unknown_method"));
+        metrics.ran("^%$#", Duration::from_micros(2), None, Err("unknown_method"));
         let json: Value = serde_json::from_str(&metrics.to_json()).unwrap();
         assert_eq!(
             json,
             json!({
                 "add": {"calls": 2, "errors": 1, "errors_by_kind": {"failed": 1}, "expired": 1,
-                        "cancelled": 0, "redelivered": 0, "buckets": {"40": 2}, "wait_buckets": {"4": 1}},
+                        "cancelled": 0, "redelivered": 0, "buckets": {"40": 2}, "wait_buckets": {"4": 1, "40": 1}},
                 "div": {"calls": 0, "errors": 0, "errors_by_kind": {}, "expired": 0,
                         "cancelled": 1, "redelivered": 1, "buckets": {}, "wait_buckets": {}},
                 "(unknown)": {"calls": 2, "errors": 2, "errors_by_kind": {"unknown_method": 2}, "expired": 0,

@@ -483,6 +483,14 @@ impl Drop for InFlightCall<'_> {
     }
 }
 
+/// What the store's clock tells of a request ([`Context::timing`]).
+struct Timing {
+    /// Its deadline on this process's clock.
+    deadline: Option<Instant>,
+    /// How long it waited in the queue, when it says when it was sent.
+    waited: Option<Duration>,
+}
+
 /// Keeps a call in [`Context::running`] while it runs.
 struct Running<'a> {
     context: &'a Context,
@@ -603,11 +611,11 @@ impl Context {
         if delivery > 1 {
             self.metrics.redelivered(&method);
         }
-        let deadline = self.local_deadline(deadline, sent, &method, span).await?;
+        let Timing { deadline, waited } = self.timing(deadline, sent, &method, span).await?;
         if delivery > self.max_deliveries {
             // Its server died every time it ran it: stop the crashes.
             self.stats.poisoned.fetch_add(1, Ordering::Relaxed);
-            self.metrics.ran(&method, Duration::ZERO, Err("poisoned"));
+            self.metrics.ran(&method, Duration::ZERO, waited, Err("poisoned"));
             span.record_outcome("poisoned");
             tracing::warn!(queue = %self.queue, %method, delivery, "dropped a request delivered too often without an answer");
             let error = CallError::new(
@@ -662,7 +670,7 @@ impl Context {
                 biased;
                 () = given_up => {
                     self.stats.cancelled.fetch_add(1, Ordering::Relaxed);
-                    self.metrics.cancelled(&method);
+                    self.metrics.cancelled(&method, waited);
                     span.record_outcome("cancelled");
                     tracing::debug!(queue = %self.queue, %method, "dropped a call its caller gave up");
                     return None;
@@ -673,25 +681,30 @@ impl Context {
         let outcome = finished.unwrap_or_else(|panic| Err(panicked(&method, panic.as_ref())));
         let took = started.elapsed();
         let ended = outcome.as_ref().map(drop).map_err(CallError::kind);
-        self.metrics.ran(&method, took, ended.map_err(telemetry::kind_name));
+        self.metrics
+            .ran(&method, took, waited, ended.map_err(telemetry::kind_name));
         span.finish(ended, took);
         drop(running);
         Some((response_queue, outcome))
     }
 
-    /// The request's deadline on this process's clock, or `None` when it
-    /// has passed: the request is then counted and dropped unstarted. Also
-    /// records how long the request waited in the queue, when it says when
-    /// it was sent.
-    async fn local_deadline(
+    /// What the store's clock tells of a request: its deadline on this
+    /// process's clock, and how long it waited in the queue (when it says
+    /// when it was sent). `None` when its deadline has passed: it is then
+    /// counted and dropped unstarted.
+    async fn timing(
         &self,
         deadline: Option<Duration>,
         sent: Option<Duration>,
         method: &str,
         span: &ServerSpan,
-    ) -> Option<Option<Instant>> {
+    ) -> Option<Timing> {
+        let untimed = Timing {
+            deadline: None,
+            waited: None,
+        };
         if deadline.is_none() && sent.is_none() {
-            return Some(None);
+            return Some(untimed);
         }
         let now = match self.backend.now(&self.queue).await {
             Ok(now) => now,
@@ -699,22 +712,24 @@ impl Context {
                 // Without the store's clock nothing can be told: run it, as a
                 // request without a deadline would be.
                 tracing::warn!(queue = %self.queue, %error, "cannot read the store's clock to check a deadline");
-                return Some(None);
+                return Some(untimed);
             }
         };
-        if let Some(sent) = sent {
-            let wait = now.saturating_sub(sent);
-            self.metrics.waited(method, wait);
+        let waited = sent.map(|sent| now.saturating_sub(sent));
+        if let Some(wait) = waited {
             span.record_queue_wait(wait);
         }
         let Some(deadline) = deadline else {
-            return Some(None);
+            return Some(Timing { deadline: None, waited });
         };
         match deadline.checked_sub(now) {
-            Some(left) if !left.is_zero() => Some(Some(Instant::now() + left)),
+            Some(left) if !left.is_zero() => Some(Timing {
+                deadline: Some(Instant::now() + left),
+                waited,
+            }),
             _ => {
                 self.stats.expired.fetch_add(1, Ordering::Relaxed);
-                self.metrics.expired(method);
+                self.metrics.expired(method, waited);
                 span.record_outcome("expired");
                 if let Some(left_out) = self.warnings.expired.admit() {
                     tracing::warn!(queue = %self.queue, %method, late = ?now.saturating_sub(deadline), similar_left_out = left_out, "dropped a request whose deadline had passed");

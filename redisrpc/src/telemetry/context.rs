@@ -48,14 +48,14 @@ impl TraceContext {
             && bytes[2] == b'-'
             && bytes[35] == b'-'
             && bytes[52] == b'-'
-            && (bytes.len() == 55 || (bytes[55] == b'-' && &text[..2] != "00"));
+            && (bytes.len() == 55 || (bytes[55] == b'-' && &bytes[..2] != b"00"));
         if !well_formed {
             return None;
         }
-        let version = hex_field(&text[..2])?;
-        let trace_id = hex_field(&text[3..35])?;
-        let span_id = u64::try_from(hex_field(&text[36..52])?).ok()?;
-        let flags = hex_field(&text[53..55])?;
+        let version = hex_field(&bytes[..2])?;
+        let trace_id = hex_field(&bytes[3..35])?;
+        let span_id = u64::try_from(hex_field(&bytes[36..52])?).ok()?;
+        let flags = hex_field(&bytes[53..55])?;
         if version == 0xff || trace_id == 0 || span_id == 0 {
             return None;
         }
@@ -64,6 +64,15 @@ impl TraceContext {
             span_id,
             sampled: flags & 1 == 1,
         })
+    }
+
+    /// The `traceparent` text, version 00, made without allocating.
+    pub(crate) fn encode(&self) -> [u8; TRACEPARENT_LEN] {
+        let mut text = *b"00-00000000000000000000000000000000-0000000000000000-00";
+        write_hex(&mut text[3..35], self.trace_id);
+        write_hex(&mut text[36..52], u128::from(self.span_id));
+        write_hex(&mut text[53..55], u128::from(self.sampled));
+        text
     }
 
     /// The trace id as 32 lowercase hex digits, as tracing back ends show it.
@@ -80,22 +89,32 @@ impl TraceContext {
 /// The `traceparent` text, version 00.
 impl fmt::Display for TraceContext {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(
-            f,
-            "00-{:032x}-{:016x}-{:02x}",
-            self.trace_id,
-            self.span_id,
-            u8::from(self.sampled)
-        )
+        f.write_str(std::str::from_utf8(&self.encode()).map_err(|_| fmt::Error)?)
     }
 }
 
+/// The length of a version 00 `traceparent`.
+pub(crate) const TRACEPARENT_LEN: usize = 55;
+
 /// A lowercase (or, leniently, uppercase) hex number of the field's width.
-fn hex_field(field: &str) -> Option<u128> {
-    if !field.bytes().all(|b| b.is_ascii_hexdigit()) {
-        return None;
+fn hex_field(field: &[u8]) -> Option<u128> {
+    field.iter().try_fold(0u128, |number, &digit| {
+        let value = match digit {
+            b'0'..=b'9' => digit - b'0',
+            b'a'..=b'f' => digit - b'a' + 10,
+            b'A'..=b'F' => digit - b'A' + 10,
+            _ => return None,
+        };
+        Some(number << 4 | u128::from(value))
+    })
+}
+
+/// Writes `number`'s low digits into `out`, in lowercase hex, zero-padded.
+fn write_hex(out: &mut [u8], mut number: u128) {
+    for digit in out.iter_mut().rev() {
+        *digit = b"0123456789abcdef"[(number & 0xf) as usize];
+        number >>= 4;
     }
-    u128::from_str_radix(field, 16).ok()
 }
 
 fn new_span_id() -> u64 {

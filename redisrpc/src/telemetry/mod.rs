@@ -33,6 +33,7 @@ mod spans;
 
 use std::sync::atomic::{AtomicBool, Ordering};
 
+pub(crate) use context::TRACEPARENT_LEN;
 pub use context::TraceContext;
 #[cfg(feature = "opentelemetry")]
 pub use otel::otlp;

@@ -42,17 +42,7 @@ impl ClientSpan {
         );
         // A call a handler makes continues its caller's trace.
         let parent = CallContext::current().and_then(|call| call.trace());
-        let context = own_context(&span).unwrap_or_else(|| match parent {
-            Some(parent) => parent.child(),
-            None => TraceContext::new_root(),
-        });
-        if !span.is_disabled() {
-            span.record("trace_id", display(context.trace_id_hex()));
-            span.record("span_id", display(context.span_id_hex()));
-            if let Some(parent) = parent.filter(|parent| parent.trace_id == context.trace_id) {
-                span.record("parent_span_id", display(parent.span_id_hex()));
-            }
-        }
+        let context = place_in_trace(&span, parent);
         ClientSpan {
             span,
             context: Some(context),
@@ -132,17 +122,7 @@ impl ServerSpan {
         if let Some(parent) = parent {
             super::otel::set_parent(&span, parent);
         }
-        let context = own_context(&span).unwrap_or_else(|| match parent {
-            Some(parent) => parent.child(),
-            None => TraceContext::new_root(),
-        });
-        if !span.is_disabled() {
-            span.record("trace_id", display(context.trace_id_hex()));
-            span.record("span_id", display(context.span_id_hex()));
-            if let Some(parent) = parent {
-                span.record("parent_span_id", display(parent.span_id_hex()));
-            }
-        }
+        let context = place_in_trace(&span, parent);
         ServerSpan {
             span,
             context: Some(context),
@@ -181,6 +161,24 @@ pub(crate) fn kind_name(kind: CallErrorKind) -> &'static str {
         CallErrorKind::BadRequest => "bad_request",
         CallErrorKind::Unrepresentable => "unrepresentable",
     }
+}
+
+/// The span's place in its trace, recorded in its fields: its
+/// OpenTelemetry context when a layer follows it, or else a child of
+/// `parent`, or else the root of a new trace.
+fn place_in_trace(span: &Span, parent: Option<TraceContext>) -> TraceContext {
+    let context = own_context(span).unwrap_or_else(|| match parent {
+        Some(parent) => parent.child(),
+        None => TraceContext::new_root(),
+    });
+    if !span.is_disabled() {
+        span.record("trace_id", display(context.trace_id_hex()));
+        span.record("span_id", display(context.span_id_hex()));
+        if let Some(parent) = parent.filter(|parent| parent.trace_id == context.trace_id) {
+            span.record("parent_span_id", display(parent.span_id_hex()));
+        }
+    }
+    context
 }
 
 /// The span's own place in an OpenTelemetry trace, when an OpenTelemetry
