@@ -9,6 +9,7 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use anyhow::Context;
+use redisrpc::Client;
 use redisrpc::backend::SharedBackend;
 use redisrpc::service::Methods;
 use redisrpc::{Delivery, Server};
@@ -22,6 +23,20 @@ pub fn echo(backend: SharedBackend, queue: &str, concurrency: usize, delivery: D
     Server::new(backend, queue.to_owned(), echo)
         .with_concurrency(concurrency)
         .with_delivery(delivery)
+}
+
+/// Makes `calls` calls of [`echo`]'s `add` through `client`, `concurrency`
+/// at a time, each checked.
+pub async fn call_echo(client: Client, calls: usize, concurrency: usize) -> anyhow::Result<crate::measure::Run> {
+    crate::measure::spread(calls, concurrency, move |_, _| {
+        let client = client.clone();
+        async move {
+            let value: f64 = client.call("add", (2.5,)).await?;
+            anyhow::ensure!(value.is_finite(), "unexpected reply {value}");
+            anyhow::Ok(())
+        }
+    })
+    .await
 }
 
 /// Serves [`echo`] until this process's standard input closes: the parent

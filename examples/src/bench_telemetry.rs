@@ -26,7 +26,7 @@ use tracing_subscriber::filter::LevelFilter;
 use tracing_subscriber::layer::SubscriberExt;
 use tracing_subscriber::util::SubscriberInitExt;
 
-use crate::{bench_server, measure};
+use crate::bench_server;
 
 /// The medians of a run, in calls per second.
 #[derive(Debug)]
@@ -71,14 +71,7 @@ pub async fn run(
     rounds: usize,
 ) -> anyhow::Result<Figures> {
     let rounds = rounds.max(3);
-    let mut off = Vec::new();
-    let mut bare = Vec::new();
-    for _ in 0..rounds {
-        telemetry::set_enabled(false);
-        off.push(calls_per_second(backend, queue, calls, concurrency).await?);
-        telemetry::set_enabled(true);
-        bare.push(calls_per_second(backend, queue, calls, concurrency).await?);
-    }
+    let (off, bare) = off_and_on(backend, queue, calls, concurrency, rounds).await?;
 
     let exporter = Discard::default();
     let exported_spans = exporter.spans.clone();
@@ -94,14 +87,7 @@ pub async fn run(
     let recorder = PrometheusBuilder::new()
         .install_recorder()
         .context("installing the Prometheus recorder")?;
-    let mut off_beside_exported = Vec::new();
-    let mut exported = Vec::new();
-    for _ in 0..rounds {
-        telemetry::set_enabled(false);
-        off_beside_exported.push(calls_per_second(backend, queue, calls, concurrency).await?);
-        telemetry::set_enabled(true);
-        exported.push(calls_per_second(backend, queue, calls, concurrency).await?);
-    }
+    let (off_beside_exported, exported) = off_and_on(backend, queue, calls, concurrency, rounds).await?;
     provider.force_flush().context("flushing the spans")?;
     Ok(Figures {
         off: median(off),
@@ -118,6 +104,25 @@ pub async fn run(
 /// Calls each round makes before it measures.
 const WARM_UP: usize = 100;
 
+/// `rounds` rounds with telemetry off, each followed by one with it on:
+/// the calls per second of each.
+async fn off_and_on(
+    backend: &SharedBackend,
+    queue: &str,
+    calls: usize,
+    concurrency: usize,
+    rounds: usize,
+) -> anyhow::Result<(Vec<f64>, Vec<f64>)> {
+    let (mut off, mut on) = (Vec::new(), Vec::new());
+    for _ in 0..rounds {
+        telemetry::set_enabled(false);
+        off.push(calls_per_second(backend, queue, calls, concurrency).await?);
+        telemetry::set_enabled(true);
+        on.push(calls_per_second(backend, queue, calls, concurrency).await?);
+    }
+    Ok((off, on))
+}
+
 /// One round: a server of its own, warmed up, then `calls` calls.
 async fn calls_per_second(
     backend: &SharedBackend,
@@ -132,15 +137,7 @@ async fn calls_per_second(
     for _ in 0..WARM_UP {
         client.call::<f64>("add", (1,)).await.context("warm-up call")?;
     }
-    let run = measure::spread(calls, concurrency, move |_, _| {
-        let client = client.clone();
-        async move {
-            let value: f64 = client.call("add", (2.5,)).await?;
-            anyhow::ensure!(value.is_finite(), "unexpected reply {value}");
-            anyhow::Ok(())
-        }
-    })
-    .await?;
+    let run = bench_server::call_echo(client, calls, concurrency).await?;
     handle.shutdown();
     serving.await??;
     Ok(run.rate())

@@ -223,15 +223,7 @@ async fn rpc(options: &Options, kind: BackendKind, url: &str, backend: SharedBac
     for _ in 0..options.calls.min(1_000) / 10 {
         client.call::<f64>("add", (1,)).await.context("warm-up call")?;
     }
-    let run = measure::spread(options.calls, options.concurrency, move |_, _| {
-        let client = client.clone();
-        async move {
-            let value: f64 = client.call("add", (2.5,)).await?;
-            anyhow::ensure!(value.is_finite(), "unexpected reply {value}");
-            anyhow::Ok(())
-        }
-    })
-    .await?;
+    let run = bench_server::call_echo(client, options.calls, options.concurrency).await?;
     let blocking = if options.blocking {
         Some(redisrpc_examples::bench_blocking::run(backend.clone(), &options.queue, timeout, options.calls).await?)
     } else {
