@@ -620,6 +620,74 @@ common::backend_tests! {
         assert_eq!(backend.ttl(key).await.unwrap(), Ttl::Missing, "served, nothing left");
     }
 
+    /// A server's batch of replies: each pushed with its expiry, in order
+    /// per queue, on queues of any slot; a refused one fails alone.
+    async fn rpush_expire_each_pushes_every_reply_and_refuses_alone(backend: SharedBackend) -> anyhow::Result<()> {
+        backend.hash_set("taken", "f", b"v").await?;
+        // Queues in many slots (a peer names them without our hash tag),
+        // and one that already holds a reply.
+        let queues: Vec<String> = (0..40).map(|i| format!("calc:rpc:{i}")).collect();
+        backend.rpush("calc:rpc:7", &[b"earlier"]).await?;
+        let mut pushes: Vec<(&str, &[u8])> = queues.iter().map(|queue| (queue.as_str(), queue.as_bytes())).collect();
+        pushes.insert(3, ("taken", b"refused"));
+        pushes.push(("calc:rpc:7", b"again"));
+        let outcomes = backend.rpush_expire_each(&pushes, Duration::from_secs(30)).await;
+        assert_eq!(outcomes.len(), pushes.len());
+        for (i, outcome) in outcomes.into_iter().enumerate() {
+            if i == 3 {
+                assert_wrongtype(outcome);
+            } else {
+                outcome.unwrap_or_else(|error| panic!("push {i}: {error}"));
+            }
+        }
+        for queue in &queues {
+            assert!(matches!(backend.ttl(queue).await?, Ttl::Expires(left) if left <= Duration::from_secs(30)), "{queue}");
+        }
+        assert_eq!(drain(&backend, "calc:rpc:7").await, strings(&["earlier", "calc:rpc:7", "again"]));
+        assert_eq!(drain(&backend, "calc:rpc:21").await, strings(&["calc:rpc:21"]));
+        assert_eq!(backend.ttl("taken").await?, Ttl::Persistent, "a refused push sets no expiry");
+        assert_eq!(backend.hash_get_all("taken").await?.len(), 1);
+        assert!(backend.rpush_expire_each(&[], Duration::from_secs(1)).await.is_empty());
+        Ok(())
+    }
+
+    /// At least once, a batch: each request leaves the held list with its
+    /// reply; one whose reply queue refuses stays held, the others go.
+    async fn release_held_each_releases_every_request_with_its_reply(backend: SharedBackend) -> anyhow::Result<()> {
+        let keys = HeldKeys::new("work", "server-a");
+        let requests: Vec<String> = (0..6).map(|i| format!("r{i}")).collect();
+        let refs: Vec<&[u8]> = requests.iter().map(|r| r.as_bytes()).collect();
+        backend.rpush("work", &refs).await?;
+        assert_eq!(backend.take_held(&keys, 6, Some(Duration::from_secs(5))).await?.len(), 6);
+        backend.hash_set("work:rpc:{work}taken", "f", b"v").await?;
+        // Reply queues with our hash tag (the held list's slot) and
+        // without (a peer's, anywhere on a cluster), and a refusing one.
+        let queues = ["work:rpc:{work}a", "work:rpc:b", "work:rpc:{work}taken", "work:rpc:c", "work:rpc:{work}d", "work:rpc:e"];
+        let ttl = Duration::from_secs(30);
+        let released: Vec<(&[u8], HeldReply<'_>)> = requests
+            .iter()
+            .zip(queues)
+            .map(|(request, queue)| (request.as_bytes(), HeldReply { queue, reply: queue.as_bytes(), ttl }))
+            .collect();
+        let outcomes = backend.release_held_each(&keys, &released).await;
+        assert_eq!(outcomes.len(), 6);
+        for (i, outcome) in outcomes.into_iter().enumerate() {
+            if i == 2 {
+                assert_wrongtype(outcome);
+            } else {
+                outcome.unwrap_or_else(|error| panic!("release {i}: {error}"));
+            }
+        }
+        assert_eq!(drain(&backend, &keys.held).await, strings(&["r2"]), "the refused one stays held");
+        let counted: Vec<_> = backend.hash_get_all(&keys.deliveries).await?.into_iter().map(|(name, _)| name).collect();
+        assert_eq!(counted, [redisrpc_digest(b"r2")]);
+        for queue in queues.iter().filter(|queue| !queue.ends_with("taken")) {
+            assert!(matches!(backend.ttl(queue).await?, Ttl::Expires(_)), "{queue}");
+            assert_eq!(drain(&backend, queue).await, strings(&[queue]));
+        }
+        Ok(())
+    }
+
     async fn del_reports_whether_the_key_existed(backend: SharedBackend) {
         let key = "conformance:del";
         assert!(!backend.del(key).await.unwrap());

@@ -465,6 +465,52 @@ common::backend_tests! {
     }
 }
 
+/// Calls that end together have their replies pushed together: one script
+/// run in Redis for many replies, not one each (see the server's
+/// `replies.rs`). Each call waits at a barrier, so all 32 end at once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[redisrpc_testkit::needs(redis)]
+async fn replies_of_calls_that_end_together_go_out_together() {
+    const CALLS: usize = 32;
+    let Some((server, backend)) = common::redis_backend().await else {
+        return;
+    };
+    let (probe, handle, running) = serve(&backend, "together");
+    probe.barrier.set(Barrier::new(CALLS)).ok();
+    let c = client(&backend, "together");
+    let mut admin = common::admin(&server).await;
+    let scripts_run = |info: String| -> u64 {
+        info.lines()
+            .filter(|line| line.starts_with("cmdstat_evalsha:") || line.starts_with("cmdstat_eval:"))
+            .filter_map(|line| line.split("calls=").nth(1)?.split(',').next()?.parse::<u64>().ok())
+            .sum()
+    };
+    let info = |admin: &mut ::redis::aio::MultiplexedConnection| {
+        let mut admin = admin.clone();
+        async move {
+            ::redis::cmd("INFO")
+                .arg("commandstats")
+                .query_async::<String>(&mut admin)
+                .await
+                .unwrap()
+        }
+    };
+    let before = scripts_run(info(&mut admin).await);
+    let calls: Vec<_> = (0..CALLS)
+        .map(|_| {
+            let c = c.clone();
+            tokio::spawn(async move { c.call::<()>("meet", ()).await })
+        })
+        .collect();
+    for call in calls {
+        call.await.unwrap().unwrap();
+    }
+    let stats = stop(handle, running).await;
+    assert_eq!(stats.served, CALLS as u64);
+    let runs = scripts_run(info(&mut admin).await) - before;
+    assert!(runs <= CALLS as u64 / 4, "{runs} script runs for {CALLS} replies");
+}
+
 /// A small deterministic pseudo-random sequence, so failures reproduce.
 fn xorshift(state: &mut u64) -> u64 {
     *state ^= *state << 13;

@@ -72,6 +72,21 @@ pub trait Backend: sealed::Sealed + Send + Sync + std::fmt::Debug + 'static {
     /// set either.
     async fn rpush_expire(&self, key: &str, value: &[u8], ttl: Duration) -> Result<()>;
 
+    /// Pushes each `(key, value)` of `pushes` as [`Backend::rpush_expire`]
+    /// does, all with the expiry `ttl`, in as few round trips as the store
+    /// allows: one on a single Redis server, one per hash slot on a
+    /// cluster. A server answering many calls at once pushes their replies
+    /// this way. Returns each push's outcome, in order: a refused push
+    /// (the key is not a list) fails alone, and each push is atomic on its
+    /// own, not the batch as a whole.
+    async fn rpush_expire_each(&self, pushes: &[(&str, &[u8])], ttl: Duration) -> Vec<Result<()>> {
+        let mut outcomes = Vec::with_capacity(pushes.len());
+        for (key, value) in pushes {
+            outcomes.push(self.rpush_expire(key, value, ttl).await);
+        }
+        outcomes
+    }
+
     /// Pushes `value` onto the head of the list at `key` (`LPUSH`), creating
     /// it if needed, so that the next pop takes it before anything already
     /// waiting; returns the list's new length.
@@ -173,6 +188,19 @@ pub trait Backend: sealed::Sealed + Send + Sync + std::fmt::Debug + 'static {
     /// Removes `request` from `keys.held` with its delivery count, and
     /// pushes `reply` (expiring) if given, as one atomic step.
     async fn release_held(&self, keys: &HeldKeys, request: &[u8], reply: Option<HeldReply<'_>>) -> Result<()>;
+
+    /// Releases each `(request, reply)` of `released` as
+    /// [`Backend::release_held`] does with a reply, in as few round trips
+    /// as the store allows (see [`Backend::rpush_expire_each`]). Returns
+    /// each release's outcome, in order; a refused push releases nothing
+    /// of its own request and fails alone.
+    async fn release_held_each(&self, keys: &HeldKeys, released: &[(&[u8], HeldReply<'_>)]) -> Vec<Result<()>> {
+        let mut outcomes = Vec::with_capacity(released.len());
+        for (request, reply) in released {
+            outcomes.push(self.release_held(keys, request, Some(*reply)).await);
+        }
+        outcomes
+    }
 
     /// Returns every request of `keys.held` to the head of `keys.queue`, in
     /// the order they were taken, and removes the server from

@@ -65,6 +65,7 @@ mod documents;
 mod held;
 mod redirect;
 mod reem;
+mod replies;
 mod sentinel;
 mod shared;
 mod slot;
@@ -490,6 +491,10 @@ impl Backend for Redis {
             .map_err(map_error)
     }
 
+    async fn rpush_expire_each(&self, pushes: &[(&str, &[u8])], ttl: Duration) -> Vec<Result<()>> {
+        replies::push_each(&self.inner.manager, self.inner.topology.is_cluster(), pushes, ttl).await
+    }
+
     async fn lpush(&self, key: &str, value: &[u8]) -> Result<usize> {
         self.query(redis::cmd("LPUSH").arg(key).arg(value)).await
     }
@@ -589,6 +594,10 @@ impl Backend for Redis {
             reply,
         )
         .await
+    }
+
+    async fn release_held_each(&self, keys: &HeldKeys, released: &[(&[u8], HeldReply<'_>)]) -> Vec<Result<()>> {
+        replies::release_each(&self.inner.manager, self.inner.topology.is_cluster(), keys, released).await
     }
 
     async fn requeue_held(&self, keys: &HeldKeys, only_if_dead: bool) -> Result<Option<usize>> {
