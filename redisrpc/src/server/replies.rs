@@ -11,6 +11,11 @@
 //! backend the push completes in place, so a call that finishes at its
 //! first poll costs the serving loop no task at all.
 //!
+//! A push that takes far longer than a round trip (it went to a master
+//! that died, and waits on its connection) does not hold up the replies
+//! after it: after [`STALLED_AFTER`] the next reply pushes again itself,
+//! through the connection as it is by then.
+//!
 //! A push that fails because the connection broke is tried again, with
 //! pauses (see [`REPLY_ATTEMPTS`]): the caller is waiting for it, and a
 //! reply pushed twice is harmless (the caller takes one; the other expires
@@ -18,7 +23,7 @@
 
 use std::sync::atomic::Ordering;
 use std::sync::{Mutex, PoisonError};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use super::request::Context;
 use crate::backend::HeldReply;
@@ -31,6 +36,10 @@ use crate::service::CallError;
 const REPLY_ATTEMPTS: u32 = 4;
 
 const REPLY_BACKOFF: Backoff = Backoff::new(Duration::from_millis(20), Duration::from_millis(320)).with_factor(4);
+
+/// How long a push under way holds up the replies handed over after it,
+/// at most; far longer than a round trip.
+pub(super) const STALLED_AFTER: Duration = Duration::from_millis(50);
 
 /// A reply on its way to its queue.
 pub(super) struct Outgoing {
@@ -51,17 +60,25 @@ pub(super) struct Replies {
 #[derive(Default)]
 struct Waiting {
     replies: Vec<Outgoing>,
-    /// Whether a call is pushing: it takes what is handed over meanwhile.
-    pushing: bool,
+    /// Since when the batch under way has been on its way, if one is: the
+    /// call pushing it takes what is handed over meanwhile.
+    pushing: Option<Instant>,
 }
 
 impl Replies {
-    /// Hands `reply` over; true when no push is under way, so that the
-    /// caller is to push it (and what comes meanwhile).
+    /// Hands `reply` over; true when the caller is to push it (and what
+    /// comes meanwhile): no push is under way, or the one under way has
+    /// stalled (see [`STALLED_AFTER`]).
     fn hand_over(&self, reply: Outgoing) -> bool {
         let mut waiting = self.waiting();
         waiting.replies.push(reply);
-        !std::mem::replace(&mut waiting.pushing, true)
+        match waiting.pushing {
+            Some(since) if since.elapsed() < STALLED_AFTER => false,
+            _ => {
+                waiting.pushing = Some(Instant::now());
+                true
+            }
+        }
     }
 
     /// Every reply handed over since the last batch; `None` when there is
@@ -69,9 +86,10 @@ impl Replies {
     fn next_batch(&self) -> Option<Vec<Outgoing>> {
         let mut waiting = self.waiting();
         if waiting.replies.is_empty() {
-            waiting.pushing = false;
+            waiting.pushing = None;
             return None;
         }
+        waiting.pushing = Some(Instant::now());
         Some(std::mem::take(&mut waiting.replies))
     }
 
@@ -201,7 +219,11 @@ mod tests {
     }
 
     fn queues(batch: Option<Vec<Outgoing>>) -> Vec<String> {
-        batch.unwrap_or_default().into_iter().map(|reply| reply.response_queue).collect()
+        batch
+            .unwrap_or_default()
+            .into_iter()
+            .map(|reply| reply.response_queue)
+            .collect()
     }
 
     #[test]
@@ -215,5 +237,17 @@ mod tests {
         assert_eq!(queues(replies.next_batch()), ["b", "c"]);
         assert!(replies.next_batch().is_none(), "nothing left: the push is over");
         assert!(replies.hand_over(outgoing("d")), "the next reply pushes again");
+    }
+
+    #[test]
+    fn a_stalled_push_holds_up_the_replies_after_it_no_longer() {
+        let replies = Replies::default();
+        assert!(replies.hand_over(outgoing("a")));
+        assert_eq!(queues(replies.next_batch()), ["a"]);
+        // "a" went to a master that died and waits on its connection.
+        std::thread::sleep(STALLED_AFTER + Duration::from_millis(10));
+        assert!(replies.hand_over(outgoing("b")), "the next reply pushes itself");
+        assert!(!replies.hand_over(outgoing("c")), "and holds up those after it");
+        assert_eq!(queues(replies.next_batch()), ["b", "c"]);
     }
 }

@@ -11,11 +11,12 @@ use std::time::Duration;
 
 use std::collections::HashMap;
 
-use redis::aio::MultiplexedConnection;
-use redis::{AsyncConnectionConfig, ErrorKind, RedisError, RedisResult, ServerErrorKind};
+use redis::aio::{ConnectionLike, MultiplexedConnection};
+use redis::{AsyncConnectionConfig, ErrorKind, RedisError, RedisFuture, RedisResult, ServerErrorKind, Value};
 use tokio::runtime::Handle;
 use tokio::sync::Notify;
 
+use super::direct::Direct;
 use super::shared::Shared;
 use super::topology::{Node, Redirect, Topology, redirect_of};
 use super::{map_error, millis_ceil};
@@ -44,12 +45,48 @@ const MAX_REDIRECTS: usize = 5;
 
 /// A connection used only for `BLPOP`, one pop at a time.
 pub(super) struct Dedicated {
-    conn: MultiplexedConnection,
+    conn: PopConnection,
     /// Its `CLIENT ID`, for `CLIENT UNBLOCK`. `None` when the ACL user may
     /// not run `CLIENT ID`.
     id: Option<i64>,
     /// The server it is connected to (`host:port`).
     node: String,
+}
+
+/// A pop's connection: driven by the popping task itself over plain TCP
+/// or a Unix socket (`direct.rs`), or the redis crate's connection over
+/// TLS.
+enum PopConnection {
+    Direct(Direct),
+    Multiplexed(MultiplexedConnection),
+}
+
+impl ConnectionLike for PopConnection {
+    fn req_packed_command<'a>(&'a mut self, cmd: &'a redis::Cmd) -> RedisFuture<'a, Value> {
+        match self {
+            PopConnection::Direct(conn) => conn.req_packed_command(cmd),
+            PopConnection::Multiplexed(conn) => conn.req_packed_command(cmd),
+        }
+    }
+
+    fn req_packed_commands<'a>(
+        &'a mut self,
+        pipeline: &'a redis::Pipeline,
+        offset: usize,
+        count: usize,
+    ) -> RedisFuture<'a, Vec<Value>> {
+        match self {
+            PopConnection::Direct(conn) => conn.req_packed_commands(pipeline, offset, count),
+            PopConnection::Multiplexed(conn) => conn.req_packed_commands(pipeline, offset, count),
+        }
+    }
+
+    fn get_db(&self) -> i64 {
+        match self {
+            PopConnection::Direct(conn) => conn.get_db(),
+            PopConnection::Multiplexed(conn) => conn.get_db(),
+        }
+    }
 }
 
 /// What a pop hands back: its connection, and the pop's result.
@@ -75,17 +112,23 @@ pub(super) enum Pop {
 
 /// Opens a dedicated connection to `node` and learns its `CLIENT ID`.
 pub(super) async fn connect(node: &Node, connect_timeout: Duration) -> RedisResult<Dedicated> {
-    let config = AsyncConnectionConfig::new()
-        .set_connection_timeout(Some(connect_timeout))
-        // No response timeout: the crate's default (500 ms) would abandon a
-        // pop that is still waiting inside Redis, and that pop would then
-        // swallow the next element pushed to its list. Redis enforces the
-        // pop's own timeout.
-        .set_response_timeout(None);
-    let mut conn = node
-        .client
-        .get_multiplexed_async_connection_with_config(&config)
-        .await?;
+    let info = node.client.get_connection_info();
+    let mut conn = if Direct::reaches(info) {
+        PopConnection::Direct(Direct::connect(info, connect_timeout).await?)
+    } else {
+        let config = AsyncConnectionConfig::new()
+            .set_connection_timeout(Some(connect_timeout))
+            // No response timeout: the crate's default (500 ms) would abandon a
+            // pop that is still waiting inside Redis, and that pop would then
+            // swallow the next element pushed to its list. Redis enforces the
+            // pop's own timeout.
+            .set_response_timeout(None);
+        PopConnection::Multiplexed(
+            node.client
+                .get_multiplexed_async_connection_with_config(&config)
+                .await?,
+        )
+    };
     let id = match redis::cmd("CLIENT").arg("ID").query_async::<i64>(&mut conn).await {
         Ok(id) => Some(id),
         // An ACL user without CLIENT can still pop; its cancelled pops just

@@ -61,11 +61,14 @@ mod admin;
 mod blocking;
 mod clock;
 mod deployment;
+mod direct;
 mod documents;
 mod held;
+mod pushes;
 mod redirect;
 mod reem;
 mod replies;
+mod resp;
 mod sentinel;
 mod shared;
 mod slot;
@@ -224,6 +227,8 @@ struct Inner {
     /// Cloning it is cheap and every clone uses the same socket (one per
     /// node of a cluster).
     manager: Shared,
+    /// Pushes in batches over the shared connection.
+    pushes: Arc<pushes::Pushes>,
     /// The dedicated `BLPOP` connections.
     blocking: Arc<Blocking>,
     /// Which server each dedicated, control and pub/sub connection goes to.
@@ -411,6 +416,7 @@ impl Redis {
         }
         let redis = Redis {
             inner: Arc::new(Inner {
+                pushes: pushes::Pushes::new(manager.clone()),
                 manager,
                 blocking,
                 topology,
@@ -464,12 +470,7 @@ impl Backend for Redis {
             // length as it is.
             return self.llen(key).await;
         }
-        let mut cmd = redis::cmd("RPUSH");
-        cmd.arg(key);
-        for value in values {
-            cmd.arg(*value);
-        }
-        self.query(&cmd).await
+        self.inner.pushes.rpush(key, values).await
     }
 
     async fn rpush_expire(&self, key: &str, value: &[u8], ttl: Duration) -> Result<()> {
