@@ -230,7 +230,13 @@ impl Pending<'_> {
         let (encoded, response_queue) = self.request(Some(deadline), Some(now));
         let mut in_flight = InFlight::new(client, &encoded, &response_queue);
         let wait = timeout.saturating_sub(started.elapsed());
-        let exchanged = tokio::time::timeout_at(local_end, self.exchange(&encoded, &response_queue, Some(wait))).await;
+        let exchange = self.exchange(&encoded, &response_queue, Some(wait));
+        // A store that answers in place bounds the wait exactly itself.
+        let exchanged = if client.backend.answers_in_place() {
+            Ok(exchange.await)
+        } else {
+            tokio::time::timeout_at(local_end, exchange).await
+        };
         let outcome = match exchanged {
             Ok(Ok(Some(reply))) => Ok(Reply::decode(&reply)),
             Ok(Ok(None)) | Err(_) => match in_flight.withdraw().await {

@@ -228,6 +228,15 @@ pub trait Backend: sealed::Sealed + Send + Sync + std::fmt::Debug + 'static {
     /// reports the gap (see [`PubSubEvent`]).
     async fn subscribe(&self, channels: &[String], patterns: &[String]) -> Result<Subscription>;
 
+    /// Whether every operation completes in place, with no round trip to
+    /// a server (the embedded store). Batching the replies of calls that
+    /// end together, or a local timer beside a wait the store itself
+    /// bounds, then only add work; over a connection they are what keeps
+    /// throughput up and timeouts holding.
+    fn answers_in_place(&self) -> bool {
+        false
+    }
+
     /// The same store through connections of its own, made on the Tokio
     /// runtime this runs on; `None` for a backend without connections (the
     /// embedded store, whose values are shared by every clone). A Redis

@@ -332,13 +332,16 @@ impl Server {
         let mut in_flight = JoinSet::new();
         let mut pause = Backoff::new(Duration::from_millis(50), Duration::from_secs(2));
         tracing::info!(queue = %context.queue, concurrency = self.concurrency, delivery = self.delivery.name(), %instance, "serving");
+        // One wait for the shutdown, registered once, for every turn.
+        let stopping = shutdown.cancelled();
+        let mut stopping = std::pin::pin!(stopping);
         loop {
             // Take a request only when there is room to run it, so that
             // requests this server cannot start yet stay in the queue for
             // the other servers.
             let permit = tokio::select! {
                 biased;
-                () = shutdown.cancelled() => break,
+                () = &mut stopping => break,
                 permit = room.clone().acquire_owned() => permit.expect("the semaphore is never closed"),
             };
             // Take as many waiting requests as there is room for, in one
@@ -350,7 +353,7 @@ impl Server {
             // leaves them held, returned to the queue below.
             let popped = tokio::select! {
                 biased;
-                () = shutdown.cancelled() => break,
+                () = &mut stopping => break,
                 popped = context.take(room_for) => popped,
             };
             match popped {
@@ -378,7 +381,7 @@ impl Server {
                     let pause = pause.next_pause();
                     tracing::error!(queue = %context.queue, %error, retry_in = ?pause, "cannot take requests");
                     tokio::select! {
-                        () = shutdown.cancelled() => break,
+                        () = &mut stopping => break,
                         () = tokio::time::sleep(pause) => {}
                     }
                 }
@@ -427,23 +430,25 @@ const INLINE_BUDGET: Duration = Duration::from_micros(200);
 /// once per batch at most, and the rest of the batch runs on every worker.
 #[derive(Default)]
 struct Inline {
-    spent: Duration,
+    /// When the batch's first call started.
+    since: Option<std::time::Instant>,
+    spent: bool,
 }
 
 impl Inline {
     async fn start(&mut self, call: impl Future<Output = ()> + Send + 'static, tasks: &mut JoinSet<()>) {
-        if self.spent >= INLINE_BUDGET {
+        if self.spent {
             tasks.spawn(call);
             return;
         }
         let mut call = Box::pin(call);
-        let began = std::time::Instant::now();
+        let since = *self.since.get_or_insert_with(std::time::Instant::now);
         // A panic stays in the call, as it would in a task of its own.
         let polled = std::future::poll_fn(|cx| {
             Poll::Ready(std::panic::catch_unwind(AssertUnwindSafe(|| call.as_mut().poll(cx))))
         })
         .await;
-        self.spent += began.elapsed();
+        self.spent = since.elapsed() >= INLINE_BUDGET;
         match polled {
             Ok(Poll::Ready(())) => {}
             Ok(Poll::Pending) => {

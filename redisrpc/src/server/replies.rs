@@ -7,9 +7,9 @@
 //! one push carries every reply that ended during the previous push's round
 //! trip: one write and, on Redis, one script run for many calls
 //! ([`Backend::rpush_expire_each`](crate::backend::Backend::rpush_expire_each)).
-//! A lone call pushes its reply at once, as before, and on the embedded
-//! backend the push completes in place, so a call that finishes at its
-//! first poll costs the serving loop no task at all.
+//! A lone call pushes its reply at once, as before. The embedded backend
+//! answers in place, so there each reply is pushed as it comes, and a call
+//! that finishes at its first poll costs the serving loop no task at all.
 //!
 //! A push that takes far longer than a round trip (it went to a master
 //! that died, and waits on its connection) does not hold up the replies
@@ -116,6 +116,10 @@ impl Context {
             request: if self.held.is_some() { request } else { Vec::new() },
             returned: outcome.is_ok(),
         };
+        if self.backend.answers_in_place() {
+            // Nothing to wait for, so nothing to gather.
+            return self.push(vec![outgoing]).await;
+        }
         if self.replies.hand_over(outgoing) {
             while let Some(batch) = self.replies.next_batch() {
                 self.push(batch).await;

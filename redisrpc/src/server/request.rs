@@ -207,7 +207,7 @@ impl Context {
             );
             return Some((response_queue, Err(error)));
         }
-        let call = CallContext::new(deadline, delivery).with_trace(span.context);
+        let call = CallContext::new(deadline, delivery, span.context);
         let started = std::time::Instant::now();
         // The call is made inside the guarded future, so a panic while the
         // service sets the call up is caught as well as one while it runs.

@@ -7,10 +7,12 @@
 //! [`Methods`](super::Methods) closures. Called outside a server (a unit
 //! test calling the implementation directly), there is none.
 
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
+use tokio::sync::Notify;
 use tokio::time::Instant;
-use tokio_util::sync::CancellationToken;
 
 use crate::telemetry::TraceContext;
 
@@ -35,39 +37,44 @@ tokio::task_local! {
 /// ```
 #[derive(Debug, Clone)]
 pub struct CallContext {
+    /// Shared by every clone: one allocation per call, clones are counts.
+    shared: Arc<Shared>,
+}
+
+#[derive(Debug)]
+struct Shared {
     deadline: Option<Instant>,
     attempt: u64,
-    cancelled: CancellationToken,
     trace: Option<TraceContext>,
+    cancelled: AtomicBool,
+    /// Wakes the waiters of [`CallContext::cancelled`].
+    cancelling: Notify,
 }
 
 impl CallContext {
-    pub(crate) fn new(deadline: Option<Instant>, attempt: u64) -> Self {
+    pub(crate) fn new(deadline: Option<Instant>, attempt: u64, trace: Option<TraceContext>) -> Self {
         CallContext {
-            deadline,
-            attempt,
-            cancelled: CancellationToken::new(),
-            trace: None,
+            shared: Arc::new(Shared {
+                deadline,
+                attempt,
+                trace,
+                cancelled: AtomicBool::new(false),
+                cancelling: Notify::new(),
+            }),
         }
-    }
-
-    /// The same context, in the trace `trace` (the server span's own place).
-    pub(crate) fn with_trace(mut self, trace: Option<TraceContext>) -> Self {
-        self.trace = trace;
-        self
     }
 
     /// The server span's place in the caller's trace (`None` when telemetry
     /// is off): its `trace_id` ties the method's own log lines to the call.
     /// Calls the method makes continue this trace.
     pub fn trace(&self) -> Option<TraceContext> {
-        self.trace
+        self.shared.trace
     }
 
     /// Which delivery of its request this is: 1, or more when servers
     /// running it before died ([`Delivery::AtLeastOnce`](crate::Delivery::AtLeastOnce)).
     pub fn attempt(&self) -> u64 {
-        self.attempt
+        self.shared.attempt
     }
 
     /// The context of the call running on this task, if a server is
@@ -79,28 +86,40 @@ impl CallContext {
     /// When the caller stops waiting, on this process's clock; `None` when
     /// the caller sent no deadline (a peer's client, or no timeout).
     pub fn deadline(&self) -> Option<Instant> {
-        self.deadline
+        self.shared.deadline
     }
 
     /// How long until the deadline (zero once it passed).
     pub fn remaining(&self) -> Option<Duration> {
-        self.deadline
+        self.shared
+            .deadline
             .map(|deadline| deadline.saturating_duration_since(Instant::now()))
     }
 
     /// True once the caller gave up: its deadline passed, or it dropped the
     /// call or timed out and said so.
     pub fn is_cancelled(&self) -> bool {
-        self.cancelled.is_cancelled()
+        self.shared.cancelled.load(Ordering::Acquire)
     }
 
     /// Completes when the caller gives up (see [`is_cancelled`](Self::is_cancelled)).
     pub async fn cancelled(&self) {
-        self.cancelled.cancelled().await;
+        loop {
+            let notified = self.shared.cancelling.notified();
+            let mut notified = std::pin::pin!(notified);
+            // Registered before the flag is read, so a cancel in between
+            // still wakes this waiter.
+            notified.as_mut().enable();
+            if self.is_cancelled() {
+                return;
+            }
+            notified.await;
+        }
     }
 
     pub(crate) fn cancel(&self) {
-        self.cancelled.cancel();
+        self.shared.cancelled.store(true, Ordering::Release);
+        self.shared.cancelling.notify_waiters();
     }
 
     /// Runs `future` with this context as the current one.

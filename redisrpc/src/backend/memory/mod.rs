@@ -162,6 +162,10 @@ impl Drop for Wait<'_> {
 
 #[async_trait]
 impl Backend for Memory {
+    fn answers_in_place(&self) -> bool {
+        true
+    }
+
     async fn rpush(&self, key: &str, values: &[&[u8]]) -> Result<usize> {
         self.with(|store, now| store.push_back(key, values, now, None))
     }
