@@ -310,7 +310,16 @@ impl Pending<'_> {
                 backend.rpush(queue, &[request]).await
             }
         };
-        let (_, reply) = tokio::try_join!(push, backend.blpop(response_queue, wait))?;
+        let pop = async {
+            // The push goes first: it is what the call waits on. Over a
+            // connection it is handed to the connection's writer, which
+            // then writes it before the wait's own write is made here.
+            if !backend.answers_in_place() {
+                tokio::task::yield_now().await;
+            }
+            backend.blpop(response_queue, wait).await
+        };
+        let (_, reply) = tokio::try_join!(push, pop)?;
         Ok(reply)
     }
 

@@ -376,6 +376,11 @@ impl Server {
                         };
                         inline.start(call, &mut in_flight).await;
                     }
+                    // Let the replies just handed to the connection's writer
+                    // go out before the next pop is written.
+                    if !context.backend.answers_in_place() {
+                        tokio::task::yield_now().await;
+                    }
                 }
                 Err(error) => {
                     let pause = pause.next_pause();
