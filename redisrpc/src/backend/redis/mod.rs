@@ -9,12 +9,18 @@
 //!   commands over the one socket, so a thousand concurrent `RPUSH`es cost
 //!   one connection. It reconnects by itself after a failure, and it has a
 //!   response timeout ([`RedisOptions::command_timeout`]) so a dead server
-//!   surfaces as [`Error::Connection`] instead of a hang.
+//!   surfaces as [`Error::Connection`] instead of a hang. `RPUSH`es made
+//!   while one is on its way go out together as one pipeline
+//!   (`pushes.rs`), and a server's replies as one script run
+//!   (`replies.rs`).
 //!
 //! - **Dedicated connections for blocking pops** (`BLPOP` for
 //!   [`Backend::blpop`], `BLMPOP`, Redis ≥ 7, for [`Backend::blpop_many`]),
 //!   one per pop in flight, kept in a
-//!   small idle pool between pops (see `blocking.rs`). Redis answers the
+//!   small idle pool between pops (see `blocking.rs`). Over plain TCP or a
+//!   Unix socket the task that pops drives its connection itself
+//!   (`direct.rs`), so a reply wakes its caller with no task in between;
+//!   over TLS they are the crate's own connections. Redis answers the
 //!   commands of one connection in order, so a `BLPOP` waiting on the shared
 //!   connection would hold up every command queued behind it, for every
 //!   caller, for as long as the list stays empty.
