@@ -199,8 +199,9 @@
 //!   a service from closures, [`Args`](service::Args) binds arguments.
 //! * [`describe`]: services' descriptions, answered to `rpc.describe` and
 //!   registered by `#[rpc]`.
-//! * [`Server`] (`server.rs`): serving a queue with bounded concurrency,
-//!   graceful shutdown, and robustness against anything a client can push.
+//! * [`Server`] (`server/`): serving a queue with bounded concurrency,
+//!   graceful shutdown, robustness against anything a client can push, and
+//!   replies of calls that end together pushed together.
 //! * [`state`]: shared state beside RPC: nested JSON documents addressed by
 //!   paths, binary arrays in numpy's layout, publish/subscribe with live
 //!   mirrors.
