@@ -155,10 +155,7 @@ impl Direct {
 /// in the parent module).
 fn configure(stream: &TcpStream) -> io::Result<()> {
     stream.set_nodelay(true)?;
-    let keepalive = socket2::TcpKeepalive::new().with_time(Duration::from_secs(30));
-    #[cfg(any(target_os = "linux", target_os = "android", target_os = "macos", windows))]
-    let keepalive = keepalive.with_interval(Duration::from_secs(10));
-    socket2::SockRef::from(stream).set_tcp_keepalive(&keepalive)
+    socket2::SockRef::from(stream).set_tcp_keepalive(&super::keepalive())
 }
 
 impl ConnectionLike for Direct {

@@ -729,10 +729,15 @@ pub(super) fn expire_millis(ttl: Duration) -> u64 {
 /// connections have no response timeout and would otherwise wait forever on
 /// a peer that vanished without closing the connection.
 fn tcp_settings() -> TcpSettings {
+    TcpSettings::default().set_nodelay(true).set_keepalive(keepalive())
+}
+
+/// The keepalive probes of every connection (see [`tcp_settings`]).
+fn keepalive() -> socket2::TcpKeepalive {
     let keepalive = socket2::TcpKeepalive::new().with_time(Duration::from_secs(30));
     #[cfg(any(target_os = "linux", target_os = "android", target_os = "macos", windows))]
     let keepalive = keepalive.with_interval(Duration::from_secs(10));
-    TcpSettings::default().set_nodelay(true).set_keepalive(keepalive)
+    keepalive
 }
 
 /// The `redis` crate builds its TLS config with rustls' process-wide default
