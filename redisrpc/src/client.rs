@@ -285,7 +285,9 @@ impl Pending<'_> {
     /// is the store's time now, when it was read for the deadline.
     fn request(&mut self, deadline: Option<Duration>, sent: Option<Duration>) -> (Vec<u8>, String) {
         let queue = &self.client.queue;
-        let response_queue = crate::layout::reply_queue(queue, &Uuid::new_v4().simple().to_string());
+        let mut random = Uuid::encode_buffer();
+        let random = Uuid::new_v4().simple().encode_lower(&mut random);
+        let response_queue = crate::layout::reply_queue(queue, random);
         self.span.record_call_id(&response_queue);
         let request = Request::new(std::mem::take(&mut self.call), response_queue)
             .with_deadline(deadline)

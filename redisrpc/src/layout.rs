@@ -68,7 +68,13 @@ pub fn reply_prefix(queue: &str) -> String {
 /// server releases a request and pushes its reply in one script. (Peers
 /// name theirs `<queue>:rpc:<random>`, which servers also take.)
 pub fn reply_queue(queue: &str, random: &str) -> String {
-    format!("{queue}{REPLY_INFIX}{{{}}}{random}", hashed_part(queue))
+    // Every call names one: built in one allocation.
+    let hashed = hashed_part(queue);
+    let mut name = String::with_capacity(queue.len() + REPLY_INFIX.len() + hashed.len() + 2 + random.len());
+    for part in [queue, REPLY_INFIX, "{", hashed, "}", random] {
+        name.push_str(part);
+    }
+    name
 }
 
 /// The pub/sub channel on which callers of `queue` announce the calls they

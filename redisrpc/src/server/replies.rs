@@ -132,15 +132,22 @@ impl Context {
     async fn push(&self, mut batch: Vec<Outgoing>) {
         let mut pause = REPLY_BACKOFF;
         for attempts_left in (0..REPLY_ATTEMPTS).rev() {
-            let outcomes = match &self.held {
-                None => {
+            let outcomes = match (&self.held, &batch[..]) {
+                // A lone reply (always, on the embedded backend) goes by
+                // itself, without a batch's lists.
+                (None, [reply]) => vec![
+                    self.backend
+                        .rpush_expire(&reply.response_queue, &reply.reply, self.reply_ttl)
+                        .await,
+                ],
+                (None, _) => {
                     let pushes: Vec<(&str, &[u8])> = batch
                         .iter()
                         .map(|reply| (reply.response_queue.as_str(), reply.reply.as_slice()))
                         .collect();
                     self.backend.rpush_expire_each(&pushes, self.reply_ttl).await
                 }
-                Some(keys) => {
+                (Some(keys), _) => {
                     let released: Vec<(&[u8], HeldReply<'_>)> = batch
                         .iter()
                         .map(|reply| {

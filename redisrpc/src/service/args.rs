@@ -108,12 +108,13 @@ impl PartialEq for Args {
 /// missing.
 pub fn decode_param<T: DeserializeOwned>(method: &str, param: &str, slot: Option<JsonText>) -> Result<T, CallError> {
     let invalid = |message: String| CallError::new(CallErrorKind::InvalidArguments, message);
-    let expected = crate::describe::readable_type(std::any::type_name::<T>());
+    // Named only in an error: reading it is work every call would pay.
+    let expected = || crate::describe::readable_type(std::any::type_name::<T>());
     match slot {
         Some(text) => serde_json::from_str(text.as_str())
-            .map_err(|e| invalid(format!("{method}(): argument `{param}` must be {expected}: {e}"))),
+            .map_err(|e| invalid(format!("{method}(): argument `{param}` must be {}: {e}", expected()))),
         None => serde_json::from_value(Value::Null)
-            .map_err(|_| invalid(format!("{method}() is missing argument `{param}` ({expected})"))),
+            .map_err(|_| invalid(format!("{method}() is missing argument `{param}` ({})", expected()))),
     }
 }
 
