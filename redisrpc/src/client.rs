@@ -226,10 +226,12 @@ impl Pending<'_> {
             Ok(now) => now?,
             Err(_) => return Err(client.timeout_error(self.method, timeout, true)),
         };
-        let deadline = now + timeout.saturating_sub(started.elapsed());
+        // What is left of the timeout bounds both the deadline and the wait
+        // (read once: the clock is not free, and the two then agree).
+        let wait = timeout.saturating_sub(started.elapsed());
+        let deadline = now + wait;
         let (encoded, response_queue) = self.request(Some(deadline), Some(now));
         let mut in_flight = InFlight::new(client, &encoded, &response_queue);
-        let wait = timeout.saturating_sub(started.elapsed());
         let exchange = self.exchange(&encoded, &response_queue, Some(wait));
         // A store that answers in place bounds the wait exactly itself.
         let exchanged = if client.backend.answers_in_place() {

@@ -68,6 +68,9 @@ struct Timing {
     deadline: Option<Instant>,
     /// How long it waited in the queue, when it says when it was sent.
     waited: Option<Duration>,
+    /// When this process's clock was read to place the deadline: the
+    /// call's start, so that the clock is read once for both.
+    read_at: Option<Instant>,
 }
 
 /// Keeps a call in [`Context::running`] while it runs.
@@ -191,7 +194,11 @@ impl Context {
         if delivery > 1 {
             self.metrics.redelivered(&method);
         }
-        let Timing { deadline, waited } = self.timing(deadline, sent, &method, span).await?;
+        let Timing {
+            deadline,
+            waited,
+            read_at,
+        } = self.timing(deadline, sent, &method, span).await?;
         if delivery > self.max_deliveries {
             // Its server died every time it ran it: stop the crashes.
             self.stats.poisoned.fetch_add(1, Ordering::Relaxed);
@@ -208,7 +215,7 @@ impl Context {
             return Some((response_queue, Err(error)));
         }
         let call = CallContext::new(deadline, delivery, span.context);
-        let started = std::time::Instant::now();
+        let started = read_at.unwrap_or_else(Instant::now);
         // The call is made inside the guarded future, so a panic while the
         // service sets the call up is caught as well as one while it runs.
         let run = AssertUnwindSafe(call.clone().scope(async {
@@ -289,6 +296,7 @@ impl Context {
         let untimed = Timing {
             deadline: None,
             waited: None,
+            read_at: None,
         };
         if deadline.is_none() && sent.is_none() {
             return Some(untimed);
@@ -307,13 +315,21 @@ impl Context {
             span.record_queue_wait(wait);
         }
         let Some(deadline) = deadline else {
-            return Some(Timing { deadline: None, waited });
+            return Some(Timing {
+                deadline: None,
+                waited,
+                read_at: None,
+            });
         };
         match deadline.checked_sub(now) {
-            Some(left) if !left.is_zero() => Some(Timing {
-                deadline: Some(Instant::now() + left),
-                waited,
-            }),
+            Some(left) if !left.is_zero() => {
+                let here = Instant::now();
+                Some(Timing {
+                    deadline: Some(here + left),
+                    waited,
+                    read_at: Some(here),
+                })
+            }
             _ => {
                 self.stats.expired.fetch_add(1, Ordering::Relaxed);
                 self.metrics.expired(method, waited);

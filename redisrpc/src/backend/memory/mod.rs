@@ -195,7 +195,7 @@ impl Backend for Memory {
     }
 
     async fn blpop(&self, key: &str, timeout: Option<Duration>) -> Result<Option<Vec<u8>>> {
-        let mut wait = {
+        let (mut wait, now) = {
             let mut store = lock(&self.store);
             let now = Instant::now();
             store.purge_expired(now);
@@ -206,17 +206,19 @@ impl Backend for Memory {
                 return Ok(None);
             }
             let (id, rx) = store.add_waiter(key);
-            Wait {
+            let wait = Wait {
                 store: &self.store,
                 key,
                 id,
                 rx,
                 finished: false,
-            }
+            };
+            (wait, now)
         };
         let received = match timeout {
             None => (&mut wait.rx).await.ok(),
-            Some(timeout) => tokio::time::timeout(timeout, &mut wait.rx)
+            // Timed from the moment the pop found the list empty.
+            Some(timeout) => tokio::time::timeout_at(deadline_after(now, timeout), &mut wait.rx)
                 .await
                 .ok()
                 .and_then(Result::ok),
