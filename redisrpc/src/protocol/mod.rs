@@ -241,8 +241,12 @@ impl Request {
             sent: self.sent.map(millis),
             traceparent: self.traceparent.map(|context| lenient::Traceparent(context.encode())),
         };
+        // Room for a call of a few small arguments with every optional
+        // member, written without growing.
+        let mut encoded = Vec::with_capacity(256);
         // Serializing `Value`s and strings into memory cannot fail.
-        serde_json::to_vec(&wire).expect("a request always encodes")
+        serde_json::to_writer(&mut encoded, &wire).expect("a request always encodes");
+        encoded
     }
 
     /// Reads a request, accepting every variant the peers send.
@@ -449,11 +453,14 @@ impl Reply {
 
     /// Encodes a successful reply around an already encoded value.
     pub fn encode_json_return(value: &JsonText) -> Vec<u8> {
-        #[derive(Serialize)]
-        struct WireReturn<'a> {
-            return_value: &'a RawValue,
-        }
-        serde_json::to_vec(&WireReturn { return_value: &value.0 }).expect("a raw value always encodes")
+        // The value is one valid JSON text already: it goes in as it is.
+        const OPEN: &[u8] = br#"{"return_value":"#;
+        let value = value.as_str().as_bytes();
+        let mut reply = Vec::with_capacity(OPEN.len() + value.len() + 1);
+        reply.extend_from_slice(OPEN);
+        reply.extend_from_slice(value);
+        reply.push(b'}');
+        reply
     }
 
     /// Encodes an exception reply with `message`.
@@ -470,7 +477,7 @@ impl Reply {
 /// representable and ready to be sent as a reply's `return_value`, or an
 /// argument as received, waiting to be decoded as its parameter's type.
 #[derive(Clone)]
-pub struct JsonText(Box<RawValue>);
+pub struct JsonText(String);
 
 impl JsonText {
     /// Encodes `value`, refusing what JSON cannot represent (non-finite
@@ -481,20 +488,20 @@ impl JsonText {
             reason,
         };
         finite::check(value).map_err(|e| refuse(e.to_string()))?;
-        let text = serde_json::to_string(value).map_err(|e| refuse(e.to_string()))?;
-        Ok(JsonText(
-            RawValue::from_string(text).expect("serde_json writes valid JSON"),
-        ))
+        // Kept as written: serde_json writes one valid JSON value.
+        serde_json::to_string(value)
+            .map(JsonText)
+            .map_err(|e| refuse(e.to_string()))
     }
 
     /// The JSON text.
     pub fn as_str(&self) -> &str {
-        self.0.get()
+        &self.0
     }
 
     /// Text already known to be one valid JSON value (a received argument).
     pub(crate) fn from_raw(raw: Box<RawValue>) -> JsonText {
-        JsonText(raw)
+        JsonText(Box::<str>::from(raw).into())
     }
 }
 

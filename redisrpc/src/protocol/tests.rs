@@ -325,3 +325,14 @@ fn a_malformed_trace_context_or_send_time_reads_as_none_and_the_call_stands() {
         );
     }
 }
+
+#[test]
+fn a_return_reply_is_the_peers_exact_bytes() {
+    let value = json!({"a": [1, "x\"y"], "b": null});
+    assert_eq!(
+        Reply::encode_return(&value).unwrap(),
+        br#"{"return_value":{"a":[1,"x\"y"],"b":null}}"#
+    );
+    assert_eq!(Reply::encode_return(&()).unwrap(), br#"{"return_value":null}"#);
+    assert_eq!(Reply::encode_return("s").unwrap(), br#"{"return_value":"s"}"#);
+}

@@ -36,7 +36,6 @@
 //! clock in normal use (no runtime needed) and follows tokio's paused clock in
 //! tests that pause time, consistently with the timeouts of `blpop`.
 
-use std::collections::VecDeque;
 use std::fmt;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError, TryLockError};
 use std::time::Duration;
@@ -111,7 +110,7 @@ impl fmt::Debug for Memory {
         match store {
             Some(store) => out.field("keys", &store.entries.len()).field(
                 "waiting_pops",
-                &store.waiters.values().map(VecDeque::len).sum::<usize>(),
+                &store.waiters.values().map(store::Waiters::len).sum::<usize>(),
             ),
             None => out.field("store", &format_args!("<in use>")),
         };

@@ -53,7 +53,7 @@ pub(super) struct Store {
     /// The pops waiting on each key, longest-waiting first. A key only has
     /// waiters while it holds no list (it is missing): a push serves the
     /// waiters before it appends anything.
-    pub(super) waiters: HashMap<String, VecDeque<Waiter>, FastHash>,
+    pub(super) waiters: HashMap<String, Waiters, FastHash>,
     /// Every deadline set on a key, earliest first; stale ones (of keys since
     /// deleted or given another deadline) are skipped when they come up.
     pub(super) deadlines: BinaryHeap<Reverse<(Instant, String)>>,
@@ -95,6 +95,47 @@ impl Entry {
 pub(super) struct Waiter {
     id: u64,
     tx: oneshot::Sender<Delivery>,
+}
+
+/// The pops waiting on one key, longest-waiting first. Nearly always there
+/// is one (a caller waiting on its reply queue), held without an allocation
+/// of its own; the others queue behind it.
+#[derive(Default)]
+pub(super) struct Waiters {
+    /// The longest-waiting pop; `None` only when none waits.
+    first: Option<Waiter>,
+    rest: VecDeque<Waiter>,
+}
+
+impl Waiters {
+    pub(super) fn len(&self) -> usize {
+        usize::from(self.first.is_some()) + self.rest.len()
+    }
+
+    fn is_empty(&self) -> bool {
+        self.first.is_none()
+    }
+
+    fn push_back(&mut self, waiter: Waiter) {
+        match self.first {
+            None => self.first = Some(waiter),
+            Some(_) => self.rest.push_back(waiter),
+        }
+    }
+
+    fn pop_front(&mut self) -> Option<Waiter> {
+        let first = self.first.take();
+        self.first = self.rest.pop_front();
+        first
+    }
+
+    fn remove(&mut self, id: u64) {
+        if self.first.as_ref().is_some_and(|waiter| waiter.id == id) {
+            self.first = self.rest.pop_front();
+        } else {
+            self.rest.retain(|waiter| waiter.id != id);
+        }
+    }
 }
 
 /// An element handed to a waiting pop, with the deadline its key had at that
@@ -371,7 +412,7 @@ impl Store {
 
     pub(super) fn remove_waiter(&mut self, key: &str, id: u64) {
         if let Some(queue) = self.waiters.get_mut(key) {
-            queue.retain(|waiter| waiter.id != id);
+            queue.remove(id);
             if queue.is_empty() {
                 self.waiters.remove(key);
             }

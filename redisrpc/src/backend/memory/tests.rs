@@ -132,6 +132,25 @@ async fn a_pop_dropped_after_the_hand_off_passes_the_element_to_the_next_waiter(
 }
 
 #[tokio::test]
+async fn pops_withdrawn_before_any_hand_off_leave_the_others_in_order() {
+    let memory = Memory::new();
+    let mut pops: Vec<_> = (0..4).map(|_| Some(Box::pin(memory.blpop("k", None)))).collect();
+    for pop in pops.iter_mut().flatten() {
+        assert!(pop.now_or_never().is_none());
+    }
+    assert_eq!(format!("{memory:?}"), "Memory { keys: 0, waiting_pops: 4 }");
+    // The longest-waiting one and one in the middle give up.
+    drop(pops[0].take());
+    drop(pops[2].take());
+    assert_eq!(format!("{memory:?}"), "Memory { keys: 0, waiting_pops: 2 }");
+    assert_eq!(memory.rpush("k", &[b"a", b"b", b"c"]).await.unwrap(), 3);
+    assert_eq!(pops[1].take().unwrap().await.unwrap(), Some(b"a".to_vec()));
+    assert_eq!(pops[3].take().unwrap().await.unwrap(), Some(b"b".to_vec()));
+    assert_eq!(memory.lpop("k").await.unwrap(), Some(b"c".to_vec()));
+    assert_eq!(counts(&memory), (0, 0, 0));
+}
+
+#[tokio::test]
 async fn a_pop_that_times_out_as_a_value_arrives_returns_it() {
     let memory = Memory::new();
     let mut pop = Box::pin(memory.blpop("k", Some(Duration::from_millis(10))));
