@@ -222,9 +222,12 @@ impl Pending<'_> {
         let local_end = started + timeout + REPLY_GRACE;
         // The store's clock is known after the first call; learning it counts
         // against the timeout like everything else.
-        let now = match tokio::time::timeout_at(local_end, client.backend.now(&client.queue)).await {
-            Ok(now) => now?,
-            Err(_) => return Err(client.timeout_error(self.method, timeout, true)),
+        let now = match client.backend.now_known(&client.queue) {
+            Some(now) => now,
+            None => match tokio::time::timeout_at(local_end, client.backend.now(&client.queue)).await {
+                Ok(now) => now?,
+                Err(_) => return Err(client.timeout_error(self.method, timeout, true)),
+            },
         };
         // What is left of the timeout bounds both the deadline and the wait
         // (read once: the clock is not free, and the two then agree).

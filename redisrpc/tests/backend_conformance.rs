@@ -139,6 +139,13 @@ common::backend_tests! {
         assert!(apart < Duration::from_millis(500), "{apart:?} apart");
         let later = backend.now("q").await.unwrap();
         assert!(later >= store - Duration::from_millis(1), "the clock does not step back");
+        // Once read, the clock can be read without waiting, and it is the
+        // same clock.
+        let known = backend.now_known("q").expect("the clock is known once read");
+        assert!(known >= later - Duration::from_millis(1), "the clock does not step back");
+        let after = backend.now("q").await.unwrap();
+        assert!(after >= known - Duration::from_millis(1), "the clock does not step back");
+        assert!(after.abs_diff(known) < Duration::from_millis(500));
     }
 
     async fn held_requests_move_atomically_are_counted_and_leave_with_their_reply(backend: SharedBackend) {

@@ -44,6 +44,20 @@ async fn cancelled_blpop(backend: &Redis, key: &str, timeout: Option<Duration>, 
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 #[redisrpc_testkit::needs(redis)]
+async fn the_clock_is_known_without_waiting_only_once_learned() -> Result<()> {
+    let Some(server) = RedisServer::start() else {
+        return Ok(());
+    };
+    let backend = Redis::connect(&server.url()).await?;
+    ensure!(backend.now_known("q").is_none(), "the offset to Redis's clock takes a TIME to learn");
+    let learned = backend.now("q").await?;
+    let known = backend.now_known("q").context("the clock is known once read")?;
+    ensure!(known.abs_diff(learned) < Duration::from_millis(500), "{known:?} against {learned:?}");
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[redisrpc_testkit::needs(redis)]
 async fn idle_blpop_outlives_the_crates_default_response_timeout() -> Result<()> {
     let Some(server) = RedisServer::start() else {
         return Ok(());

@@ -176,6 +176,15 @@ pub trait Backend: sealed::Sealed + Send + Sync + std::fmt::Debug + 'static {
     /// deadlines are being set or checked).
     async fn now(&self, key: &str) -> Result<Duration>;
 
+    /// The store's clock as [`Backend::now`] reads it, when it can be read
+    /// without waiting (the embedded store's, or Redis's once its offset
+    /// is learned); `None` when it needs a round trip. Calls read it once
+    /// each, so this spares them an `await` and an allocation.
+    fn now_known(&self, key: &str) -> Option<Duration> {
+        let _ = key;
+        None
+    }
+
     /// At-least-once delivery (see [`delivery`]): moves up to `max`
     /// requests from the head of `keys.queue` to the tail of `keys.held`,
     /// waiting up to `timeout` (`None`: forever) for the first, and counts

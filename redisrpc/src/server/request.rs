@@ -301,7 +301,11 @@ impl Context {
         if deadline.is_none() && sent.is_none() {
             return Some(untimed);
         }
-        let now = match self.backend.now(&self.queue).await {
+        let read = match self.backend.now_known(&self.queue) {
+            Some(now) => Ok(now),
+            None => self.backend.now(&self.queue).await,
+        };
+        let now = match read {
             Ok(now) => now,
             Err(error) => {
                 // Without the store's clock nothing can be told: run it, as a

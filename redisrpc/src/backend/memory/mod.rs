@@ -318,11 +318,17 @@ impl Backend for Memory {
         Ok(())
     }
 
-    async fn now(&self, _key: &str) -> Result<Duration> {
+    async fn now(&self, key: &str) -> Result<Duration> {
+        Ok(self.now_known(key).unwrap_or_default())
+    }
+
+    fn now_known(&self, _key: &str) -> Option<Duration> {
         // One process, one clock.
-        Ok(std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .unwrap_or_default())
+        Some(
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .unwrap_or_default(),
+        )
     }
 
     async fn take_held(&self, keys: &HeldKeys, max: usize, timeout: Option<Duration>) -> Result<Vec<Taken>> {

@@ -36,23 +36,29 @@ impl Clock {
     /// The time since the Unix epoch of the server that owns `slot` (the
     /// one server, the master, or the cluster node).
     pub(super) async fn now(self: &Arc<Self>, manager: &Shared, slot: u16) -> Result<Duration> {
-        let learned = *self.learned.lock().unwrap_or_else(PoisonError::into_inner);
-        let offset_us = match learned {
-            Some(learned) => {
-                if learned.at.elapsed() > REFRESH_AFTER && !self.refreshing.swap(true, Ordering::SeqCst) {
-                    let (clock, manager) = (Arc::clone(self), manager.clone());
-                    tokio::spawn(async move {
-                        if let Err(error) = clock.learn(&manager, slot).await {
-                            tracing::debug!(%error, "cannot refresh the Redis clock offset");
-                        }
-                        clock.refreshing.store(false, Ordering::SeqCst);
-                    });
-                }
-                learned.offset_us
+        match self.known(manager, slot) {
+            Some(now) => Ok(now),
+            None => {
+                let offset_us = self.learn(manager, slot).await?;
+                Ok(shift(local_now_us(), offset_us))
             }
-            None => self.learn(manager, slot).await?,
-        };
-        Ok(shift(local_now_us(), offset_us))
+        }
+    }
+
+    /// The same time, once the offset is known (`None` before): read
+    /// without waiting, and refreshed in the background when old.
+    pub(super) fn known(self: &Arc<Self>, manager: &Shared, slot: u16) -> Option<Duration> {
+        let learned = (*self.learned.lock().unwrap_or_else(PoisonError::into_inner))?;
+        if learned.at.elapsed() > REFRESH_AFTER && !self.refreshing.swap(true, Ordering::SeqCst) {
+            let (clock, manager) = (Arc::clone(self), manager.clone());
+            tokio::spawn(async move {
+                if let Err(error) = clock.learn(&manager, slot).await {
+                    tracing::debug!(%error, "cannot refresh the Redis clock offset");
+                }
+                clock.refreshing.store(false, Ordering::SeqCst);
+            });
+        }
+        Some(shift(local_now_us(), learned.offset_us))
     }
 
     /// Asks `TIME` and records the offset; returns it.

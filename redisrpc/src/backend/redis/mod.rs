@@ -588,6 +588,11 @@ impl Backend for Redis {
         clock.now(&self.inner.manager, slot).await
     }
 
+    fn now_known(&self, key: &str) -> Option<Duration> {
+        let (clock, slot) = self.clock(key);
+        clock.known(&self.inner.manager, slot)
+    }
+
     async fn take_held(&self, keys: &HeldKeys, max: usize, timeout: Option<Duration>) -> Result<Vec<Taken>> {
         held::take(&self.inner.blocking, &self.inner.manager, keys, max, timeout).await
     }
