@@ -49,10 +49,16 @@ async fn the_clock_is_known_without_waiting_only_once_learned() -> Result<()> {
         return Ok(());
     };
     let backend = Redis::connect(&server.url()).await?;
-    ensure!(backend.now_known("q").is_none(), "the offset to Redis's clock takes a TIME to learn");
+    ensure!(
+        backend.now_known("q").is_none(),
+        "the offset to Redis's clock takes a TIME to learn"
+    );
     let learned = backend.now("q").await?;
     let known = backend.now_known("q").context("the clock is known once read")?;
-    ensure!(known.abs_diff(learned) < Duration::from_millis(500), "{known:?} against {learned:?}");
+    ensure!(
+        known.abs_diff(learned) < Duration::from_millis(500),
+        "{known:?} against {learned:?}"
+    );
     Ok(())
 }
 
