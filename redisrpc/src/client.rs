@@ -324,7 +324,7 @@ impl Pending<'_> {
             if !backend.answers_in_place() {
                 tokio::task::yield_now().await;
             }
-            backend.blpop(response_queue, wait).await
+            backend.wait_reply(response_queue, wait).await
         };
         let (_, reply) = tokio::try_join!(push, pop)?;
         Ok(reply)

@@ -105,6 +105,15 @@ pub trait Backend: sealed::Sealed + Send + Sync + std::fmt::Debug + 'static {
     /// timeout, and the future is cancel safe (see the trait docs).
     async fn blpop(&self, key: &str, timeout: Option<Duration>) -> Result<Option<Vec<u8>>>;
 
+    /// A caller's wait for the reply to its call, on `queue`: what
+    /// [`Backend::blpop`] does, for a key only this caller waits on. A
+    /// backend may wait for many callers' replies together (Redis waits on
+    /// one connection for every caller waiting at once), so the wait is
+    /// kept for that use. Cancel safe, like `blpop`.
+    async fn wait_reply(&self, queue: &str, timeout: Option<Duration>) -> Result<Option<Vec<u8>>> {
+        self.blpop(queue, timeout).await
+    }
+
     /// Like [`Backend::blpop`], but once the list holds elements, removes and
     /// returns up to `max` of them from its head in one step (`BLMPOP … LEFT
     /// COUNT max`, Redis ≥ 7). Returns an empty vector on timeout. A server

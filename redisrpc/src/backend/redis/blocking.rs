@@ -45,18 +45,18 @@ const MAX_REDIRECTS: usize = 5;
 
 /// A connection used only for `BLPOP`, one pop at a time.
 pub(super) struct Dedicated {
-    conn: PopConnection,
+    pub(super) conn: PopConnection,
     /// Its `CLIENT ID`, for `CLIENT UNBLOCK`. `None` when the ACL user may
     /// not run `CLIENT ID`.
-    id: Option<i64>,
+    pub(super) id: Option<i64>,
     /// The server it is connected to (`host:port`).
-    node: String,
+    pub(super) node: String,
 }
 
 /// A pop's connection: driven by the popping task itself over plain TCP
 /// or a Unix socket (`direct.rs`), or the redis crate's connection over
 /// TLS.
-enum PopConnection {
+pub(super) enum PopConnection {
     Direct(Direct),
     Multiplexed(MultiplexedConnection),
 }
@@ -352,6 +352,36 @@ impl Blocking {
         connect(node, self.topology.connect_timeout()).await
     }
 
+    /// A dedicated connection to `node`: an idle one unless `fresh`, else
+    /// a new one. Says whether it came from the pool (it may have died
+    /// unnoticed there).
+    pub(super) async fn connection(&self, node: &Node, fresh: bool) -> RedisResult<(Dedicated, bool)> {
+        match self.idle_of(&node.id).filter(|_| !fresh) {
+            Some(conn) => Ok((conn, true)),
+            None => Ok((self.connect(node).await?, false)),
+        }
+    }
+
+    /// Puts `value`, taken from the list at `key` for a caller who has
+    /// gone, back at the head of that list, in a task of its own that
+    /// [`Blocking::settle`] waits for.
+    pub(super) fn put_back(self: &Arc<Self>, runtime: &Handle, key: String, value: Vec<u8>) {
+        let blocking = Arc::clone(self);
+        blocking.abandoned.fetch_add(1, Ordering::SeqCst);
+        runtime.spawn(async move {
+            let counted = Abandoned(Arc::clone(&blocking));
+            let pushed = redis::cmd("LPUSH")
+                .arg(&key)
+                .arg(&value)
+                .query_async::<i64>(&mut blocking.manager.clone())
+                .await;
+            if let Err(e) = pushed {
+                tracing::error!(key, error = %e, "lost a reply taken for a caller who left: cannot push it back");
+            }
+            drop(counted);
+        });
+    }
+
     /// Runs one `BLPOP` on `conn`, in the caller's task unless the caller
     /// stops waiting for it: the pop then moves to a task of its own that
     /// finishes it properly.
@@ -468,7 +498,7 @@ impl Blocking {
     /// `CLIENT UNBLOCK id` on `node`, the server of the connection: over the
     /// shared connection on one server, else over the node's control
     /// connection (the shared one may be on another node by now).
-    async fn unblock(&self, id: i64, node: &str) -> RedisResult<i64> {
+    pub(super) async fn unblock(&self, id: i64, node: &str) -> RedisResult<i64> {
         let mut unblock = redis::cmd("CLIENT");
         unblock.arg("UNBLOCK").arg(id);
         if let Shared::Single(manager) = &self.manager {

@@ -69,6 +69,7 @@ mod clock;
 mod deployment;
 mod direct;
 mod documents;
+mod gathered;
 mod held;
 mod pushes;
 mod redirect;
@@ -237,6 +238,8 @@ struct Inner {
     pushes: Arc<pushes::Pushes>,
     /// The dedicated `BLPOP` connections.
     blocking: Arc<Blocking>,
+    /// Callers' replies awaited together.
+    gathered: Arc<gathered::Gathered>,
     /// Which server each dedicated, control and pub/sub connection goes to.
     topology: Arc<Topology>,
     /// The shared state's Lua script, once loaded.
@@ -423,6 +426,7 @@ impl Redis {
         let redis = Redis {
             inner: Arc::new(Inner {
                 pushes: pushes::Pushes::new(manager.clone()),
+                gathered: gathered::Gathered::new(Arc::clone(&blocking), Arc::clone(&topology)),
                 manager,
                 blocking,
                 topology,
@@ -515,6 +519,15 @@ impl Backend for Redis {
             // BLPOP with 0 would wait forever; a zero timeout means "don't wait".
             Some(timeout) if timeout.is_zero() => self.lpop(key).await,
             _ => Ok(self.inner.blocking.pop(key, 1, timeout).await?.pop()),
+        }
+    }
+
+    async fn wait_reply(&self, queue: &str, timeout: Option<Duration>) -> Result<Option<Vec<u8>>> {
+        match timeout {
+            Some(timeout) if timeout.is_zero() => self.lpop(queue).await,
+            // One wait's keys must share a slot.
+            _ if self.inner.topology.is_cluster() => Ok(self.inner.blocking.pop(queue, 1, timeout).await?.pop()),
+            _ => self.inner.gathered.pop(queue, timeout).await,
         }
     }
 

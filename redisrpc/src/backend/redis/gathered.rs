@@ -1,0 +1,433 @@
+//! Callers' replies awaited together, on one connection.
+//!
+//! A call waits for its reply with `BLPOP` on its own reply queue. On a
+//! connection of its own, each reply costs Redis a read and a write, and
+//! the client a send and a receive: at 64 calls in flight, writing replies
+//! one socket at a time was most of Redis's work. So when several calls
+//! wait at once, one connection waits for all their queues: `BLPOP q1 q2 …`
+//! returns the first reply to arrive, and a script then takes every other
+//! reply already there. A server's batch of replies comes back in two
+//! round trips, whatever its size.
+//!
+//! A lone call still pops on a connection of its own, in its own task, so
+//! a caller making one call at a time waits exactly as before. Only calls
+//! that find another waiting join the gathered wait. A wait under way
+//! learns of a newcomer by being cut short (`CLIENT UNBLOCK`); it then waits
+//! again on every queue. Calls pop alone on a cluster (one `BLPOP`'s keys
+//! must share a slot), for an ACL user without `CLIENT`, beyond
+//! [`MAX_GATHERED`] waiting, and whenever Redis refuses a gathered wait
+//! (a queue that is not a list): each call then gets its own answer.
+//!
+//! Cancel safety is a pop's: a caller who leaves is taken out of the next
+//! wait, and a reply taken for a caller who has left goes back to the head
+//! of its queue, where the caller's own clean-up finds it.
+
+use std::collections::HashMap;
+use std::sync::{Arc, LazyLock, Mutex, MutexGuard, PoisonError};
+use std::time::Duration;
+
+use redis::{RedisError, RedisResult, Value};
+use tokio::runtime::Handle;
+use tokio::sync::oneshot;
+
+use super::blocking::{Blocking, Dedicated};
+use super::map_error;
+use super::topology::Topology;
+use crate::backoff::Backoff;
+use crate::{Error, Result};
+
+/// The most calls waiting together; more pop alone.
+const MAX_GATHERED: usize = 512;
+
+/// The longest one gathered wait lasts in Redis. Every newcomer cuts the
+/// wait short; this only bounds how late one whose `CLIENT UNBLOCK` went
+/// astray gets its reply.
+const WAIT_SLICE: &str = "5";
+
+/// How often a newcomer asks the wait under way to end when Redis answers
+/// that it is not blocked (the wait is still on its way there), pausing by
+/// [`CUT_BACKOFF`] in between.
+const CUT_ATTEMPTS: u32 = 12;
+
+const CUT_BACKOFF: Backoff = Backoff::new(Duration::from_micros(200), Duration::from_millis(50));
+
+/// KEYS: reply queues. Returns each queue that held a reply, followed by
+/// that reply, and takes those replies.
+static TAKE_ARRIVED: LazyLock<redis::Script> = LazyLock::new(|| {
+    redis::Script::new(
+        r"
+local out = {}
+for _, queue in ipairs(KEYS) do
+  local reply = redis.call('LPOP', queue)
+  if reply then
+    out[#out + 1] = queue
+    out[#out + 1] = reply
+  end
+end
+return out
+",
+    )
+});
+
+/// The replies awaited together on one [`super::Redis`].
+pub(super) struct Gathered {
+    blocking: Arc<Blocking>,
+    topology: Arc<Topology>,
+    state: Mutex<State>,
+}
+
+/// What a gathered caller is told.
+enum Delivery {
+    Reply(Vec<u8>),
+    Failed(Error),
+    /// Pop alone instead: the gathered wait cannot serve this caller.
+    Alone,
+}
+
+#[derive(Default)]
+struct State {
+    /// The gathered callers, by reply queue.
+    waiting: HashMap<String, oneshot::Sender<Delivery>>,
+    /// Callers popping on connections of their own.
+    alone: usize,
+    /// Whether the gathering task runs.
+    gathering: bool,
+    /// The gathered wait under way in Redis, if one is.
+    wait: Option<Wait>,
+    /// Counts the waits, so that a late cut does not end a later wait.
+    waits: u64,
+    /// Set once a connection had no `CLIENT ID`: waits cannot be cut, so
+    /// every call pops alone.
+    uncuttable: bool,
+}
+
+#[derive(Clone)]
+struct Wait {
+    /// The connection's `CLIENT ID`, and its server.
+    id: i64,
+    node: String,
+    number: u64,
+    /// Whether a newcomer has asked it to end.
+    cut: bool,
+}
+
+/// How a caller waits.
+enum Joined {
+    Alone,
+    Gathered {
+        delivered: oneshot::Receiver<Delivery>,
+        start: bool,
+        cut: Option<Wait>,
+    },
+}
+
+impl Gathered {
+    pub(super) fn new(blocking: Arc<Blocking>, topology: Arc<Topology>) -> Arc<Gathered> {
+        Arc::new(Gathered {
+            blocking,
+            topology,
+            state: Mutex::default(),
+        })
+    }
+
+    /// `BLPOP queue timeout` for a caller's reply queue, gathered with the
+    /// other callers' waits when there are some; `timeout` is not zero.
+    /// Cancel safe.
+    pub(super) async fn pop(self: &Arc<Self>, queue: &str, timeout: Option<Duration>) -> Result<Option<Vec<u8>>> {
+        let started = tokio::time::Instant::now();
+        let (delivered, start, cut) = match self.join(queue) {
+            Joined::Alone => return self.pop_alone(queue, timeout).await,
+            Joined::Gathered { delivered, start, cut } => (delivered, start, cut),
+        };
+        let runtime = Handle::current();
+        let mut leaving = Leaving {
+            gathered: self,
+            runtime: runtime.clone(),
+            queue,
+            delivered: Some(delivered),
+        };
+        if start {
+            runtime.spawn(Arc::clone(self).gather());
+        }
+        if let Some(wait) = cut {
+            runtime.spawn(Arc::clone(self).cut(wait));
+        }
+        let receiving = leaving.delivered.as_mut().expect("set above");
+        let delivery = match timeout {
+            None => receiving.await,
+            Some(timeout) => match tokio::time::timeout(timeout, &mut *receiving).await {
+                Ok(delivery) => delivery,
+                // Out of time: a reply delivered meanwhile is still taken.
+                Err(_) => match receiving.try_recv() {
+                    Ok(delivery) => Ok(delivery),
+                    Err(_) => return Ok(None),
+                },
+            },
+        };
+        leaving.delivered = None;
+        drop(leaving);
+        match delivery {
+            Ok(Delivery::Reply(reply)) => Ok(Some(reply)),
+            Ok(Delivery::Failed(error)) => Err(error),
+            Ok(Delivery::Alone) => {
+                let left = timeout.map(|timeout| timeout.saturating_sub(started.elapsed()));
+                match left {
+                    Some(left) if left.is_zero() => Ok(None),
+                    left => self.pop_alone(queue, left).await,
+                }
+            }
+            Err(_) => Err(Error::Connection {
+                source: "the wait for replies ended before this one arrived".into(),
+            }),
+        }
+    }
+
+    fn join(&self, queue: &str) -> Joined {
+        let mut state = self.state();
+        let alone = state.uncuttable
+            || (state.waiting.is_empty() && state.alone == 0)
+            || state.waiting.len() >= MAX_GATHERED
+            || state.waiting.contains_key(queue);
+        if alone {
+            state.alone += 1;
+            return Joined::Alone;
+        }
+        let (deliver, delivered) = oneshot::channel();
+        state.waiting.insert(queue.to_owned(), deliver);
+        let start = !std::mem::replace(&mut state.gathering, true);
+        let cut = state.wait.as_mut().filter(|wait| !wait.cut).map(|wait| {
+            wait.cut = true;
+            wait.clone()
+        });
+        Joined::Gathered { delivered, start, cut }
+    }
+
+    /// A pop on a connection of its own, counted as such while it lasts.
+    async fn pop_alone(&self, queue: &str, timeout: Option<Duration>) -> Result<Option<Vec<u8>>> {
+        struct Counted<'a>(&'a Gathered);
+        impl Drop for Counted<'_> {
+            fn drop(&mut self) {
+                self.0.state().alone -= 1;
+            }
+        }
+        let _counted = Counted(self);
+        Ok(self.blocking.pop(queue, 1, timeout).await?.pop())
+    }
+
+    /// Gathers until nobody waits: one wait on every caller's queue, then
+    /// every other reply that arrived, again and again.
+    async fn gather(self: Arc<Self>) {
+        let runtime = Handle::current();
+        let mut conn: Option<(Dedicated, bool)> = None;
+        // After a pooled connection turned out dead, the next is made anew.
+        let mut fresh = false;
+        loop {
+            let Some(first) = self.state().waiting.keys().next().cloned() else {
+                if self.stop_if_idle(&mut conn) {
+                    return;
+                }
+                continue;
+            };
+            let (mut dedicated, pooled) = match conn.take() {
+                Some(held) => held,
+                None => match self.connect(&first, fresh).await {
+                    Ok(made) => made,
+                    Err(error) => {
+                        self.fail_all(&map_error(error));
+                        continue;
+                    }
+                },
+            };
+            fresh = false;
+            let Some(id) = dedicated.id else {
+                // Without CLIENT ID a wait cannot be cut short for a newcomer.
+                tracing::debug!("replies are awaited alone: this ACL user may not run CLIENT");
+                self.blocking.put(dedicated);
+                let mut state = self.state();
+                state.uncuttable = true;
+                for (_, deliver) in state.waiting.drain() {
+                    let _ = deliver.send(Delivery::Alone);
+                }
+                state.gathering = false;
+                return;
+            };
+            let Some(queues) = self.start_wait(id, &dedicated.node) else {
+                conn = Some((dedicated, pooled));
+                continue;
+            };
+            let mut wait = redis::cmd("BLPOP");
+            wait.arg(&queues).arg(WAIT_SLICE);
+            let waited: RedisResult<Option<(String, Vec<u8>)>> = wait.query_async(&mut dedicated.conn).await;
+            self.state().wait = None;
+            let arrived = match waited {
+                Ok(None) => None,
+                Ok(Some((queue, reply))) => Some(self.deliver(&runtime, queue, reply)),
+                Err(error) => {
+                    if pooled && error.is_connection_dropped() {
+                        fresh = true;
+                    } else {
+                        self.failed(&dedicated, error);
+                    }
+                    continue;
+                }
+            };
+            if arrived.is_some() && queues.len() > 1 {
+                let rest: Vec<String> = {
+                    let state = self.state();
+                    queues.into_iter().filter(|queue| state.waiting.contains_key(queue)).collect()
+                };
+                if !rest.is_empty() {
+                    let mut take = TAKE_ARRIVED.prepare_invoke();
+                    for queue in &rest {
+                        take.key(queue);
+                    }
+                    match take.invoke_async::<Vec<Value>>(&mut dedicated.conn).await {
+                        Ok(taken) => self.deliver_all(&runtime, taken),
+                        Err(error) => {
+                            self.failed(&dedicated, error);
+                            continue;
+                        }
+                    }
+                }
+            }
+            conn = Some((dedicated, false));
+        }
+    }
+
+    /// Ends the gathering when nobody waits (returning its connection to
+    /// the pool); false when somebody came meanwhile.
+    fn stop_if_idle(&self, conn: &mut Option<(Dedicated, bool)>) -> bool {
+        let mut state = self.state();
+        if !state.waiting.is_empty() {
+            return false;
+        }
+        state.gathering = false;
+        drop(state);
+        if let Some((dedicated, _)) = conn.take() {
+            self.blocking.put(dedicated);
+        }
+        true
+    }
+
+    async fn connect(&self, queue: &str, fresh: bool) -> RedisResult<(Dedicated, bool)> {
+        let node = self
+            .topology
+            .node_for(queue)
+            .await
+            .map_err(|error| RedisError::from((redis::ErrorKind::Io, "no server to wait on", error.to_string())))?;
+        self.blocking.connection(&node, fresh).await
+    }
+
+    /// Marks a wait as under way and returns the queues it waits on; `None`
+    /// when nobody waits any more.
+    fn start_wait(&self, id: i64, node: &str) -> Option<Vec<String>> {
+        let mut state = self.state();
+        if state.waiting.is_empty() {
+            return None;
+        }
+        state.waits += 1;
+        state.wait = Some(Wait {
+            id,
+            node: node.to_owned(),
+            number: state.waits,
+            cut: false,
+        });
+        Some(state.waiting.keys().cloned().collect())
+    }
+
+    /// Asks `wait` to end, so that it starts again with the newcomer's
+    /// queue; asks again while Redis answers that it is not blocked yet.
+    async fn cut(self: Arc<Self>, wait: Wait) {
+        let mut pause = CUT_BACKOFF;
+        for _ in 0..CUT_ATTEMPTS {
+            let under_way = self.state().wait.as_ref().map(|now| now.number);
+            if under_way != Some(wait.number) {
+                return;
+            }
+            match self.blocking.unblock(wait.id, &wait.node).await {
+                Ok(0) => tokio::time::sleep(pause.next_pause()).await,
+                Ok(_) => return,
+                Err(error) => {
+                    tracing::debug!(%error, "cannot cut a gathered wait short; it ends within its slice");
+                    return;
+                }
+            }
+        }
+    }
+
+    /// Hands `reply` to its caller, or puts it back if the caller left.
+    fn deliver(&self, runtime: &Handle, queue: String, reply: Vec<u8>) {
+        let deliver = self.state().waiting.remove(&queue);
+        let unclaimed = match deliver {
+            Some(deliver) => match deliver.send(Delivery::Reply(reply)) {
+                Ok(()) => return,
+                Err(Delivery::Reply(reply)) => reply,
+                Err(_) => return,
+            },
+            None => reply,
+        };
+        self.blocking.put_back(runtime, queue, unclaimed);
+    }
+
+    /// Delivers what [`TAKE_ARRIVED`] took.
+    fn deliver_all(&self, runtime: &Handle, taken: Vec<Value>) {
+        let mut taken = taken.into_iter();
+        while let (Some(queue), Some(reply)) = (taken.next(), taken.next()) {
+            if let (Value::BulkString(queue), Value::BulkString(reply)) = (queue, reply) {
+                self.deliver(runtime, String::from_utf8_lossy(&queue).into_owned(), reply);
+            }
+        }
+    }
+
+    /// A wait or a take failed. A refusal by Redis (say a queue that is
+    /// not a list) sends every caller to pop alone, to get an answer of its
+    /// own; a broken connection fails them all, as it would their own pops.
+    fn failed(&self, conn: &Dedicated, error: RedisError) {
+        if let redis::ErrorKind::Server(_) = error.kind() {
+            tracing::debug!(%error, "a gathered wait was refused; its callers pop alone");
+            for (_, deliver) in self.state().waiting.drain() {
+                let _ = deliver.send(Delivery::Alone);
+            }
+            return;
+        }
+        self.topology.failed(&conn.node, &error);
+        self.fail_all(&map_error(error));
+    }
+
+    fn fail_all(&self, error: &Error) {
+        let waiting: Vec<_> = self.state().waiting.drain().collect();
+        for (_, deliver) in waiting {
+            let _ = deliver.send(Delivery::Failed(Error::Connection {
+                source: error.to_string().into(),
+            }));
+        }
+    }
+
+    fn state(&self) -> MutexGuard<'_, State> {
+        // Every critical section leaves the state whole.
+        self.state.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+}
+
+/// A gathered caller on its way out, however it leaves: its queue leaves
+/// the next wait, and a reply delivered to it unread goes back to its queue.
+struct Leaving<'a> {
+    gathered: &'a Gathered,
+    runtime: Handle,
+    queue: &'a str,
+    /// `None` once the delivery was read.
+    delivered: Option<oneshot::Receiver<Delivery>>,
+}
+
+impl Drop for Leaving<'_> {
+    fn drop(&mut self) {
+        self.gathered.state().waiting.remove(self.queue);
+        if let Some(mut delivered) = self.delivered.take()
+            && let Ok(Delivery::Reply(reply)) = delivered.try_recv()
+        {
+            self.gathered
+                .blocking
+                .put_back(&self.runtime, self.queue.to_owned(), reply);
+        }
+    }
+}
