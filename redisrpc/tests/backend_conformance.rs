@@ -292,6 +292,63 @@ common::backend_tests! {
         assert_eq!(backend.lpop(key).await.unwrap(), Some(b"v".to_vec()));
     }
 
+    async fn wait_reply_hands_each_caller_its_own_reply(backend: SharedBackend) {
+        let queue = |i: usize| format!("conformance:rpc:each-{i}");
+        let callers: Vec<_> = (0..30)
+            .map(|i| {
+                let backend = backend.clone();
+                tokio::spawn(async move { backend.wait_reply(&queue(i), Some(Duration::from_secs(10))).await.unwrap() })
+            })
+            .collect();
+        tokio::time::sleep(SETTLE).await;
+        // Replies arrive in another order than the calls were made.
+        for i in (0..30).rev() {
+            backend.rpush(&queue(i), &[format!("reply {i}").as_bytes()]).await.unwrap();
+        }
+        for (i, caller) in callers.into_iter().enumerate() {
+            let reply = bounded("wait_reply", caller).await.unwrap();
+            assert_eq!(reply, Some(format!("reply {i}").into_bytes()));
+        }
+        for i in 0..30 {
+            assert_eq!(backend.llen(&queue(i)).await.unwrap(), 0, "reply {i} was taken once");
+        }
+    }
+
+    async fn wait_reply_times_out_with_none_and_leaves_a_late_reply(backend: SharedBackend) {
+        // Another caller waits meanwhile: the wait that times out is not alone.
+        let other = tokio::spawn({
+            let backend = backend.clone();
+            async move { backend.wait_reply("conformance:rpc:other", Some(Duration::from_secs(10))).await.unwrap() }
+        });
+        tokio::time::sleep(SETTLE).await;
+        let key = "conformance:rpc:late";
+        let start = Instant::now();
+        let reply = bounded("wait_reply", backend.wait_reply(key, Some(Duration::from_millis(300))))
+            .await
+            .unwrap();
+        let waited = start.elapsed();
+        assert_eq!(reply, None);
+        assert!(waited >= Duration::from_millis(250), "gave up after {waited:?}");
+        assert!(waited < Duration::from_secs(3), "gave up only after {waited:?}");
+        backend.rpush(key, &[b"late"]).await.unwrap();
+        wait_for_len(&backend, key, 1).await;
+        assert_eq!(backend.lpop(key).await.unwrap(), Some(b"late".to_vec()));
+        backend.rpush("conformance:rpc:other", &[b"its own"]).await.unwrap();
+        assert_eq!(bounded("the other caller", other).await.unwrap(), Some(b"its own".to_vec()));
+    }
+
+    async fn abandoned_wait_reply_loses_nothing(backend: SharedBackend) {
+        let other = tokio::spawn({
+            let backend = backend.clone();
+            async move { backend.wait_reply("conformance:rpc:keeps", Some(Duration::from_secs(10))).await.unwrap() }
+        });
+        tokio::time::sleep(SETTLE).await;
+        let key = "conformance:rpc:abandoned";
+        abandon_then_check_nothing_is_lost(&backend, key, backend.wait_reply(key, None)).await;
+        backend.rpush("conformance:rpc:keeps", &[b"kept"]).await.unwrap();
+        assert_eq!(bounded("the other caller", other).await.unwrap(), Some(b"kept".to_vec()));
+    }
+
     async fn blpop_with_a_zero_timeout_does_not_block(backend: SharedBackend) {
         let key = "conformance:blpop-zero";
         let start = Instant::now();

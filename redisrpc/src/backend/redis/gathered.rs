@@ -5,9 +5,9 @@
 //! the client a send and a receive: at 64 calls in flight, writing replies
 //! one socket at a time was most of Redis's work. So when several calls
 //! wait at once, one connection waits for all their queues: `BLPOP q1 q2 …`
-//! returns the first reply to arrive, and a script then takes every other
-//! reply already there. A server's batch of replies comes back in two
-//! round trips, whatever its size.
+//! returns the first reply to arrive, then one pipeline of `LPOP`s takes
+//! every other reply already there. A server's batch of replies comes back
+//! in two round trips, whatever its size.
 //!
 //! A lone call still pops on a connection of its own, in its own task, so
 //! a caller making one call at a time waits exactly as before. Only calls
@@ -23,10 +23,10 @@
 //! of its queue, where the caller's own clean-up finds it.
 
 use std::collections::HashMap;
-use std::sync::{Arc, LazyLock, Mutex, MutexGuard, PoisonError};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
 
-use redis::{RedisError, RedisResult, Value};
+use redis::{RedisError, RedisResult};
 use tokio::runtime::Handle;
 use tokio::sync::oneshot;
 
@@ -50,24 +50,6 @@ const WAIT_SLICE: &str = "5";
 const CUT_ATTEMPTS: u32 = 12;
 
 const CUT_BACKOFF: Backoff = Backoff::new(Duration::from_micros(200), Duration::from_millis(50));
-
-/// KEYS: reply queues. Returns each queue that held a reply, followed by
-/// that reply, and takes those replies.
-static TAKE_ARRIVED: LazyLock<redis::Script> = LazyLock::new(|| {
-    redis::Script::new(
-        r"
-local out = {}
-for _, queue in ipairs(KEYS) do
-  local reply = redis.call('LPOP', queue)
-  if reply then
-    out[#out + 1] = queue
-    out[#out + 1] = reply
-  end
-end
-return out
-",
-    )
-});
 
 /// The replies awaited together on one [`super::Redis`].
 pub(super) struct Gathered {
@@ -135,11 +117,12 @@ impl Gathered {
     /// Cancel safe.
     pub(super) async fn pop(self: &Arc<Self>, queue: &str, timeout: Option<Duration>) -> Result<Option<Vec<u8>>> {
         let started = tokio::time::Instant::now();
+        let runtime = Handle::try_current()
+            .map_err(|_| Error::Config("the Redis backend must run inside a Tokio runtime".into()))?;
         let (delivered, start, cut) = match self.join(queue) {
             Joined::Alone => return self.pop_alone(queue, timeout).await,
             Joined::Gathered { delivered, start, cut } => (delivered, start, cut),
         };
-        let runtime = Handle::current();
         let mut leaving = Leaving {
             gathered: self,
             runtime: runtime.clone(),
@@ -173,7 +156,10 @@ impl Gathered {
                 let left = timeout.map(|timeout| timeout.saturating_sub(started.elapsed()));
                 match left {
                     Some(left) if left.is_zero() => Ok(None),
-                    left => self.pop_alone(queue, left).await,
+                    left => {
+                        self.state().alone += 1;
+                        self.pop_alone(queue, left).await
+                    }
                 }
             }
             Err(_) => Err(Error::Connection {
@@ -202,7 +188,8 @@ impl Gathered {
         Joined::Gathered { delivered, start, cut }
     }
 
-    /// A pop on a connection of its own, counted as such while it lasts.
+    /// A pop on a connection of its own, counted (by the caller) as such
+    /// until it ends.
     async fn pop_alone(&self, queue: &str, timeout: Option<Duration>) -> Result<Option<Vec<u8>>> {
         struct Counted<'a>(&'a Gathered);
         impl Drop for Counted<'_> {
@@ -274,15 +261,25 @@ impl Gathered {
             if arrived.is_some() && queues.len() > 1 {
                 let rest: Vec<String> = {
                     let state = self.state();
-                    queues.into_iter().filter(|queue| state.waiting.contains_key(queue)).collect()
+                    queues
+                        .into_iter()
+                        .filter(|queue| state.waiting.contains_key(queue))
+                        .collect()
                 };
                 if !rest.is_empty() {
-                    let mut take = TAKE_ARRIVED.prepare_invoke();
+                    // Every other reply already there, in the same round trip.
+                    let mut take = redis::pipe();
                     for queue in &rest {
-                        take.key(queue);
+                        take.cmd("LPOP").arg(queue);
                     }
-                    match take.invoke_async::<Vec<Value>>(&mut dedicated.conn).await {
-                        Ok(taken) => self.deliver_all(&runtime, taken),
+                    match take.query_async::<Vec<Option<Vec<u8>>>>(&mut dedicated.conn).await {
+                        Ok(taken) => {
+                            for (queue, reply) in rest.into_iter().zip(taken) {
+                                if let Some(reply) = reply {
+                                    self.deliver(&runtime, queue, reply);
+                                }
+                            }
+                        }
                         Err(error) => {
                             self.failed(&dedicated, error);
                             continue;
@@ -369,29 +366,24 @@ impl Gathered {
         self.blocking.put_back(runtime, queue, unclaimed);
     }
 
-    /// Delivers what [`TAKE_ARRIVED`] took.
-    fn deliver_all(&self, runtime: &Handle, taken: Vec<Value>) {
-        let mut taken = taken.into_iter();
-        while let (Some(queue), Some(reply)) = (taken.next(), taken.next()) {
-            if let (Value::BulkString(queue), Value::BulkString(reply)) = (queue, reply) {
-                self.deliver(runtime, String::from_utf8_lossy(&queue).into_owned(), reply);
-            }
-        }
-    }
-
     /// A wait or a take failed. A refusal by Redis (say a queue that is
     /// not a list) sends every caller to pop alone, to get an answer of its
     /// own; a broken connection fails them all, as it would their own pops.
     fn failed(&self, conn: &Dedicated, error: RedisError) {
-        if let redis::ErrorKind::Server(_) = error.kind() {
+        let no_permission = error.kind() == redis::ErrorKind::Server(redis::ServerErrorKind::NoPerm);
+        self.topology.failed(&conn.node, &error);
+        let error = map_error(error);
+        if !error.is_connection() {
             tracing::debug!(%error, "a gathered wait was refused; its callers pop alone");
-            for (_, deliver) in self.state().waiting.drain() {
+            let mut state = self.state();
+            // A command this ACL user may not run here, it never will.
+            state.uncuttable |= no_permission;
+            for (_, deliver) in state.waiting.drain() {
                 let _ = deliver.send(Delivery::Alone);
             }
             return;
         }
-        self.topology.failed(&conn.node, &error);
-        self.fail_all(&map_error(error));
+        self.fail_all(&error);
     }
 
     fn fail_all(&self, error: &Error) {

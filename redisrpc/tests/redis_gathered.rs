@@ -1,0 +1,232 @@
+//! Callers' replies awaited together on Redis: when several callers wait at
+//! once, one connection waits for all their reply queues. These tests
+//! check what that must not change (each caller gets its own reply, soon,
+//! and a refusal or a broken connection reaches only those it concerns) and
+//! what it is for (one connection, not one per caller). Each test runs its
+//! own `redis-server`.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result, ensure};
+use redisrpc::Error;
+use redisrpc::backend::{Backend, Redis};
+use redisrpc_testkit::RedisServer;
+use tokio::task::JoinHandle;
+
+/// Time for spawned callers to be waiting in Redis.
+const SETTLE: Duration = Duration::from_millis(300);
+
+async fn raw(url: &str) -> Result<redis::aio::MultiplexedConnection> {
+    Ok(redis::Client::open(url)?.get_multiplexed_async_connection().await?)
+}
+
+/// The `CLIENT LIST` lines of connections blocked in `BLPOP`.
+async fn blocked_in_blpop(admin: &mut redis::aio::MultiplexedConnection) -> Result<Vec<String>> {
+    let list: String = redis::cmd("CLIENT").arg("LIST").query_async(admin).await?;
+    Ok(list
+        .lines()
+        .filter(|line| line.contains("cmd=blpop"))
+        .map(str::to_owned)
+        .collect())
+}
+
+fn reply_queue(name: &str) -> String {
+    format!("calc:rpc:{name}")
+}
+
+/// A caller waiting for the reply on `name`'s queue, for at most `timeout`.
+fn caller(backend: &Arc<Redis>, name: &str, timeout: Duration) -> JoinHandle<redisrpc::Result<Option<Vec<u8>>>> {
+    let backend = Arc::clone(backend);
+    let queue = reply_queue(name);
+    tokio::spawn(async move { backend.wait_reply(&queue, Some(timeout)).await })
+}
+
+async fn answered(caller: JoinHandle<redisrpc::Result<Option<Vec<u8>>>>) -> Result<redisrpc::Result<Option<Vec<u8>>>> {
+    tokio::time::timeout(Duration::from_secs(10), caller)
+        .await
+        .context("a caller still waits after 10 s")?
+        .context("a caller panicked")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[redisrpc_testkit::needs(redis)]
+async fn forty_waiting_callers_share_two_connections_and_each_gets_its_reply() -> Result<()> {
+    let Some(server) = RedisServer::start() else {
+        return Ok(());
+    };
+    let backend = Arc::new(Redis::connect(&server.url()).await?);
+    let mut admin = raw(&server.url()).await?;
+    let callers: Vec<_> = (0..40)
+        .map(|i| caller(&backend, &i.to_string(), Duration::from_secs(20)))
+        .collect();
+    tokio::time::sleep(SETTLE).await;
+    // The first caller pops alone; every other waits on one connection.
+    let blocked = blocked_in_blpop(&mut admin).await?;
+    ensure!(blocked.len() <= 2, "{} connections wait: {blocked:#?}", blocked.len());
+    // All replies at once, last call first, as a server's batch would push them.
+    let mut batch = redis::pipe();
+    batch.atomic();
+    for i in (0..40).rev() {
+        batch.rpush(reply_queue(&i.to_string()), format!("reply {i}")).ignore();
+    }
+    batch.exec_async(&mut admin).await?;
+    for (i, caller) in callers.into_iter().enumerate() {
+        let reply = answered(caller).await??;
+        ensure!(
+            reply == Some(format!("reply {i}").into_bytes()),
+            "caller {i} got {reply:?}"
+        );
+    }
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[redisrpc_testkit::needs(redis)]
+async fn a_caller_joining_a_wait_under_way_gets_its_reply_at_once() -> Result<()> {
+    let Some(server) = RedisServer::start() else {
+        return Ok(());
+    };
+    let backend = Arc::new(Redis::connect(&server.url()).await?);
+    let mut admin = raw(&server.url()).await?;
+    let alone = caller(&backend, "alone", Duration::from_secs(20));
+    let first = caller(&backend, "first", Duration::from_secs(20));
+    tokio::time::sleep(SETTLE).await;
+    // The wait under way is on `first` only: it must take in the newcomer.
+    let newcomer = caller(&backend, "newcomer", Duration::from_secs(20));
+    tokio::time::sleep(SETTLE).await;
+    let pushed = Instant::now();
+    redis::cmd("RPUSH")
+        .arg(reply_queue("newcomer"))
+        .arg("yours")
+        .exec_async(&mut admin)
+        .await?;
+    let reply = answered(newcomer).await??;
+    let waited = pushed.elapsed();
+    ensure!(reply.as_deref() == Some(&b"yours"[..]), "got {reply:?}");
+    // A wait that was not cut short would have lasted its 5 s slice.
+    ensure!(
+        waited < Duration::from_millis(2500),
+        "the reply came {waited:?} after its push"
+    );
+    for name in ["alone", "first"] {
+        redis::cmd("RPUSH")
+            .arg(reply_queue(name))
+            .arg(name)
+            .exec_async(&mut admin)
+            .await?;
+    }
+    ensure!(answered(alone).await??.as_deref() == Some(&b"alone"[..]));
+    ensure!(answered(first).await??.as_deref() == Some(&b"first"[..]));
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[redisrpc_testkit::needs(redis)]
+async fn a_reply_queue_that_is_not_a_list_fails_only_its_caller() -> Result<()> {
+    let Some(server) = RedisServer::start() else {
+        return Ok(());
+    };
+    let backend = Arc::new(Redis::connect(&server.url()).await?);
+    let mut admin = raw(&server.url()).await?;
+    redis::cmd("SET")
+        .arg(reply_queue("not-a-list"))
+        .arg("x")
+        .exec_async(&mut admin)
+        .await?;
+    let alone = caller(&backend, "alone", Duration::from_secs(20));
+    let fine = caller(&backend, "fine", Duration::from_secs(20));
+    tokio::time::sleep(SETTLE).await;
+    let wrong = caller(&backend, "not-a-list", Duration::from_secs(20));
+    let refused = answered(wrong).await?;
+    ensure!(matches!(refused, Err(Error::Command { .. })), "got {refused:?}");
+    for name in ["alone", "fine"] {
+        redis::cmd("RPUSH")
+            .arg(reply_queue(name))
+            .arg(name)
+            .exec_async(&mut admin)
+            .await?;
+    }
+    ensure!(answered(alone).await??.as_deref() == Some(&b"alone"[..]));
+    ensure!(answered(fine).await??.as_deref() == Some(&b"fine"[..]));
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[redisrpc_testkit::needs(redis)]
+async fn killed_wait_connections_end_no_wait_in_silence() -> Result<()> {
+    let Some(server) = RedisServer::start() else {
+        return Ok(());
+    };
+    let backend = Arc::new(Redis::connect(&server.url()).await?);
+    let mut admin = raw(&server.url()).await?;
+    let callers: Vec<_> = (0..4)
+        .map(|i| caller(&backend, &i.to_string(), Duration::from_secs(20)))
+        .collect();
+    tokio::time::sleep(SETTLE).await;
+    // Twice: the first kill may find connections fresh from the pool, which
+    // are replaced silently (they may have died idle).
+    for _ in 0..2 {
+        for line in blocked_in_blpop(&mut admin).await? {
+            let id = line
+                .split_whitespace()
+                .find_map(|field| field.strip_prefix("id="))
+                .context("CLIENT LIST has ids")?;
+            let _: redis::RedisResult<i64> = redis::cmd("CLIENT")
+                .arg("KILL")
+                .arg("ID")
+                .arg(id)
+                .query_async(&mut admin)
+                .await;
+        }
+        tokio::time::sleep(SETTLE).await;
+    }
+    for i in 0..4 {
+        redis::cmd("RPUSH")
+            .arg(reply_queue(&i.to_string()))
+            .arg(i.to_string())
+            .exec_async(&mut admin)
+            .await?;
+    }
+    // Each caller learns its connection broke, or waits on a new one and
+    // gets its reply; none hangs.
+    for (i, caller) in callers.into_iter().enumerate() {
+        match answered(caller).await? {
+            Ok(Some(reply)) => ensure!(reply == i.to_string().into_bytes(), "caller {i} got {reply:?}"),
+            Err(error) => ensure!(error.is_connection(), "caller {i}: {error}"),
+            Ok(None) => anyhow::bail!("caller {i} timed out instead"),
+        }
+    }
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[redisrpc_testkit::needs(redis)]
+async fn without_client_commands_callers_wait_alone_and_get_their_replies() -> Result<()> {
+    let Some(server) = RedisServer::start() else {
+        return Ok(());
+    };
+    let mut admin = raw(&server.url()).await?;
+    redis::cmd("ACL")
+        .arg(&["SETUSER", "caller", "on", ">pw", "~*", "+@all", "-client"])
+        .exec_async(&mut admin)
+        .await?;
+    let url = format!("redis://caller:pw@127.0.0.1:{}", server.port());
+    let backend = Arc::new(Redis::connect(&url).await?);
+    let callers: Vec<_> = (0..6)
+        .map(|i| caller(&backend, &i.to_string(), Duration::from_secs(20)))
+        .collect();
+    tokio::time::sleep(SETTLE).await;
+    for i in (0..6).rev() {
+        redis::cmd("RPUSH")
+            .arg(reply_queue(&i.to_string()))
+            .arg(i.to_string())
+            .exec_async(&mut admin)
+            .await?;
+    }
+    for (i, caller) in callers.into_iter().enumerate() {
+        let reply = answered(caller).await??;
+        ensure!(reply == Some(i.to_string().into_bytes()), "caller {i} got {reply:?}");
+    }
+    Ok(())
+}
