@@ -93,6 +93,12 @@ struct Wait {
     cut: bool,
 }
 
+/// Which step of a gathered wait failed: a failed wait took nothing.
+enum Failed {
+    Waiting(RedisError),
+    Taking(RedisError),
+}
+
 /// How a caller waits.
 enum Joined {
     Alone,
@@ -242,53 +248,52 @@ impl Gathered {
                 conn = Some((dedicated, pooled));
                 continue;
             };
-            let mut wait = redis::cmd("BLPOP");
-            wait.arg(&queues).arg(WAIT_SLICE);
-            let waited: RedisResult<Option<(String, Vec<u8>)>> = wait.query_async(&mut dedicated.conn).await;
-            self.state().wait = None;
-            let arrived = match waited {
-                Ok(None) => None,
-                Ok(Some((queue, reply))) => Some(self.deliver(&runtime, queue, reply)),
-                Err(error) => {
-                    if pooled && error.is_connection_dropped() {
-                        fresh = true;
-                    } else {
-                        self.failed(&dedicated, error);
-                    }
-                    continue;
-                }
-            };
-            if arrived.is_some() && queues.len() > 1 {
-                let rest: Vec<String> = {
-                    let state = self.state();
-                    queues
-                        .into_iter()
-                        .filter(|queue| state.waiting.contains_key(queue))
-                        .collect()
-                };
-                if !rest.is_empty() {
-                    // Every other reply already there, in the same round trip.
-                    let mut take = redis::pipe();
-                    for queue in &rest {
-                        take.cmd("LPOP").arg(queue);
-                    }
-                    match take.query_async::<Vec<Option<Vec<u8>>>>(&mut dedicated.conn).await {
-                        Ok(taken) => {
-                            for (queue, reply) in rest.into_iter().zip(taken) {
-                                if let Some(reply) = reply {
-                                    self.deliver(&runtime, queue, reply);
-                                }
-                            }
-                        }
-                        Err(error) => {
-                            self.failed(&dedicated, error);
-                            continue;
-                        }
-                    }
-                }
+            match self.wait_and_take(&runtime, &mut dedicated, queues).await {
+                Ok(()) => conn = Some((dedicated, false)),
+                // A pooled connection may have died idle: nothing was taken.
+                Err(Failed::Waiting(error)) if pooled && error.is_connection_dropped() => fresh = true,
+                Err(Failed::Waiting(error) | Failed::Taking(error)) => self.failed(&dedicated, error),
             }
-            conn = Some((dedicated, false));
         }
+    }
+
+    /// One wait on `queues`, then every other reply already there.
+    async fn wait_and_take(
+        &self,
+        runtime: &Handle,
+        dedicated: &mut Dedicated,
+        queues: Vec<String>,
+    ) -> std::result::Result<(), Failed> {
+        let mut wait = redis::cmd("BLPOP");
+        wait.arg(&queues).arg(WAIT_SLICE);
+        let waited = wait.query_async::<Option<(String, Vec<u8>)>>(&mut dedicated.conn).await;
+        self.state().wait = None;
+        let Some((queue, reply)) = waited.map_err(Failed::Waiting)? else {
+            // Cut short for a newcomer, or the slice ended.
+            return Ok(());
+        };
+        self.deliver(runtime, queue, reply);
+        let rest: Vec<String> = {
+            let state = self.state();
+            queues
+                .into_iter()
+                .filter(|queue| state.waiting.contains_key(queue))
+                .collect()
+        };
+        if rest.is_empty() {
+            return Ok(());
+        }
+        let mut take = redis::pipe();
+        for queue in &rest {
+            take.cmd("LPOP").arg(queue);
+        }
+        let taken: Vec<Option<Vec<u8>>> = take.query_async(&mut dedicated.conn).await.map_err(Failed::Taking)?;
+        for (queue, reply) in rest.into_iter().zip(taken) {
+            if let Some(reply) = reply {
+                self.deliver(runtime, queue, reply);
+            }
+        }
+        Ok(())
     }
 
     /// Ends the gathering when nobody waits (returning its connection to
