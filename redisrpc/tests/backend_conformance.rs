@@ -169,6 +169,19 @@ common::backend_tests! {
         assert!(backend.take_held(&keys, 4, Some(Duration::ZERO)).await.unwrap().is_empty());
     }
 
+    async fn a_take_of_more_than_lua_unpacks_at_once_holds_them_all_in_order(backend: SharedBackend) {
+        let keys = HeldKeys::new("work", "server-a");
+        let requests: Vec<String> = (0..9000).map(|i| format!("r{i}")).collect();
+        let refs: Vec<&[u8]> = requests.iter().map(|r| r.as_bytes()).collect();
+        backend.rpush("work", &refs).await.unwrap();
+        backend.rpush("work", &[b"left"]).await.unwrap();
+        let taken = backend.take_held(&keys, 9000, Some(Duration::from_secs(5))).await.unwrap();
+        assert_eq!(taken.len(), 9000);
+        assert!(taken.iter().zip(&refs).all(|(t, r)| t.request == *r && t.delivery == 1));
+        assert_eq!(drain(&backend, &keys.held).await, refs.iter().map(|r| r.to_vec()).collect::<Vec<_>>());
+        assert_eq!(drain(&backend, "work").await, strings(&["left"]));
+    }
+
     async fn a_dead_servers_requests_go_back_to_the_head_and_count_again(backend: SharedBackend) {
         let dead = HeldKeys::new("work", "dead");
         backend.hash_set(&dead.servers, "dead", b"").await.unwrap();

@@ -17,17 +17,30 @@ use crate::backend::{HeldKeys, HeldReply, Taken};
 /// KEYS: queue, taking, held, deliveries. ARGV: how many to take. Moves
 /// what the blocking `BLMOVE` put in `taking` (it runs right after it, in
 /// the same round trip), then more from the queue, to the held list;
-/// returns each request and its delivery count.
+/// returns each request and its delivery count. The queue's part moves in
+/// a few commands, whatever its size (`LRANGE`, `LTRIM`, `RPUSH` in slices
+/// that Lua can unpack), not one `LMOVE` per request.
 const TAKE: &str = r"
 local out = {}
+local function count(request)
+  table.insert(out, request)
+  table.insert(out, tostring(redis.call('HINCRBY', KEYS[4], redis.sha1hex(request), 1)))
+end
 local left = tonumber(ARGV[1])
-for _, from in ipairs({KEYS[2], KEYS[1]}) do
-  while left > 0 do
-    local request = redis.call('LMOVE', from, KEYS[3], 'LEFT', 'RIGHT')
-    if not request then break end
-    table.insert(out, request)
-    table.insert(out, tostring(redis.call('HINCRBY', KEYS[4], redis.sha1hex(request), 1)))
-    left = left - 1
+while left > 0 do
+  local request = redis.call('LMOVE', KEYS[2], KEYS[3], 'LEFT', 'RIGHT')
+  if not request then break end
+  count(request)
+  left = left - 1
+end
+if left > 0 then
+  local more = redis.call('LRANGE', KEYS[1], 0, left - 1)
+  if #more > 0 then
+    redis.call('LTRIM', KEYS[1], #more, -1)
+    for first = 1, #more, 1000 do
+      redis.call('RPUSH', KEYS[3], unpack(more, first, math.min(first + 999, #more)))
+    end
+    for _, request in ipairs(more) do count(request) end
   end
 end
 return out

@@ -58,10 +58,13 @@ return out
 /// KEYS: held, deliveries, then one reply queue per request. ARGV: the
 /// expiry in ms, then each request followed by its reply. Returns, per
 /// request, 1 or the refusal's message; a refused push releases nothing.
+/// The released requests' delivery counts go in one `HDEL` at the end (a
+/// run holds at most [`MAX_RUN_ITEMS`], which Lua unpacks at once).
 static RELEASE_EACH: LazyLock<redis::Script> = LazyLock::new(|| {
     redis::Script::new(
         r"
 local out = {}
+local released = {}
 for i = 3, #KEYS do
   local n = i - 2
   local request = ARGV[2 * n]
@@ -71,9 +74,12 @@ for i = 3, #KEYS do
   else
     redis.call('PEXPIRE', KEYS[i], ARGV[1])
     redis.call('LREM', KEYS[1], 1, request)
-    redis.call('HDEL', KEYS[2], redis.sha1hex(request))
+    released[#released + 1] = redis.sha1hex(request)
     out[n] = 1
   end
+end
+if #released > 0 then
+  redis.call('HDEL', KEYS[2], unpack(released))
 end
 return out
 ",
