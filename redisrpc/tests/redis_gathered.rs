@@ -123,6 +123,45 @@ async fn a_caller_joining_a_wait_under_way_gets_its_reply_at_once() -> Result<()
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 #[redisrpc_testkit::needs(redis)]
+async fn a_reply_after_its_caller_timed_out_stays_as_the_server_pushed_it() -> Result<()> {
+    let Some(server) = RedisServer::start() else {
+        return Ok(());
+    };
+    let backend = Arc::new(Redis::connect(&server.url()).await?);
+    let mut admin = raw(&server.url()).await?;
+    let alone = caller(&backend, "alone", Duration::from_secs(20));
+    let other = caller(&backend, "other", Duration::from_secs(20));
+    let late = caller(&backend, "late", Duration::from_millis(300));
+    ensure!(answered(late).await??.is_none(), "nothing came in time");
+    tokio::time::sleep(SETTLE).await;
+    // As a server pushes a reply: with an expiry. Taken by a wait for a
+    // caller who left, it would come back without one.
+    let queue = reply_queue("late");
+    redis::pipe()
+        .rpush(&queue, "late")
+        .ignore()
+        .pexpire(&queue, 60_000)
+        .ignore()
+        .exec_async(&mut admin)
+        .await?;
+    tokio::time::sleep(SETTLE).await;
+    let length: usize = redis::cmd("LLEN").arg(&queue).query_async(&mut admin).await?;
+    let ttl: i64 = redis::cmd("PTTL").arg(&queue).query_async(&mut admin).await?;
+    ensure!(length == 1 && ttl > 0, "{length} replies, expiry {ttl} ms");
+    for name in ["alone", "other"] {
+        redis::cmd("RPUSH")
+            .arg(reply_queue(name))
+            .arg(name)
+            .exec_async(&mut admin)
+            .await?;
+    }
+    ensure!(answered(alone).await??.as_deref() == Some(&b"alone"[..]));
+    ensure!(answered(other).await??.as_deref() == Some(&b"other"[..]));
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[redisrpc_testkit::needs(redis)]
 async fn a_reply_queue_that_is_not_a_list_fails_only_its_caller() -> Result<()> {
     let Some(server) = RedisServer::start() else {
         return Ok(());

@@ -407,9 +407,11 @@ impl Gathered {
 }
 
 /// A gathered caller on its way out, however it leaves: its queue leaves
-/// the next wait, and a reply delivered to it unread goes back to its queue.
+/// the wait (one under way is cut short, so that a reply arriving later is
+/// not taken for nobody and put back without the expiry it came with), and
+/// a reply delivered to it unread goes back to its queue.
 struct Leaving<'a> {
-    gathered: &'a Gathered,
+    gathered: &'a Arc<Gathered>,
     runtime: Handle,
     queue: &'a str,
     /// `None` once the delivery was read.
@@ -418,7 +420,21 @@ struct Leaving<'a> {
 
 impl Drop for Leaving<'_> {
     fn drop(&mut self) {
-        self.gathered.state().waiting.remove(self.queue);
+        let cut = {
+            let mut state = self.gathered.state();
+            let left_unanswered = state.waiting.remove(self.queue).is_some();
+            state
+                .wait
+                .as_mut()
+                .filter(|wait| left_unanswered && !wait.cut)
+                .map(|wait| {
+                    wait.cut = true;
+                    wait.clone()
+                })
+        };
+        if let Some(wait) = cut {
+            self.runtime.spawn(Arc::clone(self.gathered).cut(wait));
+        }
         if let Some(mut delivered) = self.delivered.take()
             && let Ok(Delivery::Reply(reply)) = delivered.try_recv()
         {
