@@ -84,6 +84,10 @@ pub fn rules(role: &Role) -> crate::Result<Vec<String>> {
                 "+lpush",
                 "+del",
                 "+lmove",
+                // A take moves a batch of requests from the queue at once.
+                "+lrange",
+                "+ltrim",
+                "+rpush",
                 "+hincrby",
                 "+lrem",
                 "+hdel",
