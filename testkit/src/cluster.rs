@@ -12,7 +12,7 @@
 use std::thread;
 use std::time::{Duration, Instant};
 
-use crate::{RedisServer, free_port};
+use crate::{FREE_PORT_PLACEHOLDER, RedisServer};
 
 /// How long the three nodes have to agree on the cluster.
 const FORM_TIMEOUT: Duration = Duration::from_secs(30);
@@ -32,14 +32,13 @@ impl RedisCluster {
     pub fn start() -> Option<RedisCluster> {
         let mut nodes = Vec::new();
         for _ in 0..3 {
-            let bus = free_port().to_string();
             nodes.push(RedisServer::start_with(&[
                 "--cluster-enabled",
                 "yes",
                 "--cluster-config-file",
                 "{dir}/nodes.conf",
                 "--cluster-port",
-                &bus,
+                FREE_PORT_PLACEHOLDER,
                 "--cluster-node-timeout",
                 "5000",
             ])?);

@@ -63,6 +63,10 @@ const PORT_ATTEMPTS: usize = 5;
 /// The placeholder in extra arguments that is replaced by the server's
 /// temporary directory.
 const DIR_PLACEHOLDER: &str = "{dir}";
+/// The placeholder in extra arguments that is replaced by a free port,
+/// picked afresh for each attempt to start the server (as its own port is):
+/// a port that was taken by the time the server bound it is not tried again.
+pub(crate) const FREE_PORT_PLACEHOLDER: &str = "{free-port}";
 
 /// A running `redis-server` that lives as long as this value.
 ///
@@ -249,6 +253,15 @@ pub(crate) fn free_port() -> u16 {
         .port()
 }
 
+/// An extra argument with its placeholders replaced: the directory, and a
+/// port free now.
+fn expand(arg: &str, dir: &str) -> String {
+    if arg == FREE_PORT_PLACEHOLDER {
+        return free_port().to_string();
+    }
+    arg.replace(DIR_PLACEHOLDER, dir)
+}
+
 fn try_start(binary: &str, config: Option<&str>, extra_args: &[&str]) -> Attempt {
     let dir = tempfile::Builder::new()
         .prefix("redisrpc-test-")
@@ -276,7 +289,7 @@ fn try_start(binary: &str, config: Option<&str>, extra_args: &[&str]) -> Attempt
         .arg(dir.path())
         .arg("--logfile")
         .arg(&log_file)
-        .args(extra_args.iter().map(|a| a.replace(DIR_PLACEHOLDER, dir_str)))
+        .args(extra_args.iter().map(|arg| expand(arg, dir_str)))
         .stdin(Stdio::null())
         .stdout(output)
         .stderr(output_err);
@@ -395,6 +408,13 @@ mod tests {
             .expect_err("started with a bad option");
         let message = panic.downcast_ref::<String>().cloned().unwrap_or_default();
         assert!(message.contains("no-such-option"), "{message}");
+    }
+
+    #[test]
+    fn a_free_port_placeholder_is_a_port_free_at_each_attempt() {
+        let port: u16 = expand(FREE_PORT_PLACEHOLDER, "/d").parse().expect("a port number");
+        TcpListener::bind(("127.0.0.1", port)).expect("the port is free");
+        assert_eq!(expand("{dir}/nodes.conf", "/d"), "/d/nodes.conf");
     }
 
     #[test]

@@ -32,6 +32,11 @@
 //!   lost. The pop's own timeout is enforced by Redis itself instead, and a
 //!   dead peer is detected by TCP keepalive.
 //!
+//!   Callers waiting for their replies at once ([`Backend::wait_reply`])
+//!   share one such connection instead of one each: one `BLPOP` over all
+//!   their reply queues, then one pipeline taking the replies that came
+//!   (`gathered.rs`). A lone caller pops on a connection of its own.
+//!
 //! - **One pub/sub connection per subscription** of the shared state
 //!   ([`Backend::subscribe`]), owned by a task that reconnects and
 //!   resubscribes with backoff when it drops, when it stops answering a
