@@ -159,41 +159,10 @@ impl Drop for Wait<'_> {
     }
 }
 
-#[async_trait]
-impl Backend for Memory {
-    fn answers_in_place(&self) -> bool {
-        true
-    }
-
-    async fn rpush(&self, key: &str, values: &[&[u8]]) -> Result<usize> {
-        self.with(|store, now| store.push_back(key, values, now, None))
-    }
-
-    async fn rpush_expire(&self, key: &str, value: &[u8], ttl: Duration) -> Result<()> {
-        self.with(|store, now| {
-            store.list(key, now)?;
-            if ttl.is_zero() {
-                // As `PEXPIRE 0` in the transaction: the key is deleted before
-                // any waiting pop could be served.
-                store.entries.remove(key);
-                return Ok(());
-            }
-            let deadline = deadline_after(now, ttl);
-            store.push_back(key, &[value], now, Some(deadline))?;
-            store.set_deadline(key, deadline);
-            Ok(())
-        })
-    }
-
-    async fn lpush(&self, key: &str, value: &[u8]) -> Result<usize> {
-        self.with(|store, now| store.push_front(key, value, now))
-    }
-
-    async fn lpop(&self, key: &str) -> Result<Option<Vec<u8>>> {
-        self.with(|store, now| store.pop_front(key, now))
-    }
-
-    async fn blpop(&self, key: &str, timeout: Option<Duration>) -> Result<Option<Vec<u8>>> {
+impl Memory {
+    /// [`Backend::blpop`], here rather than in the trait so that
+    /// [`Backend::wait_reply`] runs it without a second boxed future.
+    async fn pop_or_wait(&self, key: &str, timeout: Option<Duration>) -> Result<Option<Vec<u8>>> {
         let (mut wait, now) = {
             let mut store = lock(&self.store);
             let now = Instant::now();
@@ -234,6 +203,49 @@ impl Backend for Memory {
             None => wait.withdraw(&mut lock(&self.store)),
         };
         Ok(delivery.map(|delivery| delivery.value))
+    }
+}
+
+#[async_trait]
+impl Backend for Memory {
+    fn answers_in_place(&self) -> bool {
+        true
+    }
+
+    async fn rpush(&self, key: &str, values: &[&[u8]]) -> Result<usize> {
+        self.with(|store, now| store.push_back(key, values, now, None))
+    }
+
+    async fn rpush_expire(&self, key: &str, value: &[u8], ttl: Duration) -> Result<()> {
+        self.with(|store, now| {
+            store.list(key, now)?;
+            if ttl.is_zero() {
+                // As `PEXPIRE 0` in the transaction: the key is deleted before
+                // any waiting pop could be served.
+                store.entries.remove(key);
+                return Ok(());
+            }
+            let deadline = deadline_after(now, ttl);
+            store.push_back(key, &[value], now, Some(deadline))?;
+            store.set_deadline(key, deadline);
+            Ok(())
+        })
+    }
+
+    async fn lpush(&self, key: &str, value: &[u8]) -> Result<usize> {
+        self.with(|store, now| store.push_front(key, value, now))
+    }
+
+    async fn lpop(&self, key: &str) -> Result<Option<Vec<u8>>> {
+        self.with(|store, now| store.pop_front(key, now))
+    }
+
+    async fn blpop(&self, key: &str, timeout: Option<Duration>) -> Result<Option<Vec<u8>>> {
+        self.pop_or_wait(key, timeout).await
+    }
+
+    async fn wait_reply(&self, queue: &str, timeout: Option<Duration>) -> Result<Option<Vec<u8>>> {
+        self.pop_or_wait(queue, timeout).await
     }
 
     async fn blpop_many(&self, key: &str, max: usize, timeout: Option<Duration>) -> Result<Vec<Vec<u8>>> {
