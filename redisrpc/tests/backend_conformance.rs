@@ -69,6 +69,13 @@ async fn wait_for_len(backend: &SharedBackend, key: &str, len: usize) {
     }
 }
 
+/// A caller waiting (up to 10 s) for its reply on `queue`, in a task.
+fn waiting_for_reply(backend: &SharedBackend, queue: &str) -> tokio::task::JoinHandle<Option<Vec<u8>>> {
+    let backend = backend.clone();
+    let queue = queue.to_owned();
+    tokio::spawn(async move { backend.wait_reply(&queue, Some(Duration::from_secs(10))).await.unwrap() })
+}
+
 /// Time for a spawned `blpop` to be waiting on the store.
 const SETTLE: Duration = Duration::from_millis(150);
 
@@ -307,12 +314,7 @@ common::backend_tests! {
 
     async fn wait_reply_hands_each_caller_its_own_reply(backend: SharedBackend) {
         let queue = |i: usize| format!("conformance:rpc:each-{i}");
-        let callers: Vec<_> = (0..30)
-            .map(|i| {
-                let backend = backend.clone();
-                tokio::spawn(async move { backend.wait_reply(&queue(i), Some(Duration::from_secs(10))).await.unwrap() })
-            })
-            .collect();
+        let callers: Vec<_> = (0..30).map(|i| waiting_for_reply(&backend, &queue(i))).collect();
         tokio::time::sleep(SETTLE).await;
         // Replies arrive in another order than the calls were made.
         for i in (0..30).rev() {
@@ -329,10 +331,7 @@ common::backend_tests! {
 
     async fn wait_reply_times_out_with_none_and_leaves_a_late_reply(backend: SharedBackend) {
         // Another caller waits meanwhile: the wait that times out is not alone.
-        let other = tokio::spawn({
-            let backend = backend.clone();
-            async move { backend.wait_reply("conformance:rpc:other", Some(Duration::from_secs(10))).await.unwrap() }
-        });
+        let other = waiting_for_reply(&backend, "conformance:rpc:other");
         tokio::time::sleep(SETTLE).await;
         let key = "conformance:rpc:late";
         let start = Instant::now();
@@ -351,10 +350,7 @@ common::backend_tests! {
     }
 
     async fn abandoned_wait_reply_loses_nothing(backend: SharedBackend) {
-        let other = tokio::spawn({
-            let backend = backend.clone();
-            async move { backend.wait_reply("conformance:rpc:keeps", Some(Duration::from_secs(10))).await.unwrap() }
-        });
+        let other = waiting_for_reply(&backend, "conformance:rpc:keeps");
         tokio::time::sleep(SETTLE).await;
         let key = "conformance:rpc:abandoned";
         abandon_then_check_nothing_is_lost(&backend, key, backend.wait_reply(key, None)).await;

@@ -35,18 +35,43 @@ fn reply_queue(name: &str) -> String {
     format!("calc:rpc:{name}")
 }
 
+/// A caller's wait for its reply, in a task of its own.
+type Caller = JoinHandle<redisrpc::Result<Option<Vec<u8>>>>;
+
 /// A caller waiting for the reply on `name`'s queue, for at most `timeout`.
-fn caller(backend: &Arc<Redis>, name: &str, timeout: Duration) -> JoinHandle<redisrpc::Result<Option<Vec<u8>>>> {
+fn caller(backend: &Arc<Redis>, name: &str, timeout: Duration) -> Caller {
     let backend = Arc::clone(backend);
     let queue = reply_queue(name);
     tokio::spawn(async move { backend.wait_reply(&queue, Some(timeout)).await })
 }
 
-async fn answered(caller: JoinHandle<redisrpc::Result<Option<Vec<u8>>>>) -> Result<redisrpc::Result<Option<Vec<u8>>>> {
+async fn answered(caller: Caller) -> Result<redisrpc::Result<Option<Vec<u8>>>> {
     tokio::time::timeout(Duration::from_secs(10), caller)
         .await
         .context("a caller still waits after 10 s")?
         .context("a caller panicked")
+}
+
+/// Pushes `reply` onto `name`'s reply queue, as a server would.
+async fn push_reply(admin: &mut redis::aio::MultiplexedConnection, name: &str, reply: &str) -> Result<()> {
+    redis::cmd("RPUSH")
+        .arg(reply_queue(name))
+        .arg(reply)
+        .exec_async(admin)
+        .await?;
+    Ok(())
+}
+
+/// Answers each caller with its own name, and checks that it got that.
+async fn answer_each(admin: &mut redis::aio::MultiplexedConnection, callers: Vec<(&str, Caller)>) -> Result<()> {
+    for (name, _) in &callers {
+        push_reply(admin, name, name).await?;
+    }
+    for (name, caller) in callers {
+        let reply = answered(caller).await??;
+        ensure!(reply.as_deref() == Some(name.as_bytes()), "{name} got {reply:?}");
+    }
+    Ok(())
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -96,11 +121,7 @@ async fn a_caller_joining_a_wait_under_way_gets_its_reply_at_once() -> Result<()
     let newcomer = caller(&backend, "newcomer", Duration::from_secs(20));
     tokio::time::sleep(SETTLE).await;
     let pushed = Instant::now();
-    redis::cmd("RPUSH")
-        .arg(reply_queue("newcomer"))
-        .arg("yours")
-        .exec_async(&mut admin)
-        .await?;
+    push_reply(&mut admin, "newcomer", "yours").await?;
     let reply = answered(newcomer).await??;
     let waited = pushed.elapsed();
     ensure!(reply.as_deref() == Some(&b"yours"[..]), "got {reply:?}");
@@ -109,15 +130,7 @@ async fn a_caller_joining_a_wait_under_way_gets_its_reply_at_once() -> Result<()
         waited < Duration::from_millis(2500),
         "the reply came {waited:?} after its push"
     );
-    for name in ["alone", "first"] {
-        redis::cmd("RPUSH")
-            .arg(reply_queue(name))
-            .arg(name)
-            .exec_async(&mut admin)
-            .await?;
-    }
-    ensure!(answered(alone).await??.as_deref() == Some(&b"alone"[..]));
-    ensure!(answered(first).await??.as_deref() == Some(&b"first"[..]));
+    answer_each(&mut admin, vec![("alone", alone), ("first", first)]).await?;
     Ok(())
 }
 
@@ -148,15 +161,7 @@ async fn a_reply_after_its_caller_timed_out_stays_as_the_server_pushed_it() -> R
     let length: usize = redis::cmd("LLEN").arg(&queue).query_async(&mut admin).await?;
     let ttl: i64 = redis::cmd("PTTL").arg(&queue).query_async(&mut admin).await?;
     ensure!(length == 1 && ttl > 0, "{length} replies, expiry {ttl} ms");
-    for name in ["alone", "other"] {
-        redis::cmd("RPUSH")
-            .arg(reply_queue(name))
-            .arg(name)
-            .exec_async(&mut admin)
-            .await?;
-    }
-    ensure!(answered(alone).await??.as_deref() == Some(&b"alone"[..]));
-    ensure!(answered(other).await??.as_deref() == Some(&b"other"[..]));
+    answer_each(&mut admin, vec![("alone", alone), ("other", other)]).await?;
     Ok(())
 }
 
@@ -179,15 +184,7 @@ async fn a_reply_queue_that_is_not_a_list_fails_only_its_caller() -> Result<()> 
     let wrong = caller(&backend, "not-a-list", Duration::from_secs(20));
     let refused = answered(wrong).await?;
     ensure!(matches!(refused, Err(Error::Command { .. })), "got {refused:?}");
-    for name in ["alone", "fine"] {
-        redis::cmd("RPUSH")
-            .arg(reply_queue(name))
-            .arg(name)
-            .exec_async(&mut admin)
-            .await?;
-    }
-    ensure!(answered(alone).await??.as_deref() == Some(&b"alone"[..]));
-    ensure!(answered(fine).await??.as_deref() == Some(&b"fine"[..]));
+    answer_each(&mut admin, vec![("alone", alone), ("fine", fine)]).await?;
     Ok(())
 }
 
@@ -221,11 +218,7 @@ async fn killed_wait_connections_end_no_wait_in_silence() -> Result<()> {
         tokio::time::sleep(SETTLE).await;
     }
     for i in 0..4 {
-        redis::cmd("RPUSH")
-            .arg(reply_queue(&i.to_string()))
-            .arg(i.to_string())
-            .exec_async(&mut admin)
-            .await?;
+        push_reply(&mut admin, &i.to_string(), &i.to_string()).await?;
     }
     // Each caller learns its connection broke, or waits on a new one and
     // gets its reply; none hangs.
@@ -257,11 +250,7 @@ async fn without_client_commands_callers_wait_alone_and_get_their_replies() -> R
         .collect();
     tokio::time::sleep(SETTLE).await;
     for i in (0..6).rev() {
-        redis::cmd("RPUSH")
-            .arg(reply_queue(&i.to_string()))
-            .arg(i.to_string())
-            .exec_async(&mut admin)
-            .await?;
+        push_reply(&mut admin, &i.to_string(), &i.to_string()).await?;
     }
     for (i, caller) in callers.into_iter().enumerate() {
         let reply = answered(caller).await??;

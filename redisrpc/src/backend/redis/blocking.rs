@@ -370,16 +370,29 @@ impl Blocking {
         blocking.abandoned.fetch_add(1, Ordering::SeqCst);
         runtime.spawn(async move {
             let counted = Abandoned(Arc::clone(&blocking));
-            let pushed = redis::cmd("LPUSH")
-                .arg(&key)
-                .arg(&value)
-                .query_async::<i64>(&mut blocking.manager.clone())
-                .await;
-            if let Err(e) = pushed {
-                tracing::error!(key, error = %e, "lost a reply taken for a caller who left: cannot push it back");
-            }
+            blocking.push_back(&key, &[value]).await;
             drop(counted);
         });
+    }
+
+    /// Puts `values`, popped for nobody, back where they were at the head
+    /// of `key`, in order, ahead of anything pushed since (`LPUSH` pushes
+    /// its arguments to the head one after another).
+    async fn push_back(&self, key: &str, values: &[Vec<u8>]) {
+        let pushed = redis::cmd("LPUSH")
+            .arg(key)
+            .arg(values.iter().rev().collect::<Vec<_>>())
+            .query_async::<i64>(&mut self.manager.clone())
+            .await;
+        match pushed {
+            Ok(_) => tracing::debug!(key, "put back an element popped for nobody"),
+            Err(e) => tracing::error!(
+                key,
+                count = values.len(),
+                error = %e,
+                "lost an element popped for nobody: cannot push it back"
+            ),
+        }
     }
 
     /// Runs one `BLPOP` on `conn`, in the caller's task unless the caller
@@ -433,25 +446,8 @@ impl Blocking {
             // Moved, not popped: the element is safe where it went.
             (conn, Ok(_)) if matches!(pop, Pop::MoveTo { .. }) => self.put(conn),
             (conn, Ok(values)) => {
-                // The pop took elements nobody will receive: put them back
-                // where they were, in order, ahead of anything pushed since.
-                // (LPUSH pushes its arguments to the head one after another.)
-                let pushed = redis::cmd("LPUSH")
-                    .arg(&key)
-                    .arg(values.iter().rev().collect::<Vec<_>>())
-                    .query_async::<i64>(&mut self.manager.clone())
-                    .await;
-                match pushed {
-                    Ok(_) => {
-                        tracing::debug!(key, "put back an element popped by a cancelled BLPOP")
-                    }
-                    Err(e) => tracing::error!(
-                        key,
-                        count = values.len(),
-                        error = %e,
-                        "lost an element popped by a cancelled BLPOP: cannot push it back"
-                    ),
-                }
+                // The pop took elements nobody will receive.
+                self.push_back(&key, &values).await;
                 // The dedicated connection itself is fine either way.
                 self.put(conn);
             }

@@ -83,6 +83,15 @@ struct State {
     uncuttable: bool,
 }
 
+impl State {
+    /// The wait under way, to be cut short, unless somebody asked already.
+    fn cut_wait(&mut self) -> Option<Wait> {
+        let wait = self.wait.as_mut().filter(|wait| !wait.cut)?;
+        wait.cut = true;
+        Some(wait.clone())
+    }
+}
+
 #[derive(Clone)]
 struct Wait {
     /// The connection's `CLIENT ID`, and its server.
@@ -187,10 +196,7 @@ impl Gathered {
         let (deliver, delivered) = oneshot::channel();
         state.waiting.insert(queue.to_owned(), deliver);
         let start = !std::mem::replace(&mut state.gathering, true);
-        let cut = state.wait.as_mut().filter(|wait| !wait.cut).map(|wait| {
-            wait.cut = true;
-            wait.clone()
-        });
+        let cut = state.cut_wait();
         Joined::Gathered { delivered, start, cut }
     }
 
@@ -423,14 +429,7 @@ impl Drop for Leaving<'_> {
         let cut = {
             let mut state = self.gathered.state();
             let left_unanswered = state.waiting.remove(self.queue).is_some();
-            state
-                .wait
-                .as_mut()
-                .filter(|wait| left_unanswered && !wait.cut)
-                .map(|wait| {
-                    wait.cut = true;
-                    wait.clone()
-                })
+            if left_unanswered { state.cut_wait() } else { None }
         };
         if let Some(wait) = cut {
             self.runtime.spawn(Arc::clone(self.gathered).cut(wait));

@@ -528,12 +528,11 @@ impl Backend for Redis {
     }
 
     async fn wait_reply(&self, queue: &str, timeout: Option<Duration>) -> Result<Option<Vec<u8>>> {
-        match timeout {
-            Some(timeout) if timeout.is_zero() => self.lpop(queue).await,
-            // One wait's keys must share a slot.
-            _ if self.inner.topology.is_cluster() => Ok(self.inner.blocking.pop(queue, 1, timeout).await?.pop()),
-            _ => self.inner.gathered.pop(queue, timeout).await,
+        // Nothing to wait for; or, on a cluster, one wait's keys must share a slot.
+        if timeout.is_some_and(|timeout| timeout.is_zero()) || self.inner.topology.is_cluster() {
+            return self.blpop(queue, timeout).await;
         }
+        self.inner.gathered.pop(queue, timeout).await
     }
 
     async fn blpop_many(&self, key: &str, max: usize, timeout: Option<Duration>) -> Result<Vec<Vec<u8>>> {
