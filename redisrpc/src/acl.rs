@@ -88,6 +88,8 @@ pub fn rules(role: &Role) -> crate::Result<Vec<String>> {
                 "+lrange",
                 "+ltrim",
                 "+rpush",
+                // Delivery counts: read by a take, counted by a requeue.
+                "+hget",
                 "+hincrby",
                 "+lrem",
                 "+hdel",

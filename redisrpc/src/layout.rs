@@ -18,7 +18,7 @@
 //! | server `7f3a…` of `calc`, while it lives | `__rpc__:{calc}:server:calc:7f3a…`, expiring | hash |
 //! | requests server `7f3a…` holds (at-least-once) | `__rpc__:{calc}:held:calc:7f3a…` | list |
 //! | a request server `7f3a…` is taking | `__rpc__:{calc}:taking:calc:7f3a…` | list |
-//! | how often each request of `calc` was delivered | `__rpc__:{calc}:deliveries:calc`, a field per request's SHA-1 | hash |
+//! | how often each request of `calc` was delivered without an answer | `__rpc__:{calc}:deliveries:calc`, a field per request's SHA-1 | hash |
 //! | the layout's version | `__state__:layout` | string, `1` |
 //!
 //! **Ownership is in the name.** A binary hash belongs to document `robot`
@@ -135,9 +135,10 @@ pub fn taking(queue: &str, instance: &str) -> String {
     format!("{}:{instance}", queue_key(queue, "taking"))
 }
 
-/// How often each request of `queue` was delivered, by the SHA-1 of its
-/// bytes (so that the request itself is never rewritten, and its caller
-/// can still withdraw it by its exact bytes).
+/// How often each request of `queue` was delivered without an answer (its
+/// server died), by the SHA-1 of its bytes (so that the request itself is
+/// never rewritten, and its caller can still withdraw it by its exact
+/// bytes). A request delivered once has no field.
 pub fn deliveries(queue: &str) -> String {
     queue_key(queue, "deliveries")
 }

@@ -8,7 +8,7 @@ use std::convert::Infallible;
 use std::time::Duration;
 
 use redisrpc::acl::{self, Role};
-use redisrpc::backend::{IntoBackend, Redis, SharedBackend};
+use redisrpc::backend::{HeldKeys, IntoBackend, Redis, SharedBackend};
 use redisrpc::service::Methods;
 use redisrpc::state::{NdArray, State};
 use redisrpc::{Client, Delivery, Server};
@@ -84,6 +84,26 @@ fn refused<T: std::fmt::Debug>(what: &str, result: redisrpc::Result<T>) {
 /// The roles' work, and their refusals, at `url`.
 async fn every_role_does_its_part_and_nothing_else(url: &str) {
     let server_backend = connect(url, "calc-server").await;
+    // A server returns a dead server's requests, counting their delivery,
+    // and reads and clears the count as it runs one again (before this
+    // test's server starts, so that it is not the one that takes it).
+    let ghost = HeldKeys::new("calc", "ghost");
+    server_backend.rpush("calc", &[b"not a request"]).await.unwrap();
+    let taken = server_backend
+        .take_held(&ghost, 1, Some(Duration::from_secs(5)))
+        .await
+        .unwrap();
+    assert_eq!(taken.len(), 1);
+    assert_eq!(server_backend.requeue_held(&ghost, false).await.unwrap(), Some(1));
+    let again = HeldKeys::new("calc", "again");
+    let taken = server_backend
+        .take_held(&again, 1, Some(Duration::from_secs(5)))
+        .await
+        .unwrap();
+    assert_eq!(taken[0].delivery, 2);
+    server_backend.release_held(&again, &taken[0], None).await.unwrap();
+    assert!(server_backend.hash_get_all(&again.deliveries).await.unwrap().is_empty());
+
     let server = Server::new(server_backend.clone(), "calc", counter()).with_delivery(Delivery::AtLeastOnce);
     let (handle, running) = start(server);
     let client_backend = connect(url, "calc-client").await;

@@ -13,7 +13,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
-use redisrpc::backend::{HeldKeys, HeldReply, SharedBackend, Ttl};
+use redisrpc::backend::{HeldKeys, HeldReply, SharedBackend, Taken, Ttl};
 
 /// The SHA-1 of a request, in hex: its field in the delivery counts.
 fn redisrpc_digest(request: &[u8]) -> String {
@@ -155,20 +155,19 @@ common::backend_tests! {
         assert!(after.abs_diff(known) < Duration::from_millis(500));
     }
 
-    async fn held_requests_move_atomically_are_counted_and_leave_with_their_reply(backend: SharedBackend) {
+    async fn held_requests_move_atomically_and_leave_with_their_reply(backend: SharedBackend) {
         let keys = HeldKeys::new("work", "server-a");
         backend.rpush("work", &[b"r1", b"r2", b"r3"]).await.unwrap();
         let taken = backend.take_held(&keys, 2, Some(Duration::from_secs(5))).await.unwrap();
-        let taken: Vec<_> = taken.into_iter().map(|t| (t.request, t.delivery)).collect();
-        assert_eq!(taken, [(b"r1".to_vec(), 1), (b"r2".to_vec(), 1)]);
+        let delivered: Vec<_> = taken.iter().map(|t| (t.request.clone(), t.delivery)).collect();
+        assert_eq!(delivered, [(b"r1".to_vec(), 1), (b"r2".to_vec(), 1)]);
         assert_eq!(backend.llen("work").await.unwrap(), 1);
         assert_eq!(backend.llen(&keys.held).await.unwrap(), 2);
+        assert!(backend.hash_get_all(&keys.deliveries).await.unwrap().is_empty(), "a first delivery is not counted");
         let reply = HeldReply { queue: "work:rpc:1", reply: b"done", ttl: Duration::from_secs(30) };
-        backend.release_held(&keys, b"r1", Some(reply)).await.unwrap();
+        backend.release_held(&keys, &taken[0], Some(reply)).await.unwrap();
         assert_eq!(drain(&backend, &keys.held).await, strings(&["r2"]));
         assert_eq!(drain(&backend, "work:rpc:1").await, strings(&["done"]));
-        let fields: Vec<_> = backend.hash_get_all(&keys.deliveries).await.unwrap().into_iter().map(|(name, _)| name).collect();
-        assert_eq!(fields, [redisrpc_digest(b"r2")], "r1's count went with it");
 
         // Nothing waiting: the take times out with nothing, or returns at once.
         backend.lpop("work").await.unwrap();
@@ -200,11 +199,30 @@ common::backend_tests! {
         assert!(backend.del(&dead.liveness).await.unwrap());
         assert_eq!(backend.requeue_held(&dead, true).await.unwrap(), Some(2));
         assert_eq!(drain(&backend, "work").await, strings(&["r1", "r2", "later"]));
+        backend.rpush("work", &[b"r1", b"r2", b"later"]).await.unwrap();
         assert!(backend.hash_get_all(&dead.servers).await.unwrap().is_empty(), "deregistered");
+        let counted: BTreeSet<_> = backend.hash_get_all(&dead.deliveries).await.unwrap().into_iter().map(|(name, _)| name).collect();
+        assert_eq!(counted, BTreeSet::from([redisrpc_digest(b"r1"), redisrpc_digest(b"r2")]));
+
+        // Taken again: the second delivery, and the third after another death.
         let other = HeldKeys::new("work", "other");
-        backend.rpush("work", &[b"r1"]).await.unwrap();
         let again = backend.take_held(&other, 1, Some(Duration::from_secs(5))).await.unwrap();
-        assert_eq!(again[0].delivery, 2, "counted beside the request, not in it");
+        assert_eq!((again[0].request.as_slice(), again[0].delivery), (&b"r1"[..], 2), "counted beside the request, not in it");
+        assert_eq!(backend.requeue_held(&other, false).await.unwrap(), Some(1));
+        let third = HeldKeys::new("work", "third");
+        let again = backend.take_held(&third, 2, Some(Duration::from_secs(5))).await.unwrap();
+        let delivered: Vec<_> = again.iter().map(|t| (t.request.clone(), t.delivery)).collect();
+        assert_eq!(delivered, [(b"r1".to_vec(), 3), (b"r2".to_vec(), 2)]);
+
+        // Released, a request's count goes with it.
+        backend.release_held(&third, &again[0], None).await.unwrap();
+        let counted: Vec<_> = backend.hash_get_all(&dead.deliveries).await.unwrap().into_iter().map(|(name, _)| name).collect();
+        assert_eq!(counted, [redisrpc_digest(b"r2")], "r1's count went with it");
+        let reply = HeldReply { queue: "work:rpc:2", reply: b"done", ttl: Duration::from_secs(30) };
+        backend.release_held(&third, &again[1], Some(reply)).await.unwrap();
+        assert!(backend.hash_get_all(&dead.deliveries).await.unwrap().is_empty());
+        assert_eq!(drain(&backend, &third.held).await, Vec::<Vec<u8>>::new());
+        assert_eq!(drain(&backend, "work").await, strings(&["later"]));
     }
 
     async fn concurrent_reapers_return_each_request_once(backend: SharedBackend) {
@@ -725,22 +743,28 @@ common::backend_tests! {
     }
 
     /// At least once, a batch: each request leaves the held list with its
-    /// reply; one whose reply queue refuses stays held, the others go.
+    /// reply, and its delivery count if it had one; one whose reply queue
+    /// refuses stays held and counted, the others go.
     async fn release_held_each_releases_every_request_with_its_reply(backend: SharedBackend) -> anyhow::Result<()> {
         let keys = HeldKeys::new("work", "server-a");
         let requests: Vec<String> = (0..6).map(|i| format!("r{i}")).collect();
         let refs: Vec<&[u8]> = requests.iter().map(|r| r.as_bytes()).collect();
         backend.rpush("work", &refs).await?;
-        assert_eq!(backend.take_held(&keys, 6, Some(Duration::from_secs(5))).await?.len(), 6);
+        // Half were delivered before, to a server that died.
+        let dead = HeldKeys::new("work", "dead");
+        assert_eq!(backend.take_held(&dead, 3, Some(Duration::from_secs(5))).await?.len(), 3);
+        assert_eq!(backend.requeue_held(&dead, false).await?, Some(3));
+        let taken = backend.take_held(&keys, 6, Some(Duration::from_secs(5))).await?;
+        assert_eq!(taken.iter().map(|t| t.delivery).collect::<Vec<_>>(), [2, 2, 2, 1, 1, 1]);
         backend.hash_set("work:rpc:{work}taken", "f", b"v").await?;
         // Reply queues with our hash tag (the held list's slot) and
         // without (a peer's, anywhere on a cluster), and a refusing one.
         let queues = ["work:rpc:{work}a", "work:rpc:b", "work:rpc:{work}taken", "work:rpc:c", "work:rpc:{work}d", "work:rpc:e"];
         let ttl = Duration::from_secs(30);
-        let released: Vec<(&[u8], HeldReply<'_>)> = requests
+        let released: Vec<(&Taken, HeldReply<'_>)> = taken
             .iter()
             .zip(queues)
-            .map(|(request, queue)| (request.as_bytes(), HeldReply { queue, reply: queue.as_bytes(), ttl }))
+            .map(|(taken, queue)| (taken, HeldReply { queue, reply: queue.as_bytes(), ttl }))
             .collect();
         let outcomes = backend.release_held_each(&keys, &released).await;
         assert_eq!(outcomes.len(), 6);

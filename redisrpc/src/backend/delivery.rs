@@ -5,7 +5,10 @@
 //! Each request's deliveries are counted beside it, in a hash keyed by the
 //! SHA-1 of its bytes, never by rewriting it: a caller withdraws its
 //! request with `LREM` of the exact bytes it pushed, and must still find
-//! them.
+//! them. Only deliveries that ended unanswered are counted, as a dead
+//! server's requests go back to the queue; a take reads the count, and a
+//! release clears it. A first delivery, by far the most common, so costs
+//! nothing to count and leaves nothing to clear.
 
 use std::time::Duration;
 
@@ -47,13 +50,21 @@ impl HeldKeys {
 }
 
 /// A request taken onto a held list.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Taken {
     /// The request's bytes, as pushed.
     pub request: Vec<u8>,
     /// How many times it has been delivered, this one included (1 the
     /// first time).
     pub delivery: u64,
+}
+
+impl Taken {
+    /// The field of its count in the delivery counts, if it has one: only
+    /// a request delivered before does.
+    pub(crate) fn counted_as(&self) -> Option<String> {
+        (self.delivery > 1).then(|| digest(&self.request))
+    }
 }
 
 /// A reply pushed as its request is released.

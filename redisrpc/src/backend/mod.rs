@@ -196,33 +196,35 @@ pub trait Backend: sealed::Sealed + Send + Sync + std::fmt::Debug + 'static {
 
     /// At-least-once delivery (see [`delivery`]): moves up to `max`
     /// requests from the head of `keys.queue` to the tail of `keys.held`,
-    /// waiting up to `timeout` (`None`: forever) for the first, and counts
-    /// each one's delivery. Each move is atomic, so a request is always in
+    /// waiting up to `timeout` (`None`: forever) for the first, each with
+    /// its delivery: 1 more than its count in `keys.deliveries` (see
+    /// [`Backend::requeue_held`]). Each move is atomic, so a request is always in
     /// one of the two lists, whatever dies when. Cancel safe: a request
     /// moved for an abandoned call stays held, for the server's shutdown or
     /// the reaper to return.
     async fn take_held(&self, keys: &HeldKeys, max: usize, timeout: Option<Duration>) -> Result<Vec<Taken>>;
 
-    /// Removes `request` from `keys.held` with its delivery count, and
-    /// pushes `reply` (expiring) if given, as one atomic step.
-    async fn release_held(&self, keys: &HeldKeys, request: &[u8], reply: Option<HeldReply<'_>>) -> Result<()>;
+    /// Removes `taken`'s request from `keys.held`, with its delivery count
+    /// if it was delivered before, and pushes `reply` (expiring) if given,
+    /// as one atomic step.
+    async fn release_held(&self, keys: &HeldKeys, taken: &Taken, reply: Option<HeldReply<'_>>) -> Result<()>;
 
     /// Releases each `(request, reply)` of `released` as
     /// [`Backend::release_held`] does with a reply, in as few round trips
     /// as the store allows (see [`Backend::rpush_expire_each`]). Returns
     /// each release's outcome, in order; a refused push releases nothing
     /// of its own request and fails alone.
-    async fn release_held_each(&self, keys: &HeldKeys, released: &[(&[u8], HeldReply<'_>)]) -> Vec<Result<()>> {
+    async fn release_held_each(&self, keys: &HeldKeys, released: &[(&Taken, HeldReply<'_>)]) -> Vec<Result<()>> {
         let mut outcomes = Vec::with_capacity(released.len());
-        for (request, reply) in released {
-            outcomes.push(self.release_held(keys, request, Some(*reply)).await);
+        for (taken, reply) in released {
+            outcomes.push(self.release_held(keys, taken, Some(*reply)).await);
         }
         outcomes
     }
 
     /// Returns every request of `keys.held` to the head of `keys.queue`, in
-    /// the order they were taken, and removes the server from
-    /// `keys.servers`; when `only_if_dead`, does nothing (and returns
+    /// the order they were taken, counting a delivery of each in
+    /// `keys.deliveries`, and removes the server from `keys.servers`; when `only_if_dead`, does nothing (and returns
     /// `None`) while the server's liveness record exists. One atomic step,
     /// so two reapers never return a request twice.
     async fn requeue_held(&self, keys: &HeldKeys, only_if_dead: bool) -> Result<Option<usize>>;

@@ -26,7 +26,7 @@ use std::sync::{Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
 use super::request::Context;
-use crate::backend::HeldReply;
+use crate::backend::{HeldReply, Taken};
 use crate::backoff::Backoff;
 use crate::protocol::{JsonText, Reply};
 use crate::service::CallError;
@@ -46,7 +46,7 @@ pub(super) struct Outgoing {
     response_queue: String,
     reply: Vec<u8>,
     /// At least once: the request the reply releases (empty otherwise).
-    request: Vec<u8>,
+    taken: Taken,
     /// Whether the reply is a return value (else an exception).
     returned: bool,
 }
@@ -101,8 +101,8 @@ impl Replies {
 
 impl Context {
     /// Answers a call on `response_queue` with `outcome`; in at-least-once
-    /// mode the push releases `request`.
-    pub(super) async fn reply(&self, response_queue: String, outcome: Result<JsonText, CallError>, request: Vec<u8>) {
+    /// mode the push releases `taken`.
+    pub(super) async fn reply(&self, response_queue: String, outcome: Result<JsonText, CallError>, taken: Taken) {
         let reply = match &outcome {
             Ok(value) => Reply::encode_json_return(value),
             Err(error) => {
@@ -113,7 +113,7 @@ impl Context {
         let outgoing = Outgoing {
             response_queue,
             reply,
-            request: if self.held.is_some() { request } else { Vec::new() },
+            taken: if self.held.is_some() { taken } else { Taken::default() },
             returned: outcome.is_ok(),
         };
         if self.backend.answers_in_place() {
@@ -148,7 +148,7 @@ impl Context {
                     self.backend.rpush_expire_each(&pushes, self.reply_ttl).await
                 }
                 (Some(keys), _) => {
-                    let released: Vec<(&[u8], HeldReply<'_>)> = batch
+                    let released: Vec<(&Taken, HeldReply<'_>)> = batch
                         .iter()
                         .map(|reply| {
                             let held = HeldReply {
@@ -156,7 +156,7 @@ impl Context {
                                 reply: &reply.reply,
                                 ttl: self.reply_ttl,
                             };
-                            (reply.request.as_slice(), held)
+                            (&reply.taken, held)
                         })
                         .collect();
                     self.backend.release_held_each(keys, &released).await
@@ -183,7 +183,7 @@ impl Context {
                         if !error.is_connection() {
                             // Refused for good (the key is no list): answered
                             // as well as it can be.
-                            self.release_unanswered(&reply.request).await;
+                            self.release_unanswered(&reply.taken).await;
                         }
                     }
                 }
@@ -198,11 +198,11 @@ impl Context {
 
     /// In at-least-once mode, releases a request nobody is to be answered
     /// for, so that it is not run again.
-    pub(super) async fn release_unanswered(&self, request: &[u8]) {
+    pub(super) async fn release_unanswered(&self, taken: &Taken) {
         let Some(keys) = &self.held else { return };
         let mut pause = REPLY_BACKOFF;
         for attempts_left in (0..REPLY_ATTEMPTS).rev() {
-            match self.backend.release_held(keys, request, None).await {
+            match self.backend.release_held(keys, taken, None).await {
                 Err(error) if error.is_connection() && attempts_left > 0 => {
                     tokio::time::sleep(pause.next_pause()).await;
                 }
@@ -224,7 +224,7 @@ mod tests {
         Outgoing {
             response_queue: queue.to_owned(),
             reply: Vec::new(),
-            request: Vec::new(),
+            taken: Taken::default(),
             returned: true,
         }
     }

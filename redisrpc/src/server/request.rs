@@ -110,8 +110,8 @@ impl Context {
     /// releases the request unanswered when there is nobody to answer.
     pub(super) async fn handle(&self, taken: Taken) {
         match self.answer(&taken).await {
-            Some((response_queue, outcome)) => self.reply(response_queue, outcome, taken.request).await,
-            None => self.release_unanswered(&taken.request).await,
+            Some((response_queue, outcome)) => self.reply(response_queue, outcome, taken).await,
+            None => self.release_unanswered(&taken).await,
         }
     }
 

@@ -350,23 +350,33 @@ impl Backend for Memory {
         let popped = self.blpop_many(&keys.queue, max, timeout).await?;
         self.with(|store, now| {
             let mut taken = Vec::with_capacity(popped.len());
+            let counted = store.hash(&keys.deliveries, now)?.is_some();
             for request in popped {
                 store.push_back(&keys.held, &[&request], now, None)?;
-                let delivery = store.hash_increment(&keys.deliveries, &delivery::digest(&request), now)?;
-                taken.push(Taken { request, delivery });
+                let before = if counted {
+                    store.hash_count(&keys.deliveries, &delivery::digest(&request), now)?
+                } else {
+                    0
+                };
+                taken.push(Taken {
+                    request,
+                    delivery: before + 1,
+                });
             }
             Ok(taken)
         })
     }
 
-    async fn release_held(&self, keys: &HeldKeys, request: &[u8], reply: Option<HeldReply<'_>>) -> Result<()> {
+    async fn release_held(&self, keys: &HeldKeys, taken: &Taken, reply: Option<HeldReply<'_>>) -> Result<()> {
         self.with(|store, now| {
             if let Some(reply) = &reply {
                 // Checked first, so that a refused push releases nothing.
                 store.list(reply.queue, now)?;
             }
-            store.lrem(&keys.held, 1, request, now)?;
-            store.hash_del(&keys.deliveries, &delivery::digest(request), now)?;
+            store.lrem(&keys.held, 1, &taken.request, now)?;
+            if let Some(field) = taken.counted_as() {
+                store.hash_del(&keys.deliveries, &field, now)?;
+            }
             if let Some(reply) = reply {
                 let deadline = deadline_after(now, reply.ttl.max(Duration::from_millis(1)));
                 store.push_back(reply.queue, &[reply.reply], now, Some(deadline))?;
@@ -387,6 +397,9 @@ impl Backend for Memory {
             let mut moved = 0;
             for from in [&keys.taking, &keys.held] {
                 while let Some(request) = store.list(from, now)?.and_then(|list| list.pop_back()) {
+                    if from == &keys.held {
+                        store.hash_increment(&keys.deliveries, &delivery::digest(&request), now)?;
+                    }
                     store.push_front(&keys.queue, &request, now)?;
                     moved += 1;
                 }

@@ -224,6 +224,15 @@ impl Store {
         Ok(())
     }
 
+    /// `HGET key field` of a count: 0 when absent.
+    pub(super) fn hash_count(&mut self, key: &str, field: &str, now: Instant) -> Result<u64> {
+        let count = self
+            .hash(key, now)?
+            .and_then(|fields| fields.iter().find(|(name, _)| name == field))
+            .and_then(|(_, value)| std::str::from_utf8(value).ok()?.parse().ok());
+        Ok(count.unwrap_or(0))
+    }
+
     /// `HINCRBY key field 1`; returns the new count.
     pub(super) fn hash_increment(&mut self, key: &str, field: &str, now: Instant) -> Result<u64> {
         let fields = self.hash_mut(key, now)?;

@@ -614,18 +614,18 @@ impl Backend for Redis {
         held::take(&self.inner.blocking, &self.inner.manager, keys, max, timeout).await
     }
 
-    async fn release_held(&self, keys: &HeldKeys, request: &[u8], reply: Option<HeldReply<'_>>) -> Result<()> {
+    async fn release_held(&self, keys: &HeldKeys, taken: &Taken, reply: Option<HeldReply<'_>>) -> Result<()> {
         held::release(
             &self.inner.manager,
             self.inner.topology.is_cluster(),
             keys,
-            request,
+            taken,
             reply,
         )
         .await
     }
 
-    async fn release_held_each(&self, keys: &HeldKeys, released: &[(&[u8], HeldReply<'_>)]) -> Vec<Result<()>> {
+    async fn release_held_each(&self, keys: &HeldKeys, released: &[(&Taken, HeldReply<'_>)]) -> Vec<Result<()>> {
         replies::release_each(&self.inner.manager, self.inner.topology.is_cluster(), keys, released).await
     }
 

@@ -25,7 +25,7 @@ use redis::{RedisError, Value};
 
 use super::shared::Shared;
 use super::{expire_millis, map_error, slot};
-use crate::backend::{HeldKeys, HeldReply};
+use crate::backend::{HeldKeys, HeldReply, Taken};
 use crate::{Error, Result};
 
 /// The most replies one script run pushes.
@@ -56,30 +56,32 @@ return out
 });
 
 /// KEYS: held, deliveries, then one reply queue per request. ARGV: the
-/// expiry in ms, then each request followed by its reply. Returns, per
-/// request, 1 or the refusal's message; a refused push releases nothing.
-/// The released requests' delivery counts go in one `HDEL` at the end (a
-/// run holds at most [`MAX_RUN_ITEMS`], which Lua unpacks at once).
+/// expiry in ms, then per request: the request, its reply, and its field
+/// in the delivery counts or '' when it has none (a first delivery).
+/// Returns, per request, 1 or the refusal's message; a refused push
+/// releases nothing. The released requests' counts, if any, go in one
+/// `HDEL` at the end (a run holds at most [`MAX_RUN_ITEMS`], which Lua
+/// unpacks at once).
 static RELEASE_EACH: LazyLock<redis::Script> = LazyLock::new(|| {
     redis::Script::new(
         r"
 local out = {}
-local released = {}
+local counted = {}
 for i = 3, #KEYS do
   local n = i - 2
-  local request = ARGV[2 * n]
-  local pushed = redis.pcall('RPUSH', KEYS[i], ARGV[2 * n + 1])
+  local at = 3 * n - 1
+  local pushed = redis.pcall('RPUSH', KEYS[i], ARGV[at + 1])
   if type(pushed) == 'table' and pushed.err then
     out[n] = pushed.err
   else
     redis.call('PEXPIRE', KEYS[i], ARGV[1])
-    redis.call('LREM', KEYS[1], 1, request)
-    released[#released + 1] = redis.sha1hex(request)
+    redis.call('LREM', KEYS[1], 1, ARGV[at])
+    if ARGV[at + 2] ~= '' then counted[#counted + 1] = ARGV[at + 2] end
     out[n] = 1
   end
 end
-if #released > 0 then
-  redis.call('HDEL', KEYS[2], unpack(released))
+if #counted > 0 then
+  redis.call('HDEL', KEYS[2], unpack(counted))
 end
 return out
 ",
@@ -117,7 +119,7 @@ pub(super) async fn release_each(
     manager: &Shared,
     cluster: bool,
     keys: &HeldKeys,
-    released: &[(&[u8], HeldReply<'_>)],
+    released: &[(&Taken, HeldReply<'_>)],
 ) -> Vec<Result<()>> {
     let held_slot = slot::of(&keys.held);
     let elsewhere = |i: usize| cluster && slot::of(released[i].1.queue) != held_slot;
@@ -125,22 +127,26 @@ pub(super) async fn release_each(
     let runs = runs(
         released.len(),
         |i| if elsewhere(i) { Some(i as u16) } else { None },
-        |i| released[i].0.len() + released[i].1.reply.len(),
+        |i| released[i].0.request.len() + released[i].1.reply.len(),
     );
     let ttl = |i: usize| expire_millis(released[i].1.ttl);
     let sent = runs.iter().map(|run| async move {
         if let [only] = run[..]
             && elsewhere(only)
         {
-            let (request, reply) = released[only];
-            return vec![super::held::release(manager, cluster, keys, request, Some(reply)).await];
+            let (taken, reply) = released[only];
+            return vec![super::held::release(manager, cluster, keys, taken, Some(reply)).await];
         }
         // One run shares one expiry: a server's replies all have the same.
         let mut invocation = RELEASE_EACH.key(&keys.held);
         invocation.key(&keys.deliveries).arg(ttl(run[0]));
         for &i in run {
-            let (request, reply) = released[i];
-            invocation.key(reply.queue).arg(request).arg(reply.reply);
+            let (taken, reply) = released[i];
+            invocation
+                .key(reply.queue)
+                .arg(&taken.request)
+                .arg(reply.reply)
+                .arg(taken.counted_as().unwrap_or_default());
         }
         outcomes(
             run.len(),
