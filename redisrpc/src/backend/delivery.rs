@@ -7,7 +7,7 @@
 //! request with `LREM` of the exact bytes it pushed, and must still find
 //! them. Only deliveries that ended unanswered are counted, as a dead
 //! server's requests go back to the queue; a take reads the count, and a
-//! release clears it. A first delivery, by far the most common, so costs
+//! release clears it. So a first delivery, by far the most common, costs
 //! nothing to count and leaves nothing to clear.
 
 use std::time::Duration;
