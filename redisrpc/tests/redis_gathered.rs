@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, Result, ensure};
 use redisrpc::Error;
 use redisrpc::backend::{Backend, Redis};
-use redisrpc_testkit::RedisServer;
+use redisrpc_testkit::{RedisCluster, RedisServer};
 use tokio::task::JoinHandle;
 
 /// Time for spawned callers to be waiting in Redis.
@@ -21,14 +21,15 @@ async fn raw(url: &str) -> Result<redis::aio::MultiplexedConnection> {
     Ok(redis::Client::open(url)?.get_multiplexed_async_connection().await?)
 }
 
-/// The `CLIENT LIST` lines of connections blocked in `BLPOP`.
+/// The `CLIENT LIST` lines of connections blocked in `BLPOP` (not idle
+/// after one).
 async fn blocked_in_blpop(admin: &mut redis::aio::MultiplexedConnection) -> Result<Vec<String>> {
     let list: String = redis::cmd("CLIENT").arg("LIST").query_async(admin).await?;
-    Ok(list
-        .lines()
-        .filter(|line| line.contains("cmd=blpop"))
-        .map(str::to_owned)
-        .collect())
+    let blocked = |line: &str| {
+        let flags = line.split_whitespace().find_map(|field| field.strip_prefix("flags="));
+        line.contains(" cmd=blpop ") && flags.is_some_and(|flags| flags.contains('b'))
+    };
+    Ok(list.lines().filter(|line| blocked(line)).map(str::to_owned).collect())
 }
 
 fn reply_queue(name: &str) -> String {
@@ -256,5 +257,92 @@ async fn without_client_commands_callers_wait_alone_and_get_their_replies() -> R
         let reply = answered(caller).await??;
         ensure!(reply == Some(i.to_string().into_bytes()), "caller {i} got {reply:?}");
     }
+    Ok(())
+}
+
+/// A caller of `service` on a cluster waiting for the reply on its queue
+/// number `n`, named as our clients name it (with the service's hash tag).
+fn cluster_caller(backend: &Arc<Redis>, service: &str, n: usize) -> (String, Caller) {
+    let queue = format!("{service}:rpc:{{{service}}}{n}");
+    let waiting = Arc::clone(backend);
+    let name = queue.clone();
+    let caller = tokio::spawn(async move { waiting.wait_reply(&name, Some(Duration::from_secs(30))).await });
+    (queue, caller)
+}
+
+/// Connections blocked in `BLPOP` on each node of `cluster`.
+async fn blocked_per_node(cluster: &RedisCluster) -> Result<Vec<usize>> {
+    let mut counts = Vec::new();
+    for node in cluster.nodes() {
+        counts.push(blocked_in_blpop(&mut raw(&node.url()).await?).await?.len());
+    }
+    Ok(counts)
+}
+
+/// Pushes each queue's name as its reply, through the backend (which finds
+/// each queue's node), and checks that its caller got it.
+async fn answer_on_cluster(backend: &Arc<Redis>, callers: Vec<(String, Caller)>) -> Result<()> {
+    for (queue, _) in &callers {
+        backend.rpush(queue, &[queue.as_bytes()]).await?;
+    }
+    for (queue, caller) in callers {
+        let reply = answered(caller).await??;
+        ensure!(reply.as_deref() == Some(queue.as_bytes()), "{queue} got {reply:?}");
+    }
+    Ok(())
+}
+
+/// On a cluster one wait's keys must share a slot, so callers gather by
+/// slot, each slot on a connection to its node. When the slot moves, the
+/// wait under way is redirected: its callers pop alone, follow the
+/// redirect and get their replies, and the next wait goes to the new owner.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[redisrpc_testkit::needs(redis)]
+async fn on_a_cluster_callers_gather_by_slot_and_follow_a_moved_slot() -> Result<()> {
+    let Some(cluster) = RedisCluster::start() else {
+        return Ok(());
+    };
+    let cluster = Arc::new(cluster);
+    let backend = Arc::new(Redis::connect(&cluster.url()).await?);
+    // Two services whose queues live on two different nodes.
+    let owner = |service: &str| cluster.owner_of(cluster.slot_of(service));
+    let candidates = ["calc", "arm", "camera", "gripper", "base", "lidar", "wrist", "head"];
+    let first = candidates[0];
+    let second = *candidates
+        .iter()
+        .find(|service| owner(service) != owner(first))
+        .context("the services all hash to one node")?;
+
+    let callers: Vec<_> = (0..20)
+        .flat_map(|n| [cluster_caller(&backend, first, n), cluster_caller(&backend, second, n)])
+        .collect();
+    tokio::time::sleep(SETTLE).await;
+    // Per service, the first caller pops alone and the others wait on one
+    // connection: one wait per caller would be 40.
+    let blocked = blocked_per_node(&cluster).await?;
+    ensure!(
+        blocked.iter().sum::<usize>() <= 4,
+        "connections waiting per node: {blocked:?}"
+    );
+    answer_on_cluster(&backend, callers).await?;
+
+    // The first service's slot moves while its callers wait.
+    let callers: Vec<_> = (20..40).map(|n| cluster_caller(&backend, first, n)).collect();
+    tokio::time::sleep(SETTLE).await;
+    let slot = cluster.slot_of(first);
+    let to = (owner(first) + 1) % cluster.nodes().len();
+    let moving = Arc::clone(&cluster);
+    tokio::task::spawn_blocking(move || moving.move_slot(slot, to)).await?;
+    answer_on_cluster(&backend, callers).await?;
+
+    // The next wait goes to the slot's new owner.
+    let callers: Vec<_> = (40..60).map(|n| cluster_caller(&backend, first, n)).collect();
+    tokio::time::sleep(SETTLE).await;
+    let blocked = blocked_per_node(&cluster).await?;
+    ensure!(
+        blocked[to] >= 1 && blocked.iter().sum::<usize>() <= 2,
+        "connections waiting per node after the move to node {to}: {blocked:?}"
+    );
+    answer_on_cluster(&backend, callers).await?;
     Ok(())
 }

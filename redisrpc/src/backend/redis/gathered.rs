@@ -13,16 +13,23 @@
 //! a caller making one call at a time waits exactly as before. Only calls
 //! that find another waiting join the gathered wait. A wait under way
 //! learns of a newcomer by being cut short (`CLIENT UNBLOCK`); it then waits
-//! again on every queue. Calls pop alone on a cluster (one `BLPOP`'s keys
-//! must share a slot), for an ACL user without `CLIENT`, beyond
-//! [`MAX_GATHERED`] waiting, and whenever Redis refuses a gathered wait
-//! (a queue that is not a list): each call then gets its own answer.
+//! again on every queue. Calls pop alone for an ACL user without `CLIENT`,
+//! beyond [`MAX_GATHERED`] waiting, and whenever Redis refuses a gathered
+//! wait (a queue that is not a list): each call then gets its own answer.
+//!
+//! On a cluster, one `BLPOP`'s keys must share a hash slot, so calls gather
+//! by slot ([`BySlot`]), each slot on a connection to its node. Our
+//! clients' reply queues carry their service queue's hash tag, so the
+//! calls to one service gather together. A wait sent to a node that no
+//! longer owns the slot is refused (`MOVED`): its callers pop alone, their
+//! pops follow the redirect, and the next wait goes where they learnt.
 //!
 //! Cancel safety is a pop's: a caller who leaves is taken out of the next
 //! wait, and a reply taken for a caller who has left goes back to the head
 //! of its queue, where the caller's own clean-up finds it.
 
 use std::collections::HashMap;
+use std::collections::hash_map::Entry;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
 
@@ -31,13 +38,16 @@ use tokio::runtime::Handle;
 use tokio::sync::oneshot;
 
 use super::blocking::{Blocking, Dedicated};
-use super::map_error;
-use super::topology::Topology;
+use super::topology::{Redirect, Topology, redirect_of};
+use super::{map_error, slot};
 use crate::backoff::Backoff;
 use crate::{Error, Result};
 
 /// The most calls waiting together; more pop alone.
 const MAX_GATHERED: usize = 512;
+
+/// How often in a row a gathered wait follows its slot to another node.
+const MAX_MOVES: u32 = 5;
 
 /// The longest one gathered wait lasts in Redis. Every newcomer cuts the
 /// wait short; this only bounds how late one whose `CLIENT UNBLOCK` went
@@ -51,8 +61,43 @@ const CUT_ATTEMPTS: u32 = 12;
 
 const CUT_BACKOFF: Backoff = Backoff::new(Duration::from_micros(200), Duration::from_millis(50));
 
-/// The replies awaited together on one [`super::Redis`].
-pub(super) struct Gathered {
+/// The replies awaited together on one [`super::Redis`], a gathering per
+/// hash slot on a cluster, one otherwise.
+pub(super) struct BySlot {
+    blocking: Arc<Blocking>,
+    topology: Arc<Topology>,
+    slots: Mutex<HashMap<u16, Arc<Gathered>>>,
+}
+
+impl BySlot {
+    pub(super) fn new(blocking: Arc<Blocking>, topology: Arc<Topology>) -> BySlot {
+        BySlot {
+            blocking,
+            topology,
+            slots: Mutex::default(),
+        }
+    }
+
+    /// [`Gathered::pop`] in the gathering of `queue`'s slot. There is one
+    /// per slot that replies were awaited on (on a cluster, about one per
+    /// service called); an idle one holds no connection.
+    pub(super) async fn pop(&self, queue: &str, timeout: Option<Duration>) -> Result<Option<Vec<u8>>> {
+        let slot = if self.topology.is_cluster() { slot::of(queue) } else { 0 };
+        let gathered = {
+            let mut slots = self.slots.lock().unwrap_or_else(PoisonError::into_inner);
+            match slots.entry(slot) {
+                Entry::Occupied(gathered) => Arc::clone(gathered.get()),
+                Entry::Vacant(vacant) => {
+                    Arc::clone(vacant.insert(Gathered::new(Arc::clone(&self.blocking), Arc::clone(&self.topology))))
+                }
+            }
+        };
+        gathered.pop(queue, timeout).await
+    }
+}
+
+/// The replies awaited together in one hash slot.
+struct Gathered {
     blocking: Arc<Blocking>,
     topology: Arc<Topology>,
     state: Mutex<State>,
@@ -119,7 +164,7 @@ enum Joined {
 }
 
 impl Gathered {
-    pub(super) fn new(blocking: Arc<Blocking>, topology: Arc<Topology>) -> Arc<Gathered> {
+    fn new(blocking: Arc<Blocking>, topology: Arc<Topology>) -> Arc<Gathered> {
         Arc::new(Gathered {
             blocking,
             topology,
@@ -130,7 +175,7 @@ impl Gathered {
     /// `BLPOP queue timeout` for a caller's reply queue, gathered with the
     /// other callers' waits when there are some; `timeout` is not zero.
     /// Cancel safe.
-    pub(super) async fn pop(self: &Arc<Self>, queue: &str, timeout: Option<Duration>) -> Result<Option<Vec<u8>>> {
+    async fn pop(self: &Arc<Self>, queue: &str, timeout: Option<Duration>) -> Result<Option<Vec<u8>>> {
         let started = tokio::time::Instant::now();
         let runtime = Handle::try_current()
             .map_err(|_| Error::Config("the Redis backend must run inside a Tokio runtime".into()))?;
@@ -220,6 +265,9 @@ impl Gathered {
         let mut conn: Option<(Dedicated, bool)> = None;
         // After a pooled connection turned out dead, the next is made anew.
         let mut fresh = false;
+        // Redirects in a row: a slot that keeps moving sends its callers
+        // to pop alone.
+        let mut moves = 0;
         loop {
             let Some(first) = self.state().waiting.keys().next().cloned() else {
                 if self.stop_if_idle(&mut conn) {
@@ -255,9 +303,18 @@ impl Gathered {
                 continue;
             };
             match self.wait_and_take(&runtime, &mut dedicated, queues).await {
-                Ok(()) => conn = Some((dedicated, false)),
+                Ok(()) => {
+                    conn = Some((dedicated, false));
+                    moves = 0;
+                }
                 // A pooled connection may have died idle: nothing was taken.
                 Err(Failed::Waiting(error)) if pooled && error.is_connection_dropped() => fresh = true,
+                // The slot lives elsewhere (a cluster's first wait, or the
+                // slot moved): wait there, on another connection.
+                Err(Failed::Waiting(error)) if moves < MAX_MOVES && self.moved(&first, &error) => {
+                    self.blocking.put(dedicated);
+                    moves += 1;
+                }
                 Err(Failed::Waiting(error) | Failed::Taking(error)) => self.failed(&dedicated, error),
             }
         }
@@ -375,6 +432,18 @@ impl Gathered {
             None => reply,
         };
         self.blocking.put_back(runtime, queue, unclaimed);
+    }
+
+    /// Whether `error` says that `queue`'s slot lives on another node now:
+    /// then it is remembered, so that the next wait goes there. (`ASK`, a
+    /// slot half moved, is for each caller's own pop to follow.)
+    fn moved(&self, queue: &str, error: &RedisError) -> bool {
+        let Some(Redirect::Moved(to)) = redirect_of(error) else {
+            return false;
+        };
+        tracing::debug!(queue, to, "a gathered wait's slot moved");
+        self.topology.moved(queue, &to);
+        true
     }
 
     /// A wait or a take failed. A refusal by Redis (say a queue that is

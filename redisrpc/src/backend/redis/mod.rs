@@ -35,7 +35,8 @@
 //!   Callers waiting for their replies at once ([`Backend::wait_reply`])
 //!   share one such connection instead of one each: one `BLPOP` over all
 //!   their reply queues, then one pipeline taking the replies that came
-//!   (`gathered.rs`). A lone caller pops on a connection of its own.
+//!   (`gathered.rs`), a connection per hash slot on a cluster. A lone
+//!   caller pops on a connection of its own.
 //!
 //! - **One pub/sub connection per subscription** of the shared state
 //!   ([`Backend::subscribe`]), owned by a task that reconnects and
@@ -244,7 +245,7 @@ struct Inner {
     /// The dedicated `BLPOP` connections.
     blocking: Arc<Blocking>,
     /// Callers' replies awaited together.
-    gathered: Arc<gathered::Gathered>,
+    gathered: gathered::BySlot,
     /// Which server each dedicated, control and pub/sub connection goes to.
     topology: Arc<Topology>,
     /// The shared state's Lua script, once loaded.
@@ -431,7 +432,7 @@ impl Redis {
         let redis = Redis {
             inner: Arc::new(Inner {
                 pushes: pushes::Pushes::new(manager.clone()),
-                gathered: gathered::Gathered::new(Arc::clone(&blocking), Arc::clone(&topology)),
+                gathered: gathered::BySlot::new(Arc::clone(&blocking), Arc::clone(&topology)),
                 manager,
                 blocking,
                 topology,
@@ -528,9 +529,9 @@ impl Backend for Redis {
     }
 
     async fn wait_reply(&self, queue: &str, timeout: Option<Duration>) -> Result<Option<Vec<u8>>> {
-        // Nothing to wait for; or, on a cluster, one wait's keys must share a slot.
-        if timeout.is_some_and(|timeout| timeout.is_zero()) || self.inner.topology.is_cluster() {
-            return self.blpop(queue, timeout).await;
+        if timeout.is_some_and(|timeout| timeout.is_zero()) {
+            // Nothing to wait for.
+            return self.lpop(queue).await;
         }
         self.inner.gathered.pop(queue, timeout).await
     }
