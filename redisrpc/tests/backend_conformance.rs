@@ -100,6 +100,49 @@ async fn abandon_then_check_nothing_is_lost<T: std::fmt::Debug>(
 }
 
 common::backend_tests! {
+    /// Pushes made at once, to queues in many slots (pushes made while one
+    /// is on its way go out together): each lands once, in its task's
+    /// order, and each is told its own length.
+    async fn pushes_made_at_once_to_many_queues_each_land_once(backend: SharedBackend) {
+        const TASKS: usize = 8;
+        const EACH: usize = 40;
+        let tasks: Vec<_> = (0..TASKS)
+            .map(|task| {
+                let backend = backend.clone();
+                tokio::spawn(async move {
+                    let mut lengths = Vec::new();
+                    for i in 0..EACH {
+                        let queue = format!("conformance:many:{}", (task + i) % TASKS);
+                        let value = format!("{task}:{i}");
+                        lengths.push((queue.clone(), backend.rpush(&queue, &[value.as_bytes()]).await.unwrap()));
+                    }
+                    lengths
+                })
+            })
+            .collect();
+        let mut lengths: BTreeSet<(String, usize)> = BTreeSet::new();
+        for task in tasks {
+            for told in bounded("a task's pushes", task).await.unwrap() {
+                assert!(lengths.insert(told.clone()), "two pushes were told {told:?}");
+            }
+        }
+        assert_eq!(lengths.len(), TASKS * EACH);
+        for n in 0..TASKS {
+            let queue = format!("conformance:many:{n}");
+            let values = drain(&backend, &queue).await;
+            assert_eq!(values.len(), EACH, "{queue}");
+            // Each task's pushes keep their order within a queue.
+            let mut last: Vec<Option<usize>> = vec![None; TASKS];
+            for value in values {
+                let value = String::from_utf8(value).unwrap();
+                let (task, i) = value.split_once(':').unwrap();
+                let (task, i): (usize, usize) = (task.parse().unwrap(), i.parse().unwrap());
+                assert!(last[task].is_none_or(|before| before < i), "{queue}: {value} after {:?}", last[task]);
+                last[task] = Some(i);
+            }
+        }
+    }
+
     async fn rpush_returns_lengths_and_lpop_is_fifo(backend: SharedBackend) {
         let key = "conformance:fifo";
         assert_eq!(backend.rpush(key, &[b"a"]).await.unwrap(), 1);

@@ -16,8 +16,14 @@
 //!
 //! Each push keeps its own outcome (a refused push fails alone). The batch
 //! is sent by whoever was first; if that caller stops waiting, a task of
-//! its own sends what is left, so no push is ever stranded. A cluster's
-//! pushes go alone: its client routes each command by its key.
+//! its own sends what is left, so no push is ever stranded.
+//!
+//! A cluster's pushes go alone: its client routes each command by its key.
+//! A pipeline would have to keep to one slot, and the `redis` crate's
+//! cluster client sends a whole pipeline again where a redirect points
+//! when any one command of it was redirected: while a slot moves, a push
+//! that had landed on the old owner would land a second time, and its call
+//! would run twice.
 
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
