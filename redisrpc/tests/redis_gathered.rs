@@ -189,6 +189,51 @@ async fn a_reply_queue_that_is_not_a_list_fails_only_its_caller() -> Result<()> 
     Ok(())
 }
 
+/// A queue refused in the take that follows a wait (it turned into a
+/// non-list meanwhile; on a cluster, a slot moving) costs no other caller
+/// its reply: the take's `LPOP`s that worked are kept.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[redisrpc_testkit::needs(redis)]
+async fn a_queue_refused_in_the_take_loses_no_other_reply() -> Result<()> {
+    let Some(server) = RedisServer::start() else {
+        return Ok(());
+    };
+    let backend = Arc::new(Redis::connect(&server.url()).await?);
+    let mut admin = raw(&server.url()).await?;
+    let alone = caller(&backend, "alone", Duration::from_secs(20));
+    let names = ["a", "b", "turned"];
+    let gathered: Vec<_> = names
+        .iter()
+        .map(|name| caller(&backend, name, Duration::from_secs(20)))
+        .collect();
+    tokio::time::sleep(SETTLE).await;
+    // While the wait is under way, one queue becomes a string; then two
+    // replies come at once: the wait returns one, the take the other.
+    redis::cmd("SET")
+        .arg(reply_queue("turned"))
+        .arg("x")
+        .exec_async(&mut admin)
+        .await?;
+    let mut both = redis::pipe();
+    both.atomic()
+        .rpush(reply_queue("a"), "a")
+        .ignore()
+        .rpush(reply_queue("b"), "b")
+        .ignore();
+    both.exec_async(&mut admin).await?;
+    let mut gathered = names.iter().zip(gathered);
+    for (name, caller) in gathered.by_ref().take(2) {
+        let reply = answered(caller).await??;
+        ensure!(reply.as_deref() == Some(name.as_bytes()), "{name} got {reply:?}");
+    }
+    for (name, caller) in gathered {
+        let refused = answered(caller).await?;
+        ensure!(matches!(refused, Err(Error::Command { .. })), "{name} got {refused:?}");
+    }
+    answer_each(&mut admin, vec![("alone", alone)]).await?;
+    Ok(())
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 #[redisrpc_testkit::needs(redis)]
 async fn killed_wait_connections_end_no_wait_in_silence() -> Result<()> {

@@ -346,14 +346,34 @@ impl Gathered {
         if rest.is_empty() {
             return Ok(());
         }
+        // Each `LPOP` keeps its own outcome: one refused (a queue that is
+        // not a list, a slot on its way to another node) must not cost the
+        // others the replies they took.
         let mut take = redis::pipe();
+        take.ignore_errors();
         for queue in &rest {
             take.cmd("LPOP").arg(queue);
         }
-        let taken: Vec<Option<Vec<u8>>> = take.query_async(&mut dedicated.conn).await.map_err(Failed::Taking)?;
+        let taken: Vec<RedisResult<Option<Vec<u8>>>> =
+            take.query_async(&mut dedicated.conn).await.map_err(Failed::Taking)?;
+        if taken.len() != rest.len() {
+            let why = format!("{} pops were answered with {} replies", rest.len(), taken.len());
+            return Err(Failed::Taking(RedisError::from((
+                redis::ErrorKind::Io,
+                "a broken take",
+                why,
+            ))));
+        }
         for (queue, reply) in rest.into_iter().zip(taken) {
-            if let Some(reply) = reply {
-                self.deliver(runtime, queue, reply);
+            match reply {
+                Ok(Some(reply)) => self.deliver(runtime, queue, reply),
+                Ok(None) => {}
+                Err(error) => {
+                    tracing::debug!(queue, %error, "a gathered take was refused; its caller pops alone");
+                    if let Some(deliver) = self.state().waiting.remove(&queue) {
+                        let _ = deliver.send(Delivery::Alone);
+                    }
+                }
             }
         }
         Ok(())
