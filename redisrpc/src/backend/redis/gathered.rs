@@ -20,9 +20,11 @@
 //! On a cluster, one `BLPOP`'s keys must share a hash slot, so calls gather
 //! by slot ([`BySlot`]), each slot on a connection to its node. Our
 //! clients' reply queues carry their service queue's hash tag, so the
-//! calls to one service gather together. A wait sent to a node that no
-//! longer owns the slot is refused (`MOVED`): its callers pop alone, their
-//! pops follow the redirect, and the next wait goes where they learnt.
+//! calls to one service gather together. A wait sent to a node that does
+//! not own the slot (the first, before the owner is known, or after the
+//! slot moved) is refused with `MOVED`: the owner it names is remembered
+//! and the wait goes there, up to [`MAX_MOVES`] times in a row. On `ASK` (a
+//! slot half moved) the callers pop alone, and their pops follow it.
 //!
 //! Cancel safety is a pop's: a caller who leaves is taken out of the next
 //! wait, and a reply taken for a caller who has left goes back to the head
