@@ -41,8 +41,12 @@ type Caller = JoinHandle<redisrpc::Result<Option<Vec<u8>>>>;
 
 /// A caller waiting for the reply on `name`'s queue, for at most `timeout`.
 fn caller(backend: &Arc<Redis>, name: &str, timeout: Duration) -> Caller {
+    waiting_on(backend, reply_queue(name), timeout)
+}
+
+/// A caller waiting for the reply on `queue`, for at most `timeout`.
+fn waiting_on(backend: &Arc<Redis>, queue: String, timeout: Duration) -> Caller {
     let backend = Arc::clone(backend);
-    let queue = reply_queue(name);
     tokio::spawn(async move { backend.wait_reply(&queue, Some(timeout)).await })
 }
 
@@ -309,9 +313,7 @@ async fn without_client_commands_callers_wait_alone_and_get_their_replies() -> R
 /// number `n`, named as our clients name it (with the service's hash tag).
 fn cluster_caller(backend: &Arc<Redis>, service: &str, n: usize) -> (String, Caller) {
     let queue = format!("{service}:rpc:{{{service}}}{n}");
-    let waiting = Arc::clone(backend);
-    let name = queue.clone();
-    let caller = tokio::spawn(async move { waiting.wait_reply(&name, Some(Duration::from_secs(30))).await });
+    let caller = waiting_on(backend, queue.clone(), Duration::from_secs(30));
     (queue, caller)
 }
 
@@ -339,8 +341,8 @@ async fn answer_on_cluster(backend: &Arc<Redis>, callers: Vec<(String, Caller)>)
 
 /// On a cluster one wait's keys must share a slot, so callers gather by
 /// slot, each slot on a connection to its node. When the slot moves, the
-/// wait under way is redirected: its callers pop alone, follow the
-/// redirect and get their replies, and the next wait goes to the new owner.
+/// wait under way is redirected (`MOVED`) and follows it: every caller gets
+/// its reply, and the next wait goes to the new owner.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 #[redisrpc_testkit::needs(redis)]
 async fn on_a_cluster_callers_gather_by_slot_and_follow_a_moved_slot() -> Result<()> {
