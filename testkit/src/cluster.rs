@@ -4,10 +4,21 @@
 //! The nodes are [`RedisServer`]s started with `--cluster-enabled yes` and a
 //! cluster bus port of their own (`--cluster-port`, so both ports are free
 //! ones and no port needs 10000 added to it). The slots are split in three
-//! (`CLUSTER ADDSLOTSRANGE`), the nodes are introduced (`CLUSTER MEET`), and
-//! [`RedisCluster::start`] returns once every node reports
-//! `cluster_state:ok`, knows the other two and has its bus links to them up. `redis-cli` drives it, so it
-//! works the same on Valkey.
+//! (`CLUSTER ADDSLOTSRANGE`), each node gets a config epoch of its own
+//! (`CLUSTER SET-CONFIG-EPOCH`), the nodes are introduced (`CLUSTER MEET`),
+//! and [`RedisCluster::start`] returns once every node reports
+//! `cluster_state:ok` and has its bus links up, and all three hold the same
+//! view of who owns what, at which epoch. `redis-cli` drives it, so it works
+//! the same on Valkey.
+//!
+//! The epochs matter to [`RedisCluster::move_slot`]. A node that takes a
+//! slot by hand raises its epoch above the highest it knows, so that its
+//! claim beats the old owner's. Nodes that meet with equal epochs settle
+//! them among themselves, and until every node has heard the settled ones,
+//! the new owner can raise its epoch too little: the old owner's claim then
+//! wins, and the new owner deletes the keys it had taken, acknowledged
+//! writes included. `redis-cli --cluster create` gives each node its epoch
+//! before they meet for the same reason.
 
 use std::thread;
 use std::time::{Duration, Instant};
@@ -45,34 +56,45 @@ impl RedisCluster {
         }
         let cluster = RedisCluster { nodes };
         let ranges = [(0, 5460), (5461, 10922), (10923, 16383)];
-        for (node, (first, last)) in cluster.nodes.iter().zip(ranges) {
+        for (epoch, (node, (first, last))) in (1..).zip(cluster.nodes.iter().zip(ranges)) {
             node.cli(&["CLUSTER", "ADDSLOTSRANGE", &first.to_string(), &last.to_string()]);
+            let set = node.cli(&["CLUSTER", "SET-CONFIG-EPOCH", &epoch.to_string()]);
+            assert_eq!(set.trim(), "OK", "CLUSTER SET-CONFIG-EPOCH {epoch}");
         }
         for node in &cluster.nodes[1..] {
             let bus = node.cli(&["CONFIG", "GET", "cluster-port"]);
             let bus = bus.lines().nth(1).expect("CONFIG GET answers name and value");
             cluster.nodes[0].cli(&["CLUSTER", "MEET", "127.0.0.1", &node.port().to_string(), bus]);
         }
-        cluster.wait_until_formed();
+        cluster.wait_until_settled("forming the cluster");
         Some(cluster)
     }
 
-    fn wait_until_formed(&self) {
+    /// Waits until every node reports `cluster_state:ok`, knows the other
+    /// two with its bus links to them up, and all three hold the same
+    /// [`ownership`] view; panics, with the nodes' logs, after
+    /// [`FORM_TIMEOUT`]. `what` names the wait in that panic.
+    fn wait_until_settled(&self, what: &str) {
         let deadline = Instant::now() + FORM_TIMEOUT;
         loop {
-            let formed = self.nodes.iter().all(|node| {
-                let info = node.cli(&["CLUSTER", "INFO"]);
-                info.contains("cluster_state:ok")
-                    && info.contains("cluster_known_nodes:3")
-                    && links_up(&node.cli(&["CLUSTER", "NODES"]))
-            });
-            if formed {
+            let views: Vec<Option<Vec<String>>> = self
+                .nodes
+                .iter()
+                .map(|node| {
+                    let info = node.cli(&["CLUSTER", "INFO"]);
+                    let nodes = node.cli(&["CLUSTER", "NODES"]);
+                    let ready =
+                        info.contains("cluster_state:ok") && info.contains("cluster_known_nodes:3") && links_up(&nodes);
+                    ready.then(|| ownership(&nodes))
+                })
+                .collect();
+            if views.iter().all(|view| view.is_some() && *view == views[0]) {
                 return;
             }
             if Instant::now() >= deadline {
                 let logs: Vec<String> = self.nodes.iter().map(RedisServer::log).collect();
                 panic!(
-                    "the cluster did not form within {FORM_TIMEOUT:?}; the nodes' logs:\n{}",
+                    "{what}: the nodes did not agree within {FORM_TIMEOUT:?}; their views: {views:?}; their logs:\n{}",
                     logs.join("\n---\n")
                 );
             }
@@ -156,8 +178,9 @@ impl RedisCluster {
     }
 
     /// The second half of [`move_slot`](Self::move_slot): `MIGRATE`s the
-    /// slot's keys still on the old owner, then gives the slot to the new
-    /// one on every node.
+    /// slot's keys still on the old owner, gives the slot to the new one on
+    /// every node, and returns once all three agree on every node's slots
+    /// and epoch, the new owner's raised one included.
     pub fn finish_moving_slot(&self, moving: SlotMove) {
         let SlotMove { slot, from, to } = moving;
         let (source, target) = (&self.nodes[from], &self.nodes[to]);
@@ -183,6 +206,7 @@ impl RedisCluster {
         for node in [target, source].into_iter().chain(self.nodes.iter()) {
             node.cli(&["CLUSTER", "SETSLOT", &slot, "NODE", &target_id]);
         }
+        self.wait_until_settled(&format!("moving slot {slot}"));
     }
 
     fn id_of(&self, index: usize) -> String {
@@ -198,6 +222,23 @@ pub struct SlotMove {
     slot: u16,
     from: usize,
     to: usize,
+}
+
+/// What a node's `CLUSTER NODES` says of every node's config epoch and
+/// slots, one sorted line per node: the same on every node once the cluster
+/// has settled.
+fn ownership(nodes: &str) -> Vec<String> {
+    let mut view: Vec<String> = nodes
+        .lines()
+        .map(|line| line.split_whitespace().collect::<Vec<&str>>())
+        .filter(|fields| fields.len() >= 8)
+        .map(|fields| {
+            let (id, epoch, slots) = (fields[0], fields[6], &fields[8..]);
+            format!("{id} {epoch} {}", slots.join(" "))
+        })
+        .collect();
+    view.sort();
+    view
 }
 
 /// Whether a node's `CLUSTER NODES` shows its bus link to every node up,

@@ -431,6 +431,55 @@ mod tests {
         assert!(cluster.url().starts_with("redis+cluster://127.0.0.1:"));
     }
 
+    /// Every node's view of every node's config epoch, by port.
+    fn epochs(cluster: &RedisCluster) -> Vec<Vec<(u16, u64)>> {
+        cluster
+            .nodes()
+            .iter()
+            .map(|node| {
+                let mut view: Vec<(u16, u64)> = node
+                    .cli(&["CLUSTER", "NODES"])
+                    .lines()
+                    .map(|line| line.split_whitespace().collect::<Vec<_>>())
+                    .filter(|fields| fields.len() >= 8)
+                    .map(|fields| {
+                        let port = fields[1].split(['@', ',']).next().and_then(|a| a.rsplit(':').next());
+                        let port = port.and_then(|p| p.parse().ok()).expect("ip:port@bus");
+                        (port, fields[6].parse().expect("a config epoch"))
+                    })
+                    .collect();
+                view.sort();
+                view
+            })
+            .collect()
+    }
+
+    /// A slot moved by hand keeps its keys only when its new owner's epoch
+    /// beats every other: the cluster starts with an epoch per node that
+    /// every node knows, and a move returns once all know the new owner's.
+    #[test]
+    fn a_cluster_agrees_on_distinct_epochs_before_and_after_a_move() {
+        let Some(cluster) = RedisCluster::start() else { return };
+        let views = epochs(&cluster);
+        assert!(views.iter().all(|view| *view == views[0]), "{views:?}");
+        let mut distinct: Vec<u64> = views[0].iter().map(|(_, epoch)| *epoch).collect();
+        distinct.sort_unstable();
+        distinct.dedup();
+        assert_eq!(distinct.len(), 3, "{views:?}");
+
+        let slot = cluster.slot_of("calc");
+        let to = (cluster.owner_of(slot) + 2) % 3;
+        cluster.move_slot(slot, to);
+        let views = epochs(&cluster);
+        assert!(views.iter().all(|view| *view == views[0]), "{views:?}");
+        let port = cluster.nodes()[to].port();
+        let new_owner = views[0].iter().find(|(p, _)| *p == port).expect("the new owner").1;
+        assert!(
+            views[0].iter().all(|(p, epoch)| *p == port || *epoch < new_owner),
+            "the new owner's epoch is the highest: {views:?}"
+        );
+    }
+
     #[test]
     fn a_sentinel_fails_over() {
         let Some(setup) = RedisSentinel::start() else { return };
