@@ -72,9 +72,15 @@ async fn answer_each(admin: &mut redis::aio::MultiplexedConnection, callers: Vec
     for (name, _) in &callers {
         push_reply(admin, name, name).await?;
     }
-    for (name, caller) in callers {
+    each_got_its_own(callers).await
+}
+
+/// Checks that each caller got the reply its label names.
+async fn each_got_its_own<S: AsRef<str>>(callers: Vec<(S, Caller)>) -> Result<()> {
+    for (label, caller) in callers {
+        let label = label.as_ref();
         let reply = answered(caller).await??;
-        ensure!(reply.as_deref() == Some(name.as_bytes()), "{name} got {reply:?}");
+        ensure!(reply.as_deref() == Some(label.as_bytes()), "{label} got {reply:?}");
     }
     Ok(())
 }
@@ -332,11 +338,7 @@ async fn answer_on_cluster(backend: &Arc<Redis>, callers: Vec<(String, Caller)>)
     for (queue, _) in &callers {
         backend.rpush(queue, &[queue.as_bytes()]).await?;
     }
-    for (queue, caller) in callers {
-        let reply = answered(caller).await??;
-        ensure!(reply.as_deref() == Some(queue.as_bytes()), "{queue} got {reply:?}");
-    }
-    Ok(())
+    each_got_its_own(callers).await
 }
 
 /// On a cluster one wait's keys must share a slot, so callers gather by

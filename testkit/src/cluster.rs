@@ -133,13 +133,7 @@ impl RedisCluster {
                 }
             });
             if owns {
-                let port = fields[1]
-                    .split(['@', ','])
-                    .next()
-                    .and_then(|addr| addr.rsplit(':').next());
-                let port: u16 = port
-                    .and_then(|p| p.parse().ok())
-                    .expect("CLUSTER NODES lists ip:port@bus");
+                let port = listed_port(fields[1]);
                 return self
                     .nodes
                     .iter()
@@ -222,6 +216,16 @@ pub struct SlotMove {
     slot: u16,
     from: usize,
     to: usize,
+}
+
+/// The port of a `CLUSTER NODES` address, `ip:port@bus[,hostname]`.
+pub(crate) fn listed_port(address: &str) -> u16 {
+    address
+        .split(['@', ','])
+        .next()
+        .and_then(|addr| addr.rsplit(':').next())
+        .and_then(|port| port.parse().ok())
+        .expect("CLUSTER NODES lists ip:port@bus")
 }
 
 /// What a node's `CLUSTER NODES` says of every node's config epoch and

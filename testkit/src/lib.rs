@@ -443,9 +443,10 @@ mod tests {
                     .map(|line| line.split_whitespace().collect::<Vec<_>>())
                     .filter(|fields| fields.len() >= 8)
                     .map(|fields| {
-                        let port = fields[1].split(['@', ',']).next().and_then(|a| a.rsplit(':').next());
-                        let port = port.and_then(|p| p.parse().ok()).expect("ip:port@bus");
-                        (port, fields[6].parse().expect("a config epoch"))
+                        (
+                            cluster::listed_port(fields[1]),
+                            fields[6].parse().expect("a config epoch"),
+                        )
                     })
                     .collect();
                 view.sort();
