@@ -44,13 +44,20 @@ pub async fn call_echo(client: Client, calls: usize, concurrency: usize) -> anyh
 pub async fn serve_until_stdin_closes(server: Server) -> anyhow::Result<()> {
     let handle = server.handle();
     let serving = tokio::spawn(server.run());
+    stdin_closed().await?;
+    handle.shutdown();
+    serving.await??;
+    Ok(())
+}
+
+/// Returns once this process's standard input is closed: a server process
+/// started by [`ServerProcess`] stops then.
+pub async fn stdin_closed() -> anyhow::Result<()> {
     tokio::task::spawn_blocking(|| {
         let mut sink = Vec::new();
         let _ = std::io::stdin().read_to_end(&mut sink);
     })
     .await?;
-    handle.shutdown();
-    serving.await??;
     Ok(())
 }
 

@@ -12,6 +12,8 @@
 //! * [`bench_state`]: the shared-state measurements of `bench --suite state`.
 //! * [`bench_anchors`]: what `bench`'s RPC figures are held against, in
 //!   the same run.
+//! * [`bench_bare`]: the same calls made with the redis crate alone, the
+//!   wire protocol's own cost, `bench --bare`.
 //! * [`bench_blocking`]: blocking calls beside async ones, `bench --blocking`.
 //! * [`bench_server`]: the server `bench` calls, in its process or another.
 //! * [`bench_memory`]: a server's memory peak while it decodes a big
@@ -37,6 +39,7 @@ static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 pub mod arm;
 pub mod bench_anchors;
+pub mod bench_bare;
 pub mod bench_blocking;
 pub mod bench_memory;
 pub mod bench_server;

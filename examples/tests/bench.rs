@@ -92,6 +92,34 @@ fn bench_measures_redis_with_its_own_server_or_an_external_one() {
     assert!(server.interrupt().success());
 }
 
+/// `--bare` makes the same calls with the redis crate alone and prints
+/// them beside ours, its server placed as ours is; a bare server process
+/// ends with the bench, and every bare reply was taken.
+#[test]
+#[redisrpc_testkit::needs(redis)]
+fn bench_puts_a_bare_protocol_loop_beside_its_calls() {
+    let Some(redis) = RedisServer::start() else { return };
+    let url = redis.url();
+    for placement in [None, Some("--server-process")] {
+        let mut args = vec!["--redis", &url, "--calls", "300", "--concurrency", "4", "--bare"];
+        args.extend(placement);
+        let (stdout, figures) = run(&args);
+        assert!(stdout.contains("bare loop:"), "{stdout}");
+        for field in ["calls_per_second", "bare_calls_per_second", "of_bare"] {
+            assert!(figures[field].as_f64().is_some_and(|x| x > 0.0), "{field} in {figures}");
+        }
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        while redis.cli(&["CLIENT", "LIST"]).contains("cmd=blmpop") {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "the bare server ends with the bench ({placement:?})"
+            );
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        }
+        assert_eq!(redis.cli(&["KEYS", "bench-bare*"]).trim(), "", "{placement:?}");
+    }
+}
+
 #[test]
 #[redisrpc_testkit::needs(redis)]
 fn bench_measures_the_shared_state_on_both_backends() {

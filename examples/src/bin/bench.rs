@@ -10,6 +10,9 @@
 //! unless `--no-server` points it at an external one (then it calls the
 //! calculator's `add`). It prints the figures, then one JSON line of them.
 //!
+//! `--bare` also makes the same calls with the redis crate alone, the
+//! wire protocol's own cost, and prints them beside ours (`bench_bare`).
+//!
 //! `--suite state` measures the shared state instead (`--calls` small
 //! operations per figure): small-value get and set with 1 and 32 tasks,
 //! 640x480x3 frame set and get, and publish-to-mirror latency.
@@ -47,7 +50,7 @@ use anyhow::{Context, bail};
 use clap::{Parser, ValueEnum};
 use redisrpc::backend::{IntoBackend, Memory, Redis, SharedBackend};
 use redisrpc::{Client, Delivery, Server};
-use redisrpc_examples::{bench_anchors, bench_server, measure};
+use redisrpc_examples::{bench_anchors, bench_bare, bench_server, measure};
 
 #[derive(Clone, Copy, Debug, ValueEnum, PartialEq)]
 enum BackendKind {
@@ -113,6 +116,11 @@ struct Options {
     /// from a plain thread, and print them beside the async figures.
     #[arg(long)]
     blocking: bool,
+    /// Also make the same calls through a bare protocol loop, the redis
+    /// crate alone with its server placed as ours is, and print them
+    /// beside ours (see `bench_bare`; Redis only).
+    #[arg(long, conflicts_with = "no_server")]
+    bare: bool,
     /// The server's delivery mode: `at-most-once` or `at-least-once`.
     #[arg(long, default_value = "at-most-once", value_name = "MODE")]
     delivery: Delivery,
@@ -131,6 +139,9 @@ async fn main() -> anyhow::Result<()> {
         (BackendKind::Redis, true) => vec!["redis://127.0.0.1:6379".to_owned()],
         (BackendKind::Redis, false) => options.redis.clone(),
     };
+    if options.serve && options.bare {
+        return bench_bare::serve_until_stdin_closes(&urls[0], &options.queue).await;
+    }
     if options.serve {
         let backend = connect(kind, &urls[0], &options).await?;
         let server = bench_server::echo(
@@ -230,6 +241,11 @@ async fn rpc(options: &Options, kind: BackendKind, url: &str, backend: SharedBac
         None
     };
 
+    let bare = match (options.bare, kind) {
+        (false, _) => None,
+        (true, BackendKind::Memory) => bail!("--bare needs a Redis backend"),
+        (true, BackendKind::Redis) => Some(bare(options, url).await?),
+    };
     let anchor = match kind {
         BackendKind::Memory => Anchor::None,
         BackendKind::Redis => anchor(url, options).await?,
@@ -302,6 +318,19 @@ async fn rpc(options: &Options, kind: BackendKind, url: &str, backend: SharedBac
         }
         Anchor::Unavailable(why) => println!("anchor:       none ({why})"),
     }
+    if let Some(bare) = &bare {
+        let rate = bare.rate();
+        println!(
+            "bare loop:    {rate:.0} calls/s, p50 {:.1} µs, with the redis crate alone in the same run: calls/s are {:.2}x that",
+            bare.latencies.percentile_us(0.50),
+            calls_per_second / rate
+        );
+        anchors.insert("bare_calls_per_second".into(), rate.round().into());
+        anchors.insert(
+            "of_bare".into(),
+            ((calls_per_second / rate * 100.0).round() / 100.0).into(),
+        );
+    }
     if let Some(figures) = &blocking {
         print_blocking(kind, url, figures);
     }
@@ -323,6 +352,31 @@ async fn rpc(options: &Options, kind: BackendKind, url: &str, backend: SharedBac
     }
     println!("{json}");
     Ok(())
+}
+
+/// The same calls through the bare protocol loop (`bench_bare`), on a
+/// queue of its own, its server in this process or, with
+/// --server-process, in one of its own.
+async fn bare(options: &Options, url: &str) -> anyhow::Result<measure::Run> {
+    let queue = format!("{}-bare", options.queue);
+    let (serving, process) = if options.server_process {
+        let args = ["--serve", "--bare", "--redis", url, "--queue", &queue].map(str::to_owned);
+        (None, Some(bench_server::ServerProcess::start(&args)?))
+    } else {
+        let (url, queue) = (url.to_owned(), queue.clone());
+        (
+            Some(tokio::spawn(async move { bench_bare::serve(&url, &queue).await })),
+            None,
+        )
+    };
+    // Warm up, as for ours.
+    bench_bare::call(url, &queue, options.calls.min(1_000) / 10, options.concurrency).await?;
+    let run = bench_bare::call(url, &queue, options.calls, options.concurrency).await;
+    if let Some(serving) = serving {
+        serving.abort();
+    }
+    drop(process);
+    run
 }
 
 /// The telemetry suite on `backend` (at `url`, for the report).
