@@ -176,6 +176,47 @@ async fn a_reply_after_its_caller_timed_out_stays_as_the_server_pushed_it() -> R
     Ok(())
 }
 
+/// Two replies on one queue (its request ran again) and one on another,
+/// all at once: each caller gets its first, and the second is never left
+/// behind without the expiry the server gave it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[redisrpc_testkit::needs(redis)]
+async fn a_second_reply_is_never_left_without_its_expiry() -> Result<()> {
+    let Some(server) = RedisServer::start() else {
+        return Ok(());
+    };
+    let backend = Arc::new(Redis::connect(&server.url()).await?);
+    let mut admin = raw(&server.url()).await?;
+    let alone = caller(&backend, "alone", Duration::from_secs(20));
+    let twice = caller(&backend, "twice", Duration::from_secs(20));
+    let once = caller(&backend, "once", Duration::from_secs(20));
+    tokio::time::sleep(SETTLE).await;
+    let (twice_queue, once_queue) = (reply_queue("twice"), reply_queue("once"));
+    redis::pipe()
+        .atomic()
+        .rpush(&twice_queue, "first")
+        .ignore()
+        .rpush(&twice_queue, "second")
+        .ignore()
+        .pexpire(&twice_queue, 60_000)
+        .ignore()
+        .rpush(&once_queue, "once")
+        .ignore()
+        .pexpire(&once_queue, 60_000)
+        .ignore()
+        .exec_async(&mut admin)
+        .await?;
+    let first = answered(twice).await??;
+    ensure!(first.as_deref() == Some(&b"first"[..]), "got {first:?}");
+    each_got_its_own(vec![("once", once)]).await?;
+    tokio::time::sleep(SETTLE).await;
+    let ttl: i64 = redis::cmd("PTTL").arg(&twice_queue).query_async(&mut admin).await?;
+    // -2: gone; else it still expires.
+    ensure!(ttl == -2 || ttl > 0, "the second reply's queue has expiry {ttl} ms");
+    answer_each(&mut admin, vec![("alone", alone)]).await?;
+    Ok(())
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 #[redisrpc_testkit::needs(redis)]
 async fn a_reply_queue_that_is_not_a_list_fails_only_its_caller() -> Result<()> {

@@ -194,8 +194,12 @@ impl Blocking {
     }
 
     /// Returns a healthy connection to the pool, or closes it (by dropping
-    /// it) when the pool is full.
+    /// it) when the pool is full or replies are still owed on it (they
+    /// would answer its next command).
     pub(super) fn put(&self, conn: Dedicated) {
+        if matches!(&conn.conn, PopConnection::Direct(direct) if direct.owes()) {
+            return;
+        }
         let mut idle = self.idle_list();
         let of_node = idle.entry(conn.node.clone()).or_default();
         if of_node.len() < self.max_idle {

@@ -10,6 +10,11 @@
 //! nothing else. TLS connections keep the crate's connection (see
 //! `blocking.rs`).
 //!
+//! Its caller may also write once and read the replies one by one
+//! ([`Direct::send`], [`Direct::receive`]): a gathered wait for replies
+//! writes its take behind it, and hands over the wait's reply before the
+//! take's are read.
+//!
 //! It speaks RESP2 (`resp.rs` reads it), authenticates and selects the
 //! database as the URL says, and is a `ConnectionLike`, so commands,
 //! scripts and pipelines are sent to it as to any other connection.
@@ -33,8 +38,11 @@ const READ_CHUNK: usize = 16 * 1024;
 /// A connection that the task using it drives; see the module docs.
 pub(super) struct Direct {
     stream: Stream,
-    /// Bytes read and not yet parsed.
+    /// Bytes read; those before `parsed` are replies already returned.
     buffer: Vec<u8>,
+    parsed: usize,
+    /// Replies written for and not yet read.
+    owed: usize,
     db: i64,
 }
 
@@ -75,6 +83,8 @@ impl Direct {
             let mut direct = Direct {
                 stream,
                 buffer: Vec::with_capacity(READ_CHUNK),
+                parsed: 0,
+                owed: 0,
                 db: settings.db(),
             };
             let mut setup = redis::pipe();
@@ -104,36 +114,73 @@ impl Direct {
 
     /// Writes `packed` and reads `replies` replies.
     async fn exchange(&mut self, packed: &[u8], replies: usize) -> RedisResult<Vec<Value>> {
+        self.send(packed, replies).await?;
+        let mut values = Vec::with_capacity(replies);
+        while self.owed > 0 {
+            values.push(self.receive().await?);
+        }
+        Ok(values)
+    }
+
+    /// Writes `packed`, whose `replies` replies are then read one by one
+    /// with [`Direct::receive`]. Nothing may be owed from an earlier send.
+    pub(super) async fn send(&mut self, packed: &[u8], replies: usize) -> RedisResult<()> {
+        if self.owed > 0 {
+            return Err(RedisError::from((
+                ErrorKind::Client,
+                "a command was sent on a connection still owed replies",
+            )));
+        }
         match &mut self.stream {
             Stream::Tcp(stream) => stream.write_all(packed).await?,
             #[cfg(unix)]
             Stream::Unix(stream) => stream.write_all(packed).await?,
         }
-        let mut values = Vec::with_capacity(replies);
-        let mut parsed = 0;
-        while values.len() < replies {
-            match resp::parse(&self.buffer[parsed..])? {
+        self.owed = replies;
+        Ok(())
+    }
+
+    /// Reads the next reply owed by the last [`Direct::send`].
+    pub(super) async fn receive(&mut self) -> RedisResult<Value> {
+        if self.owed == 0 {
+            return Err(RedisError::from((
+                ErrorKind::Client,
+                "no reply is owed on this connection",
+            )));
+        }
+        let value = loop {
+            match resp::parse(&self.buffer[self.parsed..])? {
                 resp::Parsed::Value(value, length) => {
-                    parsed += length;
-                    values.push(value);
+                    self.parsed += length;
+                    break value;
                 }
                 resp::Parsed::Needs(at_least) => {
-                    let wanted = parsed + at_least;
+                    let wanted = self.parsed + at_least;
                     while self.buffer.len() < wanted {
                         self.read(wanted - self.buffer.len()).await?;
                     }
                 }
             }
+        };
+        self.owed -= 1;
+        if self.owed == 0 {
+            // One send at a time: nothing may follow its replies.
+            if self.parsed != self.buffer.len() {
+                return Err(RedisError::from((
+                    ErrorKind::Parse,
+                    "bytes followed the replies on a connection with nothing else in flight",
+                )));
+            }
+            self.buffer.clear();
+            self.parsed = 0;
         }
-        // One exchange at a time: nothing may follow its replies.
-        if parsed != self.buffer.len() {
-            return Err(RedisError::from((
-                ErrorKind::Parse,
-                "bytes followed the replies on a connection with nothing else in flight",
-            )));
-        }
-        self.buffer.clear();
-        Ok(values)
+        Ok(value)
+    }
+
+    /// Whether replies are still owed: then the connection is not free
+    /// for another command.
+    pub(super) fn owes(&self) -> bool {
+        self.owed > 0
     }
 
     /// Reads at least one byte, making room for `wanted` more.
@@ -186,5 +233,44 @@ impl ConnectionLike for Direct {
 
     fn get_db(&self) -> i64 {
         self.db
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use redisrpc_testkit::RedisServer;
+
+    use super::*;
+
+    async fn connect(server: &RedisServer) -> Direct {
+        let info = redis::IntoConnectionInfo::into_connection_info(server.url()).expect("a valid URL");
+        Direct::connect(&info, Duration::from_secs(5)).await.expect("connected")
+    }
+
+    /// A write of several commands is read back one reply at a time; until
+    /// the last is read the connection refuses another command, and once
+    /// it is, the connection carries the next exchange as before.
+    #[tokio::test]
+    #[redisrpc_testkit::needs(redis)]
+    async fn replies_sent_together_are_read_one_by_one() {
+        let Some(server) = RedisServer::start() else { return };
+        let mut direct = connect(&server).await;
+        let mut packed = redis::cmd("RPUSH").arg("list").arg("a").get_packed_command();
+        packed.extend(redis::cmd("LPOP").arg("list").get_packed_command());
+        packed.extend(redis::cmd("LPOP").arg("list").get_packed_command());
+        direct.send(&packed, 3).await.expect("written");
+        assert_eq!(direct.receive().await.expect("the push's reply"), Value::Int(1));
+        assert!(direct.owes());
+        let refused = redis::cmd("PING").query_async::<String>(&mut direct).await;
+        assert!(refused.is_err(), "a command while replies are owed: {refused:?}");
+        assert_eq!(
+            direct.receive().await.expect("the first pop's"),
+            Value::BulkString(b"a".to_vec())
+        );
+        assert_eq!(direct.receive().await.expect("the second pop's"), Value::Nil);
+        assert!(!direct.owes());
+        assert!(direct.receive().await.is_err(), "nothing more is owed");
+        let pong: String = redis::cmd("PING").query_async(&mut direct).await.expect("a PONG");
+        assert_eq!(pong, "PONG");
     }
 }

@@ -5,9 +5,15 @@
 //! the client a send and a receive: at 64 calls in flight, writing replies
 //! one socket at a time was most of Redis's work. So when several calls
 //! wait at once, one connection waits for all their queues: `BLPOP q1 q2 …`
-//! returns the first reply to arrive, then one pipeline of `LPOP`s takes
-//! every other reply already there. A server's batch of replies comes back
-//! in two round trips, whatever its size.
+//! returns the first reply to arrive, and an `LPOP` of each queue takes
+//! every other reply already there. The `LPOP`s go out in the same write as
+//! the wait, behind it: Redis holds a blocked client's next commands and
+//! runs them the moment the wait ends, so a server's batch of replies comes
+//! back in one round trip, whatever its size. (Over TLS, where the redis
+//! crate's connection reads replies for us, the take follows the wait in a
+//! second round trip, for the queues still waiting.) A second reply that
+//! the take finds behind the one the wait took (a request run again) is
+//! dropped, as it would have expired.
 //!
 //! A lone call still pops on a connection of its own, in its own task, so
 //! a caller making one call at a time waits exactly as before. Only calls
@@ -39,7 +45,8 @@ use redis::{RedisError, RedisResult};
 use tokio::runtime::Handle;
 use tokio::sync::oneshot;
 
-use super::blocking::{Blocking, Dedicated};
+use super::blocking::{Blocking, Dedicated, PopConnection};
+use super::direct::Direct;
 use super::topology::{Redirect, Topology, redirect_of};
 use super::{map_error, slot};
 use crate::backoff::Backoff;
@@ -331,6 +338,9 @@ impl Gathered {
     ) -> std::result::Result<(), Failed> {
         let mut wait = redis::cmd("BLPOP");
         wait.arg(&queues).arg(WAIT_SLICE);
+        if let PopConnection::Direct(direct) = &mut dedicated.conn {
+            return self.wait_with_take_behind(runtime, direct, &wait, queues).await;
+        }
         let waited = wait.query_async::<Option<(String, Vec<u8>)>>(&mut dedicated.conn).await;
         self.state().wait = None;
         let Some((queue, reply)) = waited.map_err(Failed::Waiting)? else {
@@ -367,18 +377,73 @@ impl Gathered {
             ))));
         }
         for (queue, reply) in rest.into_iter().zip(taken) {
+            self.taken(runtime, queue, reply);
+        }
+        Ok(())
+    }
+
+    /// The wait with an `LPOP` of each of its queues behind it, in one
+    /// write: Redis runs the take as soon as the wait ends, however it
+    /// ends, so the replies that arrived together come back together.
+    /// Every reply owed is read, whatever the wait's outcome, so that the
+    /// connection is left clean and no reply the take took is lost.
+    async fn wait_with_take_behind(
+        &self,
+        runtime: &Handle,
+        direct: &mut Direct,
+        wait: &redis::Cmd,
+        queues: Vec<String>,
+    ) -> std::result::Result<(), Failed> {
+        let mut packed = wait.get_packed_command();
+        for queue in &queues {
+            packed.extend_from_slice(&redis::cmd("LPOP").arg(queue).get_packed_command());
+        }
+        direct.send(&packed, 1 + queues.len()).await.map_err(Failed::Waiting)?;
+        let waited = direct.receive().await;
+        self.state().wait = None;
+        let waited = waited.map_err(Failed::Waiting)?;
+        // The queue the wait answered, if it took a reply.
+        let (waited, answered) = match decode::<Option<(String, Vec<u8>)>>(waited) {
+            Ok(Some((queue, reply))) => {
+                self.deliver(runtime, queue.clone(), reply);
+                (Ok(()), Some(queue))
+            }
+            // Cut short for a newcomer, or the slice ended.
+            Ok(None) => (Ok(()), None),
+            Err(error) => (Err(error), None),
+        };
+        for queue in queues {
+            let reply = decode::<Option<Vec<u8>>>(direct.receive().await.map_err(Failed::Taking)?);
             match reply {
-                Ok(Some(reply)) => self.deliver(runtime, queue, reply),
-                Ok(None) => {}
-                Err(error) => {
-                    tracing::debug!(queue, %error, "a gathered take was refused; its caller pops alone");
-                    if let Some(deliver) = self.state().waiting.remove(&queue) {
-                        let _ = deliver.send(Delivery::Alone);
-                    }
+                // A second reply for the caller the wait just answered (its
+                // request ran again): one is enough, the rest are there to
+                // expire.
+                Ok(Some(_)) if answered.as_deref() == Some(queue.as_str()) => {
+                    tracing::debug!(queue, "dropped a second reply to a caller answered already");
+                }
+                // A wait refused is refused for its take too: the wait's
+                // error speaks for them all.
+                Err(_) if waited.is_err() => {}
+                reply => self.taken(runtime, queue, reply),
+            }
+        }
+        waited.map_err(Failed::Waiting)
+    }
+
+    /// Hands over a reply the take took, or sends its caller to pop alone
+    /// when the take was refused (a queue that is not a list, a slot on its
+    /// way to another node): its own pop gets it an answer of its own.
+    fn taken(&self, runtime: &Handle, queue: String, reply: RedisResult<Option<Vec<u8>>>) {
+        match reply {
+            Ok(Some(reply)) => self.deliver(runtime, queue, reply),
+            Ok(None) => {}
+            Err(error) => {
+                tracing::debug!(queue, %error, "a gathered take was refused; its caller pops alone");
+                if let Some(deliver) = self.state().waiting.remove(&queue) {
+                    let _ = deliver.send(Delivery::Alone);
                 }
             }
         }
-        Ok(())
     }
 
     /// Ends the gathering when nobody waits (returning its connection to
@@ -533,4 +598,10 @@ impl Drop for Leaving<'_> {
                 .put_back(&self.runtime, self.queue.to_owned(), reply);
         }
     }
+}
+
+/// A reply read off a direct connection, as a command's answer: Redis's
+/// refusal as the error, else the value as `T`.
+fn decode<T: redis::FromRedisValue>(value: redis::Value) -> RedisResult<T> {
+    redis::from_redis_value(value.extract_error()?).map_err(RedisError::from)
 }
