@@ -366,15 +366,15 @@ impl Blocking {
         }
     }
 
-    /// Puts `value`, taken from the list at `key` for a caller who has
-    /// gone, back at the head of that list, in a task of its own that
-    /// [`Blocking::settle`] waits for.
-    pub(super) fn put_back(self: &Arc<Self>, runtime: &Handle, key: String, value: Vec<u8>) {
+    /// Puts `values`, taken in this order from the head of the list at
+    /// `key` for a caller who has gone, back at its head in the same order,
+    /// in a task of its own that [`Blocking::settle`] waits for.
+    pub(super) fn put_back(self: &Arc<Self>, runtime: &Handle, key: String, values: Vec<Vec<u8>>) {
         let blocking = Arc::clone(self);
         blocking.abandoned.fetch_add(1, Ordering::SeqCst);
         runtime.spawn(async move {
             let counted = Abandoned(Arc::clone(&blocking));
-            blocking.push_back(&key, &[value]).await;
+            blocking.push_back(&key, &values).await;
             drop(counted);
         });
     }

@@ -386,7 +386,9 @@ impl Gathered {
     /// write: Redis runs the take as soon as the wait ends, however it
     /// ends, so the replies that arrived together come back together.
     /// Every reply owed is read, whatever the wait's outcome, so that the
-    /// connection is left clean and no reply the take took is lost.
+    /// connection is left clean and no reply the take took is lost: one
+    /// taken for a caller who has left goes back to its queue, after the
+    /// one the wait took for it, if any.
     async fn wait_with_take_behind(
         &self,
         runtime: &Handle,
@@ -402,18 +404,35 @@ impl Gathered {
         let waited = direct.receive().await;
         self.state().wait = None;
         let waited = waited.map_err(Failed::Waiting)?;
-        // The queue the wait answered, if it took a reply.
+        // Replies taken for callers who have left, by queue, in the order
+        // taken: each queue's go back to its head together, in that order.
+        let mut unclaimed: Vec<(String, Vec<Vec<u8>>)> = Vec::new();
+        let mut give_back = |queue: String, reply: Vec<u8>| match unclaimed.iter_mut().find(|(at, _)| *at == queue) {
+            Some((_, replies)) => replies.push(reply),
+            None => unclaimed.push((queue, vec![reply])),
+        };
+        // The queue whose caller the wait answered, if it did.
         let (waited, answered) = match decode::<Option<(String, Vec<u8>)>>(waited) {
-            Ok(Some((queue, reply))) => {
-                self.deliver(runtime, queue.clone(), reply);
-                (Ok(()), Some(queue))
-            }
+            Ok(Some((queue, reply))) => match self.hand_over(&queue, reply) {
+                Ok(()) => (Ok(()), Some(queue)),
+                Err(reply) => {
+                    give_back(queue, reply);
+                    (Ok(()), None)
+                }
+            },
             // Cut short for a newcomer, or the slice ended.
             Ok(None) => (Ok(()), None),
             Err(error) => (Err(error), None),
         };
+        let mut broken = None;
         for queue in queues {
-            let reply = decode::<Option<Vec<u8>>>(direct.receive().await.map_err(Failed::Taking)?);
+            let reply = match direct.receive().await {
+                Ok(value) => decode::<Option<Vec<u8>>>(value),
+                Err(error) => {
+                    broken = Some(error);
+                    break;
+                }
+            };
             match reply {
                 // A second reply for the caller the wait just answered (its
                 // request ran again): one is enough, the rest are there to
@@ -421,11 +440,22 @@ impl Gathered {
                 Ok(Some(_)) if answered.as_deref() == Some(queue.as_str()) => {
                     tracing::debug!(queue, "dropped a second reply to a caller answered already");
                 }
+                Ok(Some(reply)) => {
+                    if let Err(reply) = self.hand_over(&queue, reply) {
+                        give_back(queue, reply);
+                    }
+                }
                 // A wait refused is refused for its take too: the wait's
                 // error speaks for them all.
                 Err(_) if waited.is_err() => {}
                 reply => self.taken(runtime, queue, reply),
             }
+        }
+        for (queue, replies) in unclaimed {
+            self.blocking.put_back(runtime, queue, replies);
+        }
+        if let Some(error) = broken {
+            return Err(Failed::Taking(error));
         }
         waited.map_err(Failed::Waiting)
     }
@@ -509,16 +539,20 @@ impl Gathered {
 
     /// Hands `reply` to its caller, or puts it back if the caller left.
     fn deliver(&self, runtime: &Handle, queue: String, reply: Vec<u8>) {
-        let deliver = self.state().waiting.remove(&queue);
-        let unclaimed = match deliver {
-            Some(deliver) => match deliver.send(Delivery::Reply(reply)) {
-                Ok(()) => return,
-                Err(Delivery::Reply(reply)) => reply,
-                Err(_) => return,
-            },
-            None => reply,
+        if let Err(unclaimed) = self.hand_over(&queue, reply) {
+            self.blocking.put_back(runtime, queue, vec![unclaimed]);
+        }
+    }
+
+    /// Hands `reply` to its caller; gives it back when the caller has left.
+    fn hand_over(&self, queue: &str, reply: Vec<u8>) -> std::result::Result<(), Vec<u8>> {
+        let Some(deliver) = self.state().waiting.remove(queue) else {
+            return Err(reply);
         };
-        self.blocking.put_back(runtime, queue, unclaimed);
+        match deliver.send(Delivery::Reply(reply)) {
+            Err(Delivery::Reply(reply)) => Err(reply),
+            _ => Ok(()),
+        }
     }
 
     /// Whether `error` says that `queue`'s slot lives on another node now:
@@ -595,7 +629,7 @@ impl Drop for Leaving<'_> {
         {
             self.gathered
                 .blocking
-                .put_back(&self.runtime, self.queue.to_owned(), reply);
+                .put_back(&self.runtime, self.queue.to_owned(), vec![reply]);
         }
     }
 }
