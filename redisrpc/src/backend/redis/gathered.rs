@@ -12,8 +12,8 @@
 //! back in one round trip, whatever its size. (Over TLS, where the redis
 //! crate's connection reads replies for us, the take follows the wait in a
 //! second round trip, for the queues still waiting.) A second reply that
-//! the take finds behind the one the wait took (a request run again) is
-//! dropped, as it would have expired.
+//! the take finds behind the one the wait handed to its caller (a request
+//! run again) is dropped, as it would have expired.
 //!
 //! A lone call still pops on a connection of its own, in its own task, so
 //! a caller making one call at a time waits exactly as before. Only calls
@@ -33,8 +33,8 @@
 //! slot half moved) the callers pop alone, and their pops follow it.
 //!
 //! Cancel safety is a pop's: a caller who leaves is taken out of the next
-//! wait, and a reply taken for a caller who has left goes back to the head
-//! of its queue, where the caller's own clean-up finds it.
+//! wait, and replies taken for a caller who has left go back to the head
+//! of its queue, in order, where the caller's own clean-up finds them.
 
 use std::collections::HashMap;
 use std::collections::hash_map::Entry;
